@@ -1,0 +1,33 @@
+using Bough.Contracts;
+
+namespace Bough.Engine;
+
+/// <summary>
+/// A failure with a stable code that the API reports as problem+json. The HTTP status is
+/// derived from the code so every layer agrees on it.
+/// </summary>
+public sealed class BoughException(string code, string message, Exception? inner = null)
+    : Exception(message, inner)
+{
+    public string Code { get; } = code;
+
+    public int Status => StatusFor(Code);
+
+    public static int StatusFor(string code) => code switch
+    {
+        ErrorCodes.InvalidRequest or ErrorCodes.InvalidJson or ErrorCodes.InvalidPath => 400,
+        ErrorCodes.NotFound or ErrorCodes.SandboxNotFound or ErrorCodes.ImageNotFound
+            or ErrorCodes.FileNotFound => 404,
+        ErrorCodes.IsADirectory or ErrorCodes.NotADirectory => 400,
+        ErrorCodes.SandboxNotRunning or ErrorCodes.SandboxBusy or ErrorCodes.Conflict => 409,
+        ErrorCodes.PayloadTooLarge => 413,
+        ErrorCodes.AgentUnavailable => 503,
+        ErrorCodes.CreateFailed or ErrorCodes.GuestError => 502,
+        _ => 500,
+    };
+
+    public static BoughException NotFound(string id) =>
+        new(ErrorCodes.SandboxNotFound, $"no sandbox with id '{id}'");
+
+    public static BoughException Invalid(string message) => new(ErrorCodes.InvalidRequest, message);
+}
