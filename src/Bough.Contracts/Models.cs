@@ -12,6 +12,7 @@ public static class SandboxStates
     public const string Starting = "starting";
     public const string Running = "running";
     public const string Stopping = "stopping";
+    public const string Stopped = "stopped";  // stopped with the daemon; disk kept until deleted
     public const string Dead = "dead";       // the VM process went away without being asked to
     public const string Failed = "failed";   // creation failed; kept for inspection until deleted
 }
@@ -118,6 +119,7 @@ public static class ErrorCodes
     public const string AgentUnavailable = "agent_unavailable";
     public const string GuestError = "guest_error";
     public const string PayloadTooLarge = "payload_too_large";
+    public const string PermissionDenied = "permission_denied";
     public const string Internal = "internal_error";
 }
 

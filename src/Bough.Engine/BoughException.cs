@@ -21,6 +21,7 @@ public sealed class BoughException(string code, string message, Exception? inner
         ErrorCodes.IsADirectory or ErrorCodes.NotADirectory => 400,
         ErrorCodes.SandboxNotRunning or ErrorCodes.SandboxBusy or ErrorCodes.Conflict => 409,
         ErrorCodes.PayloadTooLarge => 413,
+        ErrorCodes.PermissionDenied => 403,
         ErrorCodes.AgentUnavailable => 503,
         ErrorCodes.CreateFailed or ErrorCodes.GuestError => 502,
         _ => 500,

@@ -1,0 +1,29 @@
+using Bough.Catalog;
+using Bough.Engine.Sandboxes;
+using Bough.Engine.Setup;
+using Bough.Vmm;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Bough.Engine;
+
+public static class EngineServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the engine for a host that has already been prepared (see
+    /// <see cref="HostPreparer"/>): catalog, VMM launcher, sandbox manager and the hosted
+    /// service that migrates and recovers on start and stops VMs on shutdown.
+    /// </summary>
+    public static IServiceCollection AddBoughEngine(this IServiceCollection services, EngineOptions options, PreparedHost host)
+    {
+        services.AddSingleton(options);
+        services.AddSingleton(host);
+        services.AddSingleton(sp => new CatalogDb(options.CatalogPath, sp.GetService<ILogger<CatalogDb>>()));
+        services.AddSingleton(sp => new SandboxStore(sp.GetRequiredService<CatalogDb>()));
+        services.AddSingleton(sp => new VmLauncher(sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<SandboxManager>();
+        services.AddSingleton<ISandboxService>(sp => sp.GetRequiredService<SandboxManager>());
+        services.AddHostedService<EngineHostedService>();
+        return services;
+    }
+}

@@ -1,0 +1,22 @@
+using System.Security.Cryptography;
+
+namespace Bough.Engine.Sandboxes;
+
+/// <summary>Sandbox ids: "sb-" plus 12 base32 characters (60 random bits), safe in paths and hostnames.</summary>
+public static class SandboxId
+{
+    private const string Alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+
+    public static string New()
+    {
+        Span<char> chars = stackalloc char[12];
+        for (var i = 0; i < chars.Length; i++)
+            chars[i] = Alphabet[RandomNumberGenerator.GetInt32(Alphabet.Length)];
+        return "sb-" + new string(chars);
+    }
+
+    /// <summary>True when the string could be an id; lets lookups reject junk without touching disk.</summary>
+    public static bool IsWellFormed(string? id) =>
+        id is { Length: > 3 and <= 64 } && id.StartsWith("sb-", StringComparison.Ordinal)
+        && id.AsSpan(3).IndexOfAnyExcept(Alphabet) < 0;
+}

@@ -1,0 +1,550 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using Bough.AgentClient;
+using Bough.Catalog;
+using Bough.Contracts;
+using Bough.Engine.Block;
+using Bough.Engine.Setup;
+using Bough.Vmm;
+using Microsoft.Extensions.Logging;
+
+namespace Bough.Engine.Sandboxes;
+
+/// <summary>
+/// Owns every sandbox of this daemon: creates them (catalog row, disk overlay, QEMU, agent),
+/// routes exec and file operations to their agents, deletes them, and on start-up adopts
+/// the VMs a previous daemon left running.
+/// </summary>
+/// <remarks>
+/// Lock order: a sandbox's <c>Lifecycle</c> lock, then its <c>AgentGate</c>. No lock is held
+/// across sandboxes; the sandbox table is a concurrent dictionary and SQLite serialises its
+/// own writes. Exec and file operations take no lifecycle lock: they use the agent channel,
+/// which multiplexes, and fail cleanly if a delete closes it under them.
+/// </remarks>
+public sealed class SandboxManager : ISandboxService
+{
+    private readonly EngineOptions _options;
+    private readonly PreparedHost _host;
+    private readonly SandboxStore _store;
+    private readonly VmLauncher _launcher;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, SandboxRuntime> _sandboxes = new(StringComparer.Ordinal);
+
+    public SandboxManager(EngineOptions options, PreparedHost host, SandboxStore store, VmLauncher launcher, ILoggerFactory loggers)
+    {
+        _options = options;
+        _host = host;
+        _store = store;
+        _launcher = launcher;
+        _loggers = loggers;
+        _log = loggers.CreateLogger<SandboxManager>();
+        Info = new EngineInfo(host.Accel.Accel, host.Accel.Reason, options.DataDir);
+    }
+
+    public EngineInfo Info { get; }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    public async Task<Sandbox> CreateAsync(CreateSandboxRequest request, CancellationToken ct)
+    {
+        var spec = RequestValidation.ValidateCreate(request, _options);
+        var image = ResolveImage(spec.Image);
+
+        var id = SandboxId.New();
+        var dir = Path.Combine(_options.SandboxesDir, id);
+        var now = DateTimeOffset.UtcNow;
+        var record = new SandboxRecord
+        {
+            Id = id,
+            State = SandboxStates.Starting,
+            Image = image.Name,
+            Vcpus = spec.Vcpus,
+            MemoryMiB = spec.MemoryMiB,
+            CreatedAt = now,
+            UpdatedAt = now,
+            Metadata = spec.Metadata,
+            Env = spec.Env,
+            Ports = spec.Ports.Select(p => new PortRecord(p, 0)).ToList(),
+            Internet = spec.Internet,
+            Accel = _host.Accel.Accel,
+            RuntimeDir = dir,
+        };
+        var rt = new SandboxRuntime(record);
+        await rt.Lifecycle.WaitAsync(ct);
+        _sandboxes[id] = rt;
+        // The row goes in before anything is started, so a daemon killed mid-create finds it
+        // (state 'starting') and cleans up whatever the runtime dir holds.
+        await _store.InsertAsync(record, CancellationToken.None);
+        VmProcess? vm = null;
+        try
+        {
+            Directory.CreateDirectory(dir);
+            await DiskOverlay.CreateAsync(image.DiskPath, Path.Combine(dir, "disk.qcow2"), ct);
+            vm = await _launcher.StartAsync(new VmSpec
+            {
+                Name = id,
+                RuntimeDir = dir,
+                KernelPath = _host.Kernel.KernelPath,
+                InitrdPath = _host.Kernel.InitrdPath,
+                KernelCmdline = _host.Kernel.CommandLine,
+                DiskPath = Path.Combine(dir, "disk.qcow2"),
+                Vcpus = spec.Vcpus,
+                MemoryMiB = spec.MemoryMiB,
+                Accel = _host.Accel.Accel,
+                Internet = spec.Internet,
+                Ports = spec.Ports.Select(p => new PortForward(p, 0)).ToList(),
+            }, ct);
+            rt.Vm = vm;
+            record = record with
+            {
+                Pid = vm.Pid,
+                Ports = vm.Ports.Select(p => new PortRecord(p.GuestPort, p.HostPort)).ToList(),
+            };
+            rt.Record = record;
+            await _store.UpdateAsync(record, CancellationToken.None);
+
+            var agent = await AgentConnection.ConnectAsync(vm.AgentSocketPath,
+                _loggers.CreateLogger("Bough.Agent." + id), _options.AgentTimeout, ct);
+            rt.Agent = agent;
+            await ConfigureGuestAsync(agent, id, spec.Env, ct);
+
+            record = record with { State = SandboxStates.Running };
+            rt.Record = record;
+            await _store.UpdateAsync(record, CancellationToken.None);
+            WatchExit(rt, vm);
+            _log.LogInformation("sandbox {Id} running (pid {Pid}, {Accel})", id, vm.Pid, _host.Accel.Accel);
+            return ToContract(record);
+        }
+        catch (Exception ex)
+        {
+            var tail = ConsoleTail(dir, 15);
+            _log.LogWarning(ex, "sandbox {Id} failed to start", id);
+            rt.Stopping = true;
+            await DisposeRuntimeAsync(rt, vm);
+            _sandboxes.TryRemove(id, out _);
+            await _store.DeleteAsync(id, CancellationToken.None);
+            TryDeleteDirectory(dir);
+            if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
+            var reason = ex is AgentException or BoughException or QmpException or IOException or TimeoutException
+                ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
+            throw new BoughException(ErrorCodes.CreateFailed,
+                $"the sandbox failed to start: {reason}" + (tail.Length > 0 ? $"\n--- console (last lines) ---\n{tail}" : ""), ex);
+        }
+        finally
+        {
+            rt.Lifecycle.Release();
+        }
+    }
+
+    public async Task<IReadOnlyList<Sandbox>> ListAsync(CancellationToken ct)
+    {
+        var rows = await _store.ListAsync(ct);
+        return rows.Select(r => ToContract(_sandboxes.TryGetValue(r.Id, out var rt) ? rt.Record : r)).ToList();
+    }
+
+    public async Task<Sandbox> GetAsync(string id, CancellationToken ct)
+    {
+        if (_sandboxes.TryGetValue(id, out var rt)) return ToContract(rt.Record);
+        if (!SandboxId.IsWellFormed(id)) throw BoughException.NotFound(id);
+        var row = await _store.GetAsync(id, ct) ?? throw BoughException.NotFound(id);
+        return ToContract(row);
+    }
+
+    public async Task DeleteAsync(string id, CancellationToken ct)
+    {
+        if (!_sandboxes.TryGetValue(id, out var rt))
+        {
+            // Rows without a live runtime (dead, stopped, failed): just the files and the row.
+            if (!SandboxId.IsWellFormed(id)) throw BoughException.NotFound(id);
+            var row = await _store.GetAsync(id, ct) ?? throw BoughException.NotFound(id);
+            await KillLeftoversAsync(row.RuntimeDir);
+            TryDeleteDirectory(row.RuntimeDir);
+            await _store.DeleteAsync(id, CancellationToken.None);
+            return;
+        }
+
+        await rt.Lifecycle.WaitAsync(ct);
+        try
+        {
+            if (!_sandboxes.ContainsKey(id)) throw BoughException.NotFound(id); // lost a race with another delete
+            rt.Stopping = true;
+            rt.Record = rt.Record with { State = SandboxStates.Stopping };
+            // Persist the intent first: a daemon killed half-way finishes the delete on restart.
+            await _store.SetStateAsync(id, SandboxStates.Stopping, "deleting", CancellationToken.None);
+            await DisposeRuntimeAsync(rt, rt.Vm);
+            TryDeleteDirectory(rt.Record.RuntimeDir);
+            await _store.DeleteAsync(id, CancellationToken.None);
+            _sandboxes.TryRemove(id, out _);
+            _log.LogInformation("sandbox {Id} deleted", id);
+        }
+        finally
+        {
+            rt.Lifecycle.Release();
+        }
+    }
+
+    // ---------------------------------------------------------------- exec
+
+    public async Task<ExecResult> ExecAsync(string id, ExecCommand command, CancellationToken ct)
+    {
+        using var stdout = new MemoryStream();
+        using var stderr = new MemoryStream();
+        ExecOutput? exit = null;
+        await foreach (var o in ExecStreamAsync(id, command, ct))
+        {
+            switch (o.Kind)
+            {
+                case ExecOutputKind.Stdout: Append(stdout, o.Data, "stdout"); break;
+                case ExecOutputKind.Stderr: Append(stderr, o.Data, "stderr"); break;
+                case ExecOutputKind.Exit: exit = o; break;
+            }
+        }
+        if (exit is null) throw new BoughException(ErrorCodes.AgentUnavailable, "the guest agent ended the exec without an exit status");
+        return new ExecResult(exit.ExitCode, Utf8(stdout), Utf8(stderr), exit.DurationMs, exit.Signal, exit.TimedOut);
+
+        void Append(MemoryStream s, ReadOnlyMemory<byte> data, string name)
+        {
+            if (s.Length + data.Length > _options.MaxBufferedOutputBytes)
+                throw new BoughException(ErrorCodes.PayloadTooLarge,
+                    $"{name} exceeded {_options.MaxBufferedOutputBytes / (1024 * 1024)} MiB; use the streaming form " +
+                    "(Accept: application/x-ndjson) for large output");
+            s.Write(data.Span);
+        }
+
+        static string Utf8(MemoryStream s) => System.Text.Encoding.UTF8.GetString(s.GetBuffer(), 0, (int)s.Length);
+    }
+
+    public async IAsyncEnumerable<ExecOutput> ExecStreamAsync(string id, ExecCommand command,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        RequestValidation.ValidateExec(command);
+        var agent = await GetAgentAsync(id, ct);
+        var spec = new ExecSpec
+        {
+            Argv = command.Argv,
+            Env = command.Env,
+            Cwd = command.Cwd,
+            Stdin = command.Stdin.IsEmpty ? null : command.Stdin.ToArray(),
+            Timeout = command.Timeout,
+        };
+        var events = agent.ExecAsync(spec, ct).GetAsyncEnumerator(ct);
+        try
+        {
+            while (true)
+            {
+                ExecOutput item;
+                try
+                {
+                    if (!await events.MoveNextAsync()) yield break;
+                    item = Map(events.Current);
+                }
+                catch (AgentException ex) { throw Translate(ex, id); }
+                yield return item;
+            }
+        }
+        finally
+        {
+            await events.DisposeAsync();
+        }
+    }
+
+    // ---------------------------------------------------------------- files
+
+    public async Task WriteFileAsync(string id, string path, Stream content, CancellationToken ct)
+    {
+        RequestValidation.ValidateGuestPath(path);
+        var agent = await GetAgentAsync(id, ct);
+        try { await agent.WriteFileAsync(path, content, null, ct); }
+        catch (AgentException ex) { throw Translate(ex, id); }
+    }
+
+    public async Task<GuestFile> OpenFileAsync(string id, string path, CancellationToken ct)
+    {
+        RequestValidation.ValidateGuestPath(path);
+        var agent = await GetAgentAsync(id, ct);
+        try
+        {
+            var reader = await agent.OpenReadAsync(path, ct);
+            return new GuestFile(reader.Length, new AgentErrorTranslatingStream(reader.Content, ex => Translate(ex, id)));
+        }
+        catch (AgentException ex) { throw Translate(ex, id); }
+    }
+
+    public async Task DeleteFileAsync(string id, string path, CancellationToken ct)
+    {
+        RequestValidation.ValidateGuestPath(path);
+        if (path.TrimEnd('/').Length == 0)
+            throw new BoughException(ErrorCodes.InvalidPath, "refusing to delete the guest's root directory");
+        var agent = await GetAgentAsync(id, ct);
+        try { await agent.RemoveAsync(path, recursive: true, ct); }
+        catch (AgentException ex) { throw Translate(ex, id); }
+    }
+
+    public async Task<IReadOnlyList<FileEntry>> ListFilesAsync(string id, string path, CancellationToken ct)
+    {
+        RequestValidation.ValidateGuestPath(path);
+        var agent = await GetAgentAsync(id, ct);
+        try
+        {
+            var entries = await agent.ListAsync(path, ct);
+            return entries.Select(e => new FileEntry(e.Name, e.Type, e.Size, e.Mode,
+                DateTimeOffset.FromUnixTimeMilliseconds(e.MtimeUnixMs))).ToList();
+        }
+        catch (AgentException ex) { throw Translate(ex, id); }
+    }
+
+    public async Task<Stream> OpenConsoleLogAsync(string id, CancellationToken ct)
+    {
+        var sb = await GetAsync(id, ct);
+        var dir = _sandboxes.TryGetValue(id, out var rt) ? rt.Record.RuntimeDir : Path.Combine(_options.SandboxesDir, sb.Id);
+        var path = Path.Combine(dir, "console.log");
+        if (!File.Exists(path)) return new MemoryStream([], writable: false);
+        return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, useAsync: true);
+    }
+
+    // ---------------------------------------------------------------- start-up and shutdown
+
+    /// <summary>
+    /// Reconciles the catalog with reality after a (re)start: adopts VMs that are still alive,
+    /// marks the rest dead with a reason, finishes interrupted creates and deletes, and kills
+    /// any QEMU under our sandboxes directory that no row accounts for.
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(_options.SandboxesDir);
+        var adoptedPids = new HashSet<int>();
+        foreach (var row in await _store.ListAsync(ct))
+        {
+            switch (row.State)
+            {
+                case SandboxStates.Starting:
+                    // Interrupted create: the caller never got a sandbox; remove every trace.
+                    await KillLeftoversAsync(row.RuntimeDir);
+                    TryDeleteDirectory(row.RuntimeDir);
+                    await _store.DeleteAsync(row.Id, ct);
+                    _log.LogWarning("removed sandbox {Id}: its creation was interrupted by a daemon restart", row.Id);
+                    break;
+                case SandboxStates.Stopping:
+                    await KillLeftoversAsync(row.RuntimeDir);
+                    TryDeleteDirectory(row.RuntimeDir);
+                    await _store.DeleteAsync(row.Id, ct);
+                    _log.LogInformation("finished interrupted delete of sandbox {Id}", row.Id);
+                    break;
+                case SandboxStates.Running:
+                    var vm = await VmProcess.TryAdoptAsync(row.RuntimeDir, _loggers, ct);
+                    if (vm is null)
+                    {
+                        await _store.SetStateAsync(row.Id, SandboxStates.Dead,
+                            $"its VM (pid {row.Pid?.ToString() ?? "?"}) was gone when the daemon restarted", ct);
+                        _log.LogWarning("sandbox {Id} is dead: VM gone across daemon restart", row.Id);
+                        break;
+                    }
+                    var rt = new SandboxRuntime(row with { Pid = vm.Pid }) { Vm = vm };
+                    _sandboxes[row.Id] = rt;
+                    adoptedPids.Add(vm.Pid);
+                    WatchExit(rt, vm);
+                    _log.LogInformation("adopted sandbox {Id} (pid {Pid})", row.Id, vm.Pid);
+                    break;
+            }
+        }
+
+        foreach (var pid in VmProcessScanner.FindQemuProcessesUnder(_options.SandboxesDir + "/"))
+        {
+            if (adoptedPids.Contains(pid)) continue;
+            _log.LogWarning("killing orphaned QEMU process {Pid} that no sandbox accounts for", pid);
+            KillPid(pid);
+        }
+    }
+
+    /// <summary>Stops every VM (graceful shutdown) or just lets go of them (to be adopted later).</summary>
+    public async Task ShutdownAsync(CancellationToken ct)
+    {
+        var all = _sandboxes.Values.ToList();
+        await Parallel.ForEachAsync(all, ct, async (rt, _) =>
+        {
+            await rt.Lifecycle.WaitAsync(CancellationToken.None);
+            try
+            {
+                rt.Stopping = true;
+                if (_options.StopSandboxesOnShutdown)
+                {
+                    await DisposeRuntimeAsync(rt, rt.Vm);
+                    if (rt.Record.State == SandboxStates.Running)
+                        await _store.SetStateAsync(rt.Id, SandboxStates.Stopped, "the daemon shut down", CancellationToken.None);
+                }
+                else
+                {
+                    if (rt.Agent is { } a) await a.DisposeAsync();
+                    if (rt.Vm is { } vm) await vm.DisposeAsync(); // detaches; QEMU keeps running
+                }
+            }
+            catch (Exception ex) { _log.LogWarning(ex, "error stopping sandbox {Id}", rt.Id); }
+            finally { rt.Lifecycle.Release(); }
+        });
+        _sandboxes.Clear();
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private BaseImageRef ResolveImage(string name)
+    {
+        if (name == _host.BaseImage.Name || name == "base")
+            return new BaseImageRef(_host.BaseImage.Name, _host.BaseImage.DiskPath);
+        throw new BoughException(ErrorCodes.ImageNotFound, $"no image named '{name}' (available: {_host.BaseImage.Name})");
+    }
+
+    private readonly record struct BaseImageRef(string Name, string DiskPath);
+
+    private async Task ConfigureGuestAsync(AgentConnection agent, string id, IReadOnlyDictionary<string, string> env, CancellationToken ct)
+    {
+        await agent.ConfigureAsync(new GuestConfig
+        {
+            Hostname = id,
+            UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            Entropy = RandomNumberGenerator.GetBytes(64),
+            Env = env.Count > 0 ? env : null,
+        }, ct);
+    }
+
+    /// <summary>The sandbox's agent, reconnecting if the channel dropped while the VM lives on.</summary>
+    private async Task<AgentConnection> GetAgentAsync(string id, CancellationToken ct)
+    {
+        if (!_sandboxes.TryGetValue(id, out var rt))
+        {
+            var sb = await GetAsync(id, ct); // 404 for unknown ids
+            throw new BoughException(ErrorCodes.SandboxNotRunning,
+                $"sandbox {id} is {sb.State}" + (sb.StateReason is null ? "" : $" ({sb.StateReason})") + "; only running sandboxes accept this");
+        }
+        if (rt.Record.State != SandboxStates.Running || rt.Stopping)
+            throw new BoughException(ErrorCodes.SandboxNotRunning, $"sandbox {id} is {rt.Record.State}");
+        if (rt.Agent is { IsConnected: true } live) return live;
+
+        await rt.AgentGate.WaitAsync(ct);
+        try
+        {
+            if (rt.Agent is { IsConnected: true } again) return again;
+            if (rt.Vm is not { IsAlive: true } vm)
+                throw new BoughException(ErrorCodes.SandboxNotRunning, $"sandbox {id}'s VM is not running");
+            if (rt.Agent is { } old) await old.DisposeAsync();
+            rt.Agent = null;
+            try
+            {
+                rt.Agent = await AgentConnection.ConnectAsync(vm.AgentSocketPath,
+                    _loggers.CreateLogger("Bough.Agent." + id), TimeSpan.FromSeconds(15), ct);
+                _log.LogInformation("reconnected to the agent of sandbox {Id}", id);
+                return rt.Agent;
+            }
+            catch (AgentException ex)
+            {
+                throw new BoughException(ErrorCodes.AgentUnavailable, $"the agent of sandbox {id} is not answering: {ex.Message}", ex);
+            }
+        }
+        finally
+        {
+            rt.AgentGate.Release();
+        }
+    }
+
+    private void WatchExit(SandboxRuntime rt, VmProcess vm)
+    {
+        _ = vm.Exited.ContinueWith(async _ =>
+        {
+            if (rt.Stopping) return;
+            var reason = "the VM process exited unexpectedly";
+            var tail = ConsoleTail(rt.Record.RuntimeDir, 3);
+            if (tail.Length > 0) reason += "; console: " + tail.ReplaceLineEndings(" | ");
+            _log.LogWarning("sandbox {Id}: {Reason}", rt.Id, reason);
+            rt.Record = rt.Record with { State = SandboxStates.Dead, StateReason = reason };
+            try { await _store.SetStateAsync(rt.Id, SandboxStates.Dead, reason, CancellationToken.None); }
+            catch (Exception ex) { _log.LogWarning(ex, "could not record the death of sandbox {Id}", rt.Id); }
+            _sandboxes.TryRemove(new KeyValuePair<string, SandboxRuntime>(rt.Id, rt));
+            if (rt.Agent is { } a) await a.DisposeAsync();
+        }, TaskScheduler.Default);
+    }
+
+    private async Task DisposeRuntimeAsync(SandboxRuntime rt, VmProcess? vm)
+    {
+        if (rt.Agent is { } agent)
+        {
+            try { await agent.DisposeAsync(); } catch (Exception ex) { _log.LogDebug(ex, "agent dispose"); }
+            rt.Agent = null;
+        }
+        if (vm is not null)
+        {
+            try { await vm.StopAsync(_options.StopGrace, CancellationToken.None); }
+            catch (Exception ex) { _log.LogWarning(ex, "stopping the VM of {Id} failed", rt.Id); }
+            await vm.DisposeAsync();
+        }
+        else
+        {
+            await KillLeftoversAsync(rt.Record.RuntimeDir);
+        }
+    }
+
+    /// <summary>Kills any QEMU whose command line points into this runtime directory.</summary>
+    private async Task KillLeftoversAsync(string runtimeDir)
+    {
+        foreach (var pid in VmProcessScanner.FindQemuProcessesUnder(runtimeDir.TrimEnd('/') + "/"))
+        {
+            _log.LogInformation("killing leftover QEMU {Pid} of {Dir}", pid, runtimeDir);
+            KillPid(pid);
+        }
+        for (var i = 0; i < 50 && VmProcessScanner.FindQemuProcessesUnder(runtimeDir.TrimEnd('/') + "/").Count > 0; i++)
+            await Task.Delay(20);
+    }
+
+    private static void KillPid(int pid)
+    {
+        try { System.Diagnostics.Process.GetProcessById(pid).Kill(); } catch (ArgumentException) { } catch (InvalidOperationException) { }
+    }
+
+    private void TryDeleteDirectory(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (Exception ex) { _log.LogWarning(ex, "could not remove {Dir}", dir); }
+    }
+
+    internal static string ConsoleTail(string dir, int lines)
+    {
+        try
+        {
+            var path = Path.Combine(dir, "console.log");
+            if (!File.Exists(path)) return "";
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var start = Math.Max(0, fs.Length - 8192);
+            fs.Seek(start, SeekOrigin.Begin);
+            var text = new StreamReader(fs).ReadToEnd();
+            var all = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
+            return string.Join('\n', all.Skip(Math.Max(0, all.Length - lines)));
+        }
+        catch (IOException) { return ""; }
+    }
+
+    private static ExecOutput Map(ExecEvent e) => e switch
+    {
+        ExecEvent.Stdout o => new ExecOutput(ExecOutputKind.Stdout, o.Data),
+        ExecEvent.Stderr o => new ExecOutput(ExecOutputKind.Stderr, o.Data),
+        ExecEvent.Exit x => new ExecOutput(ExecOutputKind.Exit, default, x.ExitCode, x.Signal, x.TimedOut, x.DurationMs),
+        _ => throw new AgentException("agent_unavailable", "unknown exec event"),
+    };
+
+    internal static BoughException Translate(AgentException ex, string id) => ex.Code switch
+    {
+        "file_not_found" => new(ErrorCodes.FileNotFound, ex.Message, ex),
+        "not_a_directory" => new(ErrorCodes.NotADirectory, ex.Message, ex),
+        "is_a_directory" => new(ErrorCodes.IsADirectory, ex.Message, ex),
+        "invalid_path" => new(ErrorCodes.InvalidPath, ex.Message, ex),
+        "bad_request" or "unsupported" => new(ErrorCodes.InvalidRequest, ex.Message, ex),
+        "permission_denied" => new(ErrorCodes.PermissionDenied, ex.Message, ex),
+        "already_exists" => new(ErrorCodes.Conflict, ex.Message, ex),
+        "agent_unavailable" => new(ErrorCodes.AgentUnavailable, $"the agent of sandbox {id} is unavailable: {ex.Message}", ex),
+        _ => new(ErrorCodes.GuestError, $"the guest reported {ex.Code}: {ex.Message}", ex),
+    };
+
+    private static Sandbox ToContract(SandboxRecord r) => new(
+        r.Id, r.State, r.Image, r.Vcpus, r.MemoryMiB, r.CreatedAt,
+        r.Metadata, r.Ports.Select(p => new PortMapping(p.GuestPort, p.HostPort)).ToList(),
+        r.Internet, r.Accel, r.StateReason, r.Pid);
+}

@@ -1,0 +1,7 @@
+using Bough.HostSetup;
+using Bough.Images;
+
+namespace Bough.Engine.Setup;
+
+/// <summary>What the engine needs from host setup before it can boot anything.</summary>
+public sealed record PreparedHost(GuestKernel Kernel, BaseImage BaseImage, AccelDecision Accel, string AgentPath);
