@@ -1,0 +1,53 @@
+using System.Text;
+
+namespace Bough.Vmm;
+
+/// <summary>
+/// File names inside a VM's runtime directory. One place so the launcher, adoption after a
+/// daemon restart and debugging tools agree on them.
+/// </summary>
+public sealed class RuntimeDirLayout
+{
+    public const string QmpSocketName = "qmp.sock";
+    public const string AgentSocketName = "agent.sock";
+    public const string PidFileName = "qemu.pid";
+    public const string ConsoleLogName = "console.log";
+    public const string ArgsFileName = "qemu.args";
+    public const string MemoryFileName = "memory";
+
+    /// <summary>sun_path is 108 bytes including the terminating NUL.</summary>
+    public const int MaxUnixSocketPathBytes = 107;
+
+    public RuntimeDirLayout(string runtimeDir)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(runtimeDir);
+        Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runtimeDir));
+    }
+
+    /// <summary>Absolute, normalised runtime directory (no trailing slash).</summary>
+    public string Root { get; }
+    public string QmpSocket => Path.Combine(Root, QmpSocketName);
+    public string AgentSocket => Path.Combine(Root, AgentSocketName);
+    public string PidFile => Path.Combine(Root, PidFileName);
+    public string ConsoleLog => Path.Combine(Root, ConsoleLogName);
+    public string ArgsFile => Path.Combine(Root, ArgsFileName);
+    public string DefaultMemoryFile => Path.Combine(Root, MemoryFileName);
+
+    /// <summary>
+    /// Fails early with a readable message: QEMU's own error for an over-long socket path is
+    /// obscure, and the limit is easy to hit with deep state directories.
+    /// </summary>
+    public void ValidateSocketPaths()
+    {
+        foreach (var path in new[] { QmpSocket, AgentSocket })
+        {
+            int bytes = Encoding.UTF8.GetByteCount(path);
+            if (bytes > MaxUnixSocketPathBytes)
+            {
+                throw new ArgumentException(
+                    $"Unix socket path '{path}' is {bytes} bytes; the limit is {MaxUnixSocketPathBytes}. " +
+                    "Use a shorter runtime directory.", nameof(VmSpec.RuntimeDir));
+            }
+        }
+    }
+}
