@@ -1,0 +1,120 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Runtime.InteropServices;
+using Bough.Client;
+
+namespace Bough.Integration.Tests;
+
+/// <summary>
+/// A real `bough serve` process (the CLI assembly built next to the tests), on a free
+/// loopback port with its own data directory. Tests talk to it over HTTP exactly as users do.
+/// </summary>
+public sealed class DaemonProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private DaemonProcess(Process process, string dataDir, Uri url)
+    {
+        _process = process;
+        DataDir = dataDir;
+        Url = url;
+        Http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(10) };
+        Client = new BoughClient(Http);
+    }
+
+    public string DataDir { get; }
+    public Uri Url { get; }
+    public HttpClient Http { get; }
+    public BoughClient Client { get; }
+    public int Pid => _process.Id;
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    public static async Task<DaemonProcess> StartAsync(string dataDir, params string[] extraArgs)
+    {
+        var port = FreePort();
+        var url = new Uri($"http://127.0.0.1:{port}");
+        var cli = Path.Combine(AppContext.BaseDirectory, "bough.dll");
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in new[] { cli, "serve", "--listen", url.ToString().TrimEnd('/'), "--data-dir", dataDir })
+            psi.ArgumentList.Add(a);
+        foreach (var a in extraArgs) psi.ArgumentList.Add(a);
+        psi.Environment["BOUGH_AGENT_PATH"] = Path.Combine(AppContext.BaseDirectory, "agent", "bough-agent");
+        psi.Environment["NO_COLOR"] = "1";
+        var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start the daemon");
+        var d = new DaemonProcess(p, dataDir, url);
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (d._output) d._output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (d._output) d._output.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        await d.WaitHealthyAsync(TimeSpan.FromMinutes(15));
+        return d;
+    }
+
+    private async Task WaitHealthyAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        using var probe = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(2) };
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"the daemon exited with {_process.ExitCode}:\n{Output}");
+            try
+            {
+                using var r = await probe.GetAsync("/healthz");
+                if (r.StatusCode == HttpStatusCode.OK) return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"the daemon did not become healthy in {timeout}:\n{Output}");
+    }
+
+    /// <summary>Simulates a crash: SIGKILL, nothing gets to clean up.</summary>
+    public async Task KillHardAsync()
+    {
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>Graceful stop (SIGTERM), as systemd or Ctrl-C would do.</summary>
+    public async Task StopAsync()
+    {
+        if (_process.HasExited) return;
+        Libc.Kill(_process.Id, Libc.SIGTERM);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try { await _process.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException) { _process.Kill(); await _process.WaitForExitAsync(); }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        Http.Dispose();
+        _process.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
+
+internal static partial class Libc
+{
+    public const int SIGTERM = 15;
+    public const int SIGKILL = 9;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,83 @@
+using Bough.Client;
+using Bough.Contracts;
+
+namespace Bough.Integration.Tests;
+
+/// <summary>Each test runs its own daemon because it kills or stops it.</summary>
+[Collection("daemon")]
+public sealed class RestartTests
+{
+    [Fact]
+    public async Task A_restarted_daemon_adopts_a_live_sandbox_after_a_crash()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var first = await DaemonProcess.StartAsync(dataDir);
+        var sb = await first.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        await first.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["sh", "-c", "echo kept > /root/state; setsid sh -c 'while true; do sleep 1; done' >/dev/null 2>&1 &"] });
+        await first.KillHardAsync();
+        Assert.True(TestEnvironment.ProcessAlive(sb.Pid!.Value), "the VM should survive a daemon crash");
+
+        await using var second = await DaemonProcess.StartAsync(dataDir);
+        var again = await second.Client.GetSandboxAsync(sb.Id);
+        Assert.Equal(SandboxStates.Running, again.State);
+        Assert.Equal(sb.Pid, again.Pid);
+        var r = await second.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["cat", "/root/state"] });
+        Assert.Equal("kept\n", r.Stdout);
+
+        await second.Client.DeleteSandboxAsync(sb.Id);
+        Assert.False(TestEnvironment.ProcessAlive(sb.Pid!.Value));
+    }
+
+    [Fact]
+    public async Task A_dead_vm_is_marked_dead_with_a_reason_after_restart()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var first = await DaemonProcess.StartAsync(dataDir);
+        var sb = await first.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        await first.KillHardAsync();
+        Libc.Kill(sb.Pid!.Value, Libc.SIGKILL);
+        await Task.Delay(500);
+
+        await using var second = await DaemonProcess.StartAsync(dataDir);
+        var again = await second.Client.GetSandboxAsync(sb.Id);
+        Assert.Equal(SandboxStates.Dead, again.State);
+        Assert.False(string.IsNullOrEmpty(again.StateReason));
+        var ex = await Assert.ThrowsAsync<BoughApiException>(() =>
+            second.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["true"] }));
+        Assert.Equal(409, ex.Status);
+        await second.Client.DeleteSandboxAsync(sb.Id);
+        Assert.Empty(await second.Client.ListSandboxesAsync());
+    }
+
+    [Fact]
+    public async Task A_crash_during_create_leaves_no_sandbox_and_no_qemu()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var first = await DaemonProcess.StartAsync(dataDir);
+        var create = first.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        // Wait until QEMU exists (the create is under way), then crash the daemon.
+        for (var i = 0; i < 200 && TestEnvironment.QemuProcessesUnder(dataDir).Count == 0; i++)
+            await Task.Delay(50);
+        await first.KillHardAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => create);
+
+        await using var second = await DaemonProcess.StartAsync(dataDir);
+        Assert.Empty(await second.Client.ListSandboxesAsync());
+        Assert.Empty(TestEnvironment.QemuProcessesUnder(dataDir));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(dataDir, "sandboxes")));
+    }
+
+    [Fact]
+    public async Task Graceful_shutdown_stops_every_vm()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var d = await DaemonProcess.StartAsync(dataDir);
+        var sb = await d.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        await d.StopAsync();
+        Assert.Empty(TestEnvironment.QemuProcessesUnder(dataDir));
+
+        await using var again = await DaemonProcess.StartAsync(dataDir);
+        var row = await again.Client.GetSandboxAsync(sb.Id);
+        Assert.Equal(SandboxStates.Stopped, row.State);
+    }
+}

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+
+namespace Bough.Integration.Tests;
+
+/// <summary>
+/// Where integration tests keep state. The guest kernel download and the base image build
+/// are cached in one shared directory (BOUGH_TEST_CACHE, default /var/tmp/bough-test-cache)
+/// so only the first daemon of a machine pays for them; every daemon still gets its own
+/// fresh data directory (catalog, sandboxes) that links to that cache.
+/// </summary>
+public static class TestEnvironment
+{
+    public static string CacheRoot =>
+        Environment.GetEnvironmentVariable("BOUGH_TEST_CACHE") is { Length: > 0 } c ? c : "/var/tmp/bough-test-cache";
+
+    /// <summary>The data dir whose kernel/ and images/ every test daemon links to.</summary>
+    public static string SharedDataDir => Path.Combine(CacheRoot, "daemon-data");
+
+    /// <summary>A new, empty data directory that reuses the shared kernel and images.</summary>
+    public static string NewDataDir()
+    {
+        var dir = Path.Combine("/tmp", "bough-it-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        Directory.CreateDirectory(SharedDataDir);
+        foreach (var shared in new[] { "kernel", "images" })
+        {
+            var target = Path.Combine(SharedDataDir, shared);
+            Directory.CreateDirectory(target);
+            Directory.CreateSymbolicLink(Path.Combine(dir, shared), target);
+        }
+        return dir;
+    }
+
+    /// <summary>PIDs of QEMU processes whose command line mentions the given path.</summary>
+    public static IReadOnlyList<int> QemuProcessesUnder(string path)
+    {
+        var found = new List<int>();
+        foreach (var d in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(d), out var pid)) continue;
+            try
+            {
+                var cmd = File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' ');
+                if (cmd.Contains("qemu-system", StringComparison.Ordinal) && cmd.Contains(path, StringComparison.Ordinal))
+                    found.Add(pid);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return found;
+    }
+
+    public static bool ProcessAlive(int pid)
+    {
+        try { return !Process.GetProcessById(pid).HasExited && File.Exists($"/proc/{pid}/cmdline"); }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+}
