@@ -49,9 +49,10 @@ public sealed class VmProcess : IAsyncDisposable
     public IReadOnlyList<PortForward> Ports { get; }
 
     /// <summary>
-    /// Completes when the QEMU process is gone. Detected via a pidfd (immune to PID reuse),
-    /// woken early by the QMP socket closing. Cancelled if this object is disposed while the VM
-    /// still runs, since it is no longer being watched.
+    /// Completes (never faults) when the QEMU process is gone. Detected via a pidfd (immune to
+    /// PID reuse), woken early by the QMP socket closing. If this object is disposed while the
+    /// VM still runs, the task stays incomplete: detaching (e.g. daemon shutdown) must not look
+    /// like the VM dying to code that reacts to its exit.
     /// </summary>
     public Task Exited => _exited.Task;
 
@@ -202,7 +203,6 @@ public sealed class VmProcess : IAsyncDisposable
         _monitorCts.Cancel();
         await _monitor.ConfigureAwait(false);
         if (!_exited.Task.IsCompleted && !CheckAlive()) MarkExited();
-        _exited.TrySetCanceled();
         await Qmp.DisposeAsync().ConfigureAwait(false);
         _pidfd?.Dispose();
         _monitorCts.Dispose();

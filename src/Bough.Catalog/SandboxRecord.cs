@@ -1,0 +1,28 @@
+namespace Bough.Catalog;
+
+/// <summary>A published host port for a guest port (HostPort 0 = not yet assigned).</summary>
+public sealed record PortRecord(int GuestPort, int HostPort);
+
+/// <summary>
+/// One sandbox row. Immutable: change it with <c>with</c> and write it back with
+/// <see cref="SandboxStore.UpdateAsync"/>.
+/// </summary>
+public sealed record SandboxRecord
+{
+    public required string Id { get; init; }
+    public required string State { get; init; }
+    public string? StateReason { get; init; }
+    public required string Image { get; init; }
+    public int Vcpus { get; init; } = 1;
+    public int MemoryMiB { get; init; } = 256;
+    public DateTimeOffset CreatedAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyList<PortRecord> Ports { get; init; } = [];
+    public bool Internet { get; init; } = true;
+    public required string Accel { get; init; }
+    /// <summary>QEMU PID while a VM runs; informational only (identity is re-checked on adoption).</summary>
+    public int? Pid { get; init; }
+    public required string RuntimeDir { get; init; }
+}
