@@ -1,0 +1,115 @@
+using Bough.Contracts;
+using Bough.Server.Endpoints;
+using Bough.Server.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Json;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Bough.Server;
+
+/// <summary>
+/// Composition root of the REST API. The daemon (<c>bough serve</c>) and the integration tests
+/// both call <see cref="Build"/> so that they exercise exactly the same pipeline; only the
+/// engine registration differs.
+/// </summary>
+public static class BoughServer
+{
+    /// <summary>
+    /// Builds (but does not start) the web application.
+    /// </summary>
+    /// <param name="options">Where to listen.</param>
+    /// <param name="addEngine">
+    /// Registers <see cref="Bough.Engine.ISandboxService"/> (and any hosted services it needs) into DI.
+    /// Endpoints resolve the service per request, so a singleton is expected.
+    /// </param>
+    /// <param name="logging">
+    /// Optional logging customisation, applied after Bough's defaults (console; ASP.NET Core
+    /// request chatter at Warning) so the caller can override them or clear providers.
+    /// </param>
+    public static WebApplication Build(
+        ServerOptions options,
+        Action<IServiceCollection> addEngine,
+        Action<ILoggingBuilder>? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(addEngine);
+        if (string.IsNullOrWhiteSpace(options.Listen))
+            throw new ArgumentException("ServerOptions.Listen must not be empty", nameof(options));
+
+        // The slim builder keeps startup cheap (no HTTPS/IIS/EventSource plumbing) and a fixed
+        // content root keeps the daemon from picking up an appsettings.json from whatever
+        // directory it happens to be started in.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(BoughServer).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = [],
+        });
+
+        builder.WebHost.UseUrls(options.Listen);
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+
+        // Typed results and the OpenAPI schema generator both use the HTTP JSON options; mirror
+        // BoughJson so that what we document is what we send.
+        builder.Services.ConfigureHttpJsonOptions(o => CopyBoughJson(o));
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
+        {
+            // Anything that goes through IProblemDetailsService (framework components) still
+            // carries a stable code.
+            var status = ctx.ProblemDetails.Status ?? ctx.HttpContext.Response.StatusCode;
+            ctx.ProblemDetails.Extensions.TryAdd("code", ProblemWriter.CodeForStatus(status));
+        });
+        builder.Services.Configure<RouteHandlerOptions>(o =>
+        {
+            // Binding failures (e.g. ?offset=abc) become BadHttpRequestException, which the error
+            // middleware turns into a problem with the framework's explanation as detail,
+            // instead of a bare 400 with an empty body.
+            o.ThrowOnBadRequest = true;
+        });
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        {
+            doc.Info.Title = "Bough API";
+            doc.Info.Description = "Self-hosted microVM sandboxes.";
+            return Task.CompletedTask;
+        }));
+
+        addEngine(builder.Services);
+
+        var app = builder.Build();
+
+        app.UseMiddleware<ErrorHandlingMiddleware>();
+        app.UseStatusCodePages(ctx => ProblemWriter.WriteForBareStatusAsync(ctx.HttpContext));
+        app.UseRouting();
+
+        app.MapOpenApi();
+        app.MapSystemEndpoints();
+        var sandboxes = app.MapGroup("/v1/sandboxes");
+        sandboxes.MapSandboxEndpoints();
+        sandboxes.MapExecEndpoints();
+        sandboxes.MapFileEndpoints();
+        sandboxes.MapLogEndpoints();
+
+        return app;
+    }
+
+    private static void CopyBoughJson(JsonOptions target)
+    {
+        var source = BoughJson.Options;
+        var o = target.SerializerOptions;
+        o.PropertyNamingPolicy = source.PropertyNamingPolicy;
+        o.DictionaryKeyPolicy = source.DictionaryKeyPolicy;
+        o.PropertyNameCaseInsensitive = source.PropertyNameCaseInsensitive;
+        o.DefaultIgnoreCondition = source.DefaultIgnoreCondition;
+        o.NumberHandling = source.NumberHandling;
+        o.UnmappedMemberHandling = source.UnmappedMemberHandling;
+        foreach (var c in source.Converters)
+            o.Converters.Add(c);
+    }
+}

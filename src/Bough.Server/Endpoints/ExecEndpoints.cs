@@ -1,0 +1,87 @@
+using Bough.Contracts;
+using Bough.Engine;
+using Bough.Server.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
+
+namespace Bough.Server.Endpoints;
+
+/// <summary>Command execution, buffered (JSON) or streamed (NDJSON, chosen by the Accept header).</summary>
+internal static class ExecEndpoints
+{
+    public const string NdjsonMediaType = "application/x-ndjson";
+
+    public static void MapExecEndpoints(this RouteGroupBuilder group)
+    {
+        group.MapPost("/{id}/exec", Exec)
+            .WithName("Exec").WithTags("exec")
+            .WithDescription($"Runs a command. With `Accept: {NdjsonMediaType}` the output is streamed as one ExecEvent per line, ending with an `exit` (or `error`) event.")
+            .Accepts<ExecRequest>("application/json")
+            .ProducesBoughProblems(400, 404, 409, 500, 502, 503);
+    }
+
+    private static async Task<Results<Ok<ExecResult>, NdjsonExecStream>> Exec(
+        string id, HttpContext ctx, [FromServices] ISandboxService engine, [FromServices] ILoggerFactory loggers)
+    {
+        var ct = ctx.RequestAborted;
+        var request = await JsonBody.ReadAsync<ExecRequest>(ctx.Request, ct);
+        var command = ToCommand(request);
+
+        if (WantsNdjson(ctx.Request))
+            return new NdjsonExecStream(engine.ExecStreamAsync(id, command, ct), loggers.CreateLogger<NdjsonExecStream>());
+
+        return TypedResults.Ok(await engine.ExecAsync(id, command, ct));
+    }
+
+    /// <summary>Maps the wire request to the engine's command, rejecting what cannot be represented.</summary>
+    internal static ExecCommand ToCommand(ExecRequest request)
+    {
+        if (request.Cmd is null || request.Cmd.Count == 0)
+            throw new BoughException(ErrorCodes.InvalidRequest, "field 'cmd' is required: a non-empty array of strings (argv)");
+        for (var i = 0; i < request.Cmd.Count; i++)
+        {
+            if (request.Cmd[i] is null)
+                throw new BoughException(ErrorCodes.InvalidRequest, $"wrong type at $.cmd[{i}]: expected a string, got null");
+        }
+
+        ReadOnlyMemory<byte> stdin = default;
+        if (!string.IsNullOrEmpty(request.Stdin))
+        {
+            try
+            {
+                stdin = Convert.FromBase64String(request.Stdin);
+            }
+            catch (FormatException)
+            {
+                throw new BoughException(ErrorCodes.InvalidRequest, "field 'stdin' must be base64-encoded bytes");
+            }
+        }
+
+        TimeSpan? timeout = null;
+        if (request.TimeoutSeconds is { } seconds)
+        {
+            // Range and sign are the engine's call; we only refuse what TimeSpan cannot hold.
+            if (!double.IsFinite(seconds) || Math.Abs(seconds) >= TimeSpan.MaxValue.TotalSeconds)
+                throw new BoughException(ErrorCodes.InvalidRequest, "field 'timeoutSeconds' is out of range");
+            timeout = TimeSpan.FromSeconds(seconds);
+        }
+
+        return new ExecCommand(request.Cmd, request.Env, request.Cwd, stdin, timeout);
+    }
+
+    private static bool WantsNdjson(HttpRequest request)
+    {
+        foreach (var accept in request.GetTypedHeaders().Accept)
+        {
+            if (accept.MediaType.Equals(NdjsonMediaType, StringComparison.OrdinalIgnoreCase)
+                && accept.Quality is not 0)
+                return true;
+        }
+        return false;
+    }
+}
