@@ -5,9 +5,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
-using Microsoft.Net.Http.Headers;
+using Microsoft.OpenApi;
 
 namespace Bough.Server.Endpoints;
 
@@ -22,7 +23,18 @@ internal static class ExecEndpoints
             .WithName("Exec").WithTags("exec")
             .WithDescription($"Runs a command. With `Accept: {NdjsonMediaType}` the output is streamed as one ExecEvent per line, ending with an `exit` (or `error`) event.")
             .Accepts<ExecRequest>("application/json")
+            .AddOpenApiOperationTransformer(DocumentNdjsonAsync)
             .ProducesBoughProblems(400, 404, 409, 500, 502, 503);
+    }
+
+    /// <summary>
+    /// Adds the NDJSON alternative to the 200 response. Response metadata is keyed by status
+    /// code, so two typed results for 200 can't both be declared the ordinary way.
+    /// </summary>
+    private static async Task DocumentNdjsonAsync(OpenApiOperation op, OpenApiOperationTransformerContext ctx, CancellationToken ct)
+    {
+        if (op.Responses?.TryGetValue("200", out var ok) == true && ok.Content is { } content)
+            content[NdjsonMediaType] = new OpenApiMediaType { Schema = await ctx.GetOrCreateSchemaAsync(typeof(ExecEvent), null, ct) };
     }
 
     private static async Task<Results<Ok<ExecResult>, NdjsonExecStream>> Exec(

@@ -1,12 +1,9 @@
 using System.Buffers;
-using System.Reflection;
 using System.Text.Json;
 using Bough.Contracts;
 using Bough.Engine;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Server.Endpoints;
@@ -16,7 +13,7 @@ namespace Bough.Server.Endpoints;
 /// it is produced so that a client sees output live.
 /// </summary>
 internal sealed class NdjsonExecStream(IAsyncEnumerable<ExecOutput> output, ILogger<NdjsonExecStream> log)
-    : IResult, IEndpointMetadataProvider
+    : IResult
 {
     /// <summary>
     /// How long to hold the response headers back waiting for the engine's first event. Most
@@ -119,7 +116,4 @@ internal sealed class NdjsonExecStream(IAsyncEnumerable<ExecOutput> output, ILog
         writer.Write("\n"u8);
         await writer.FlushAsync(ct);
     }
-
-    public static void PopulateMetadata(MethodInfo method, EndpointBuilder builder) =>
-        builder.Metadata.Add(new ProducesResponseTypeMetadata(200, typeof(ExecEvent), [ExecEndpoints.NdjsonMediaType]));
 }
