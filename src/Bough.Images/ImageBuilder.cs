@@ -1,0 +1,188 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Bough.HostSetup;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Bough.Images;
+
+/// <summary>Tunables of <see cref="ImageBuilder"/>.</summary>
+public sealed record ImageBuildOptions
+{
+    /// <summary>
+    /// Filesystem size. Sparse, and the qcow2 only stores what is written, so a roomy default costs
+    /// nothing until sandboxes use it. Grown automatically if the content needs more.
+    /// </summary>
+    public long DiskSizeBytes { get; init; } = 2L << 30;
+    public string BusyboxPath { get; init; } = HostRequirements.BusyboxPath;
+}
+
+/// <summary>
+/// Builds the <c>base</c> image (ext4 in a qcow2) from host busybox, host libraries and the agent.
+/// Each build is keyed by a hash of its inputs; <see cref="EnsureBaseAsync"/> rebuilds only when one
+/// changed. Builds happen in <c>&lt;data&gt;/images/.staging/&lt;random&gt;</c> under a file lock and are
+/// published by renaming into <c>&lt;data&gt;/images/base/&lt;hash&gt;/</c> and flipping <c>current</c>.
+/// Published versions are never modified, because running sandboxes' overlays reference them by path.
+/// </summary>
+public sealed class ImageBuilder
+{
+    public const string BaseName = "base";
+    private const string DiskFile = "base.qcow2";
+    private const string ManifestFile = "manifest.json";
+
+    private readonly string _dataDir;
+    private readonly GuestKernel _kernel;
+    private readonly string _agentPath;
+    private readonly ILogger _log;
+    private readonly ImageBuildOptions _options;
+    private readonly Coalescer<BaseImage> _ensure = new();
+
+    public ImageBuilder(string dataDir, GuestKernel kernel, string agentPath, ILogger? l = null)
+        : this(dataDir, kernel, agentPath, l, null) { }
+
+    public ImageBuilder(string dataDir, GuestKernel kernel, string agentPath, ILogger? l, ImageBuildOptions? options)
+    {
+        _dataDir = Path.GetFullPath(dataDir);
+        _kernel = kernel;
+        _agentPath = Path.GetFullPath(agentPath);
+        _log = l ?? NullLogger.Instance;
+        _options = options ?? new ImageBuildOptions();
+    }
+
+    public string ImagesRoot => Path.Combine(_dataDir, "images");
+
+    /// <summary>What a build is made of; its hash names the build.</summary>
+    public sealed record ImageInputs(int Recipe, string KernelVersion, string Busybox, string Agent,
+        IReadOnlyDictionary<string, string> Libraries, long DiskSizeBytes);
+
+    private sealed record ImageManifest(string Name, string InputHash, ImageInputs Inputs, DateTimeOffset BuiltAt, long ContentBytes);
+
+    /// <summary>The published image called <paramref name="name"/>, or null. Does not check whether it is current.</summary>
+    public BaseImage? TryGet(string name)
+    {
+        try
+        {
+            var current = Path.Combine(ImagesRoot, name, "current");
+            if (!File.Exists(current)) return null;
+            var version = File.ReadAllText(current).Trim();
+            if (version.Length == 0 || version.Contains('/')) return null;
+            var dir = Path.Combine(ImagesRoot, name, version);
+            var manifestPath = Path.Combine(dir, ManifestFile);
+            var disk = Path.Combine(dir, DiskFile);
+            if (!File.Exists(manifestPath) || !File.Exists(disk)) return null;
+            var m = JsonSerializer.Deserialize<ImageManifest>(File.ReadAllText(manifestPath));
+            return m is null ? null : new BaseImage(m.Name, disk, m.InputHash, m.BuiltAt);
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException) { return null; }
+    }
+
+    /// <summary>Hash of the current inputs (kernel version, busybox, agent, host libraries, recipe, size).</summary>
+    public async Task<(string Hash, ImageInputs Inputs)> ComputeInputsAsync(CancellationToken ct)
+    {
+        if (!File.Exists(_agentPath))
+            throw new SetupException($"guest agent binary {_agentPath} does not exist (build Bough.Cli, or set {AgentLocator.EnvironmentVariable})");
+        if (!File.Exists(_options.BusyboxPath))
+            throw new SetupException($"{_options.BusyboxPath} is missing; install busybox-static");
+        var libs = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, path) in RootFs.FindHostLibraries())
+            libs[name] = await Files.Sha256Async(path, ct);
+        var inputs = new ImageInputs(RootFs.RecipeVersion, _kernel.Version, await Files.Sha256Async(_options.BusyboxPath, ct),
+            await Files.Sha256Async(_agentPath, ct), libs, _options.DiskSizeBytes);
+        var canonical = JsonSerializer.Serialize(inputs);
+        return (Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))), inputs);
+    }
+
+    /// <summary>
+    /// The current <c>base</c> image, built first if missing or if any input changed.
+    /// Concurrent calls on this instance share one build; other instances and processes wait on a file lock.
+    /// </summary>
+    public Task<BaseImage> EnsureBaseAsync(IProgress<SetupProgress>? p, CancellationToken ct) =>
+        _ensure.RunAsync(token => EnsureBaseCoreAsync(p, token), ct);
+
+    /// <summary>Whether the published base image matches the current inputs (for doctor).</summary>
+    public async Task<bool> IsBaseCurrentAsync(CancellationToken ct) =>
+        TryGet(BaseName) is { } img && img.InputHash == (await ComputeInputsAsync(ct)).Hash;
+
+    private async Task<BaseImage> EnsureBaseCoreAsync(IProgress<SetupProgress>? p, CancellationToken ct)
+    {
+        var (hash, inputs) = await ComputeInputsAsync(ct);
+        if (TryGet(BaseName) is { } existing && existing.InputHash == hash) return existing;
+
+        Directory.CreateDirectory(ImagesRoot);
+        using var _ = await FileLock.AcquireAsync(Path.Combine(ImagesRoot, ".lock"), ct);
+        if (TryGet(BaseName) is { } built && built.InputHash == hash) return built; // another builder finished meanwhile
+
+        var stagingRoot = Path.Combine(ImagesRoot, ".staging");
+        Files.TryDeleteDirectory(stagingRoot); // with the lock held, anything there is a crashed build's
+        var work = Files.NewStagingDir(stagingRoot);
+        try
+        {
+            var image = await BuildAsync(work, hash, inputs, p, ct);
+            _log.LogInformation("built base image {Hash} at {Path}", hash[..12], image.DiskPath);
+            return image;
+        }
+        finally
+        {
+            Files.TryDeleteDirectory(work);
+        }
+    }
+
+    private async Task<BaseImage> BuildAsync(string work, string hash, ImageInputs inputs, IProgress<SetupProgress>? p, CancellationToken ct)
+    {
+        var mkfs = CommandLocator.Require("mkfs.ext4", "e2fsprogs");
+        var qemuImg = CommandLocator.Require("qemu-img", "qemu-utils");
+
+        p?.Report(new SetupProgress("image", "laying out the root filesystem"));
+        var root = Path.Combine(work, "rootfs");
+        await RootFs.WriteAsync(root, _options.BusyboxPath, _agentPath, RootFs.FindHostLibraries(), ct);
+
+        var content = DirectorySize(root);
+        // Room for the journal, metadata and growth even if a user asks for a tiny disk.
+        var size = Math.Max(_options.DiskSizeBytes, content * 2 + (256L << 20));
+        size = (size + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+
+        p?.Report(new SetupProgress("image", $"creating ext4 ({size >> 20} MiB, {content >> 20} MiB used)"));
+        var ext4 = Path.Combine(work, "rootfs.ext4");
+        // lazy_itable_init=0: zero inode tables now, or every guest's kernel would do it into its overlay.
+        await CommandRunner.RunCheckedAsync(mkfs,
+            ["-q", "-F", "-t", "ext4", "-L", "bough-root", "-d", root,
+             "-E", "root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0", ext4, $"{size >> 20}M"], null, ct);
+        Files.TryDeleteDirectory(root);
+
+        p?.Report(new SetupProgress("image", "converting to qcow2"));
+        var output = Path.Combine(work, "out");
+        Directory.CreateDirectory(output);
+        var disk = Path.Combine(output, DiskFile);
+        await CommandRunner.RunCheckedAsync(qemuImg, ["convert", "-q", "-f", "raw", "-O", "qcow2", ext4, disk], null, ct);
+        File.Delete(ext4);
+        // Read-only on disk too: a base written to by mistake would corrupt every overlay on it.
+        Files.SetMode(disk, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+
+        var builtAt = DateTimeOffset.UtcNow;
+        File.WriteAllText(Path.Combine(output, ManifestFile),
+            JsonSerializer.Serialize(new ImageManifest(BaseName, hash, inputs, builtAt, content), new JsonSerializerOptions { WriteIndented = true }));
+
+        var baseDir = Path.Combine(ImagesRoot, BaseName);
+        Directory.CreateDirectory(baseDir);
+        var version = hash[..16];
+        var final = Path.Combine(baseDir, version);
+        if (Directory.Exists(final))
+        {
+            // Same inputs published earlier but 'current' moved away; reuse it rather than replace a
+            // file that overlays may be using.
+            _log.LogInformation("base image {Version} already exists; making it current", version);
+        }
+        else
+        {
+            Directory.Move(output, final);
+        }
+        Files.WriteAtomic(Path.Combine(baseDir, "current"), version + "\n");
+        p?.Report(new SetupProgress("image", $"base image {version} ready"));
+        return TryGet(BaseName) ?? throw new SetupException($"base image was published to {final} but cannot be read back");
+    }
+
+    private static long DirectorySize(string dir) =>
+        new DirectoryInfo(dir).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
+            .Where(f => f.LinkTarget is null).Sum(f => f.Length);
+}
