@@ -1,0 +1,42 @@
+using Bough.Contracts;
+
+namespace Bough.Client;
+
+/// <summary>
+/// A failed API call, carrying the daemon's problem details (or the closest equivalent when the
+/// failure never got a problem response: connection refused, a stream cut short).
+/// </summary>
+public sealed class BoughApiException : Exception
+{
+    /// <summary>The daemon could not be reached at all (refused, unresolvable, TLS failure).</summary>
+    public const string Unreachable = "daemon_unreachable";
+
+    /// <summary>The connection failed or was cut while a response was being read.</summary>
+    public const string ConnectionLost = "connection_lost";
+
+    /// <summary>The daemon answered with something that is not a Bough API response.</summary>
+    public const string InvalidResponse = "invalid_response";
+
+    public BoughApiException(int status, string code, string? title, string detail, Exception? inner = null)
+        : base($"{detail} ({code})", inner)
+    {
+        Status = status;
+        Code = code;
+        Title = title;
+        Detail = detail;
+    }
+
+    /// <summary>
+    /// The HTTP status, or 0 when none applies: the daemon was unreachable, the connection broke,
+    /// or an exec stream reported an error after its 200 response had started.
+    /// </summary>
+    public int Status { get; }
+
+    /// <summary>A stable machine-readable code: one of <see cref="ErrorCodes"/> or the constants above.</summary>
+    public string Code { get; }
+
+    public string? Title { get; }
+
+    /// <summary>Human-readable explanation, suitable for showing to a user as is.</summary>
+    public string Detail { get; }
+}
