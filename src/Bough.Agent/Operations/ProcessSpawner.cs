@@ -1,0 +1,116 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Bough.Agent.Native;
+
+namespace Bough.Agent.Operations;
+
+/// <summary>A started command: its pid (= process group id) and the agent's ends of its pipes.</summary>
+internal sealed record SpawnedProcess(int Pid, int StdinWrite, int StdoutRead, int StderrRead);
+
+/// <summary>
+/// Starts commands with posix_spawn. Why not Process.Start or fork: the managed runtime must not
+/// fork, and Process.Start cannot make the child a session leader (needed so that a timeout can
+/// kill the whole process group) nor reset the signal dispositions the runtime changed
+/// (SIGPIPE is ignored by .NET and an ignored disposition would be inherited across exec).
+/// All pipe fds are O_CLOEXEC so concurrent spawns never leak each other's pipes.
+/// </summary>
+internal static unsafe class ProcessSpawner
+{
+    private const int SpawnStructSize = 1024; // posix_spawnattr_t is 336 bytes, file actions 80, sigset_t 128 on glibc
+
+    /// <summary>Returns the process, or the errno posix_spawn reported (e.g. ENOENT, EACCES, ENOEXEC).</summary>
+    public static SpawnedProcess? Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyList<string> env, string cwd,
+        bool withStdin, out int errno)
+    {
+        int* stdinPipe = stackalloc int[2] { -1, -1 };
+        int* stdoutPipe = stackalloc int[2] { -1, -1 };
+        int* stderrPipe = stackalloc int[2] { -1, -1 };
+        var native = new List<nint>();
+        void* fa = NativeMemory.AllocZeroed(SpawnStructSize);
+        void* attr = NativeMemory.AllocZeroed(SpawnStructSize);
+        void* sigmask = NativeMemory.AllocZeroed(SpawnStructSize);
+        void* sigdef = NativeMemory.AllocZeroed(SpawnStructSize);
+        bool faInit = false, attrInit = false;
+        try
+        {
+            if ((withStdin && Libc.pipe2(stdinPipe, Libc.O_CLOEXEC) != 0)
+                || Libc.pipe2(stdoutPipe, Libc.O_CLOEXEC) != 0
+                || Libc.pipe2(stderrPipe, Libc.O_CLOEXEC) != 0)
+            {
+                errno = Libc.Errno;
+                return null;
+            }
+            // Only the agent's ends are non-blocking; the child gets ordinary blocking pipes.
+            if (withStdin) SetNonBlocking(stdinPipe[1]);
+            SetNonBlocking(stdoutPipe[0]);
+            SetNonBlocking(stderrPipe[0]);
+
+            Libc.posix_spawn_file_actions_init(fa);
+            faInit = true;
+            if (withStdin) Libc.posix_spawn_file_actions_adddup2(fa, stdinPipe[0], 0);
+            else Libc.posix_spawn_file_actions_addopen(fa, 0, Utf8(native, "/dev/null"), Libc.O_RDONLY, 0);
+            Libc.posix_spawn_file_actions_adddup2(fa, stdoutPipe[1], 1);
+            Libc.posix_spawn_file_actions_adddup2(fa, stderrPipe[1], 2);
+            Libc.posix_spawn_file_actions_addchdir_np(fa, Utf8(native, cwd));
+
+            Libc.posix_spawnattr_init(attr);
+            attrInit = true;
+            Libc.sigemptyset(sigmask);
+            Libc.sigfillset(sigdef);
+            Libc.posix_spawnattr_setsigmask(attr, sigmask);
+            Libc.posix_spawnattr_setsigdefault(attr, sigdef);
+            Libc.posix_spawnattr_setflags(attr, (short)(Libc.POSIX_SPAWN_SETSID | Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF));
+
+            byte** argvp = StringArray(native, argv);
+            byte** envp = StringArray(native, env);
+            int pid;
+            int rc = Libc.posix_spawn(&pid, Utf8(native, executable), fa, attr, argvp, envp);
+            if (rc != 0)
+            {
+                errno = rc;
+                return null;
+            }
+            errno = 0;
+            var result = new SpawnedProcess(pid, withStdin ? stdinPipe[1] : -1, stdoutPipe[0], stderrPipe[0]);
+            // Ownership of the parent ends moves to the result.
+            stdinPipe[1] = stdoutPipe[0] = stderrPipe[0] = -1;
+            return result;
+        }
+        finally
+        {
+            if (faInit) Libc.posix_spawn_file_actions_destroy(fa);
+            if (attrInit) Libc.posix_spawnattr_destroy(attr);
+            NativeMemory.Free(fa);
+            NativeMemory.Free(attr);
+            NativeMemory.Free(sigmask);
+            NativeMemory.Free(sigdef);
+            foreach (var p in native) NativeMemory.Free((void*)p);
+            foreach (int fd in new[] { stdinPipe[0], stdinPipe[1], stdoutPipe[0], stdoutPipe[1], stderrPipe[0], stderrPipe[1] })
+                if (fd >= 0) Libc.close(fd);
+        }
+    }
+
+    private static void SetNonBlocking(int fd)
+    {
+        int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
+        Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK);
+    }
+
+    private static byte* Utf8(List<nint> owned, string s)
+    {
+        int len = Encoding.UTF8.GetByteCount(s);
+        byte* p = (byte*)NativeMemory.Alloc((nuint)len + 1);
+        Encoding.UTF8.GetBytes(s, new Span<byte>(p, len));
+        p[len] = 0;
+        owned.Add((nint)p);
+        return p;
+    }
+
+    private static byte** StringArray(List<nint> owned, IReadOnlyList<string> items)
+    {
+        byte** array = (byte**)NativeMemory.AllocZeroed((nuint)(items.Count + 1), (nuint)sizeof(nint));
+        owned.Add((nint)array);
+        for (int i = 0; i < items.Count; i++) array[i] = Utf8(owned, items[i]);
+        return array;
+    }
+}

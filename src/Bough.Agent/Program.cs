@@ -1,0 +1,75 @@
+using Bough.Agent;
+using Bough.Agent.Transport;
+using Bough.Protocol;
+
+// bough-agent: runs as root inside the guest (busybox init respawns it). See docs/protocol.md.
+return await AgentProgram.RunAsync(args);
+
+namespace Bough.Agent
+{
+    internal static class AgentProgram
+    {
+        public const string DefaultPortName = "org.bough.agent";
+
+        private const string Usage = """
+            usage: bough-agent [options]
+              --version               print version and exit
+              --port-name NAME        virtio-serial port name (default org.bough.agent)
+              --device PATH           open this device instead of searching /sys/class/virtio-ports
+              --listen-unix PATH      test mode: listen on a unix socket, one channel per connection
+              --hostname-file PATH    file rewritten by configure.hostname (default /etc/hostname)
+              --verbose               debug logging
+            """;
+
+        public static async Task<int> RunAsync(string[] args)
+        {
+            string portName = Environment.GetEnvironmentVariable("BOUGH_AGENT_PORT") ?? DefaultPortName;
+            string? device = null, listenUnix = null;
+            string hostnameFile = "/etc/hostname";
+            bool verbose = false;
+            for (int i = 0; i < args.Length; i++)
+            {
+                string? Next() => i + 1 < args.Length ? args[++i] : null;
+                switch (args[i])
+                {
+                    case "--version":
+                        Console.Out.WriteLine($"bough-agent {AgentState.Version} (protocol {ProtocolConstants.Version})");
+                        return 0;
+                    case "--help" or "-h":
+                        Console.Out.WriteLine(Usage);
+                        return 0;
+                    case "--port-name": portName = Next() ?? ""; break;
+                    case "--device": device = Next(); break;
+                    case "--listen-unix": listenUnix = Next(); break;
+                    case "--hostname-file": hostnameFile = Next() ?? ""; break;
+                    case "--verbose": verbose = true; break;
+                    default:
+                        Console.Error.WriteLine($"unknown argument '{args[i]}'\n{Usage}");
+                        return 2;
+                }
+            }
+            if (portName.Length == 0 || hostnameFile.Length == 0 || (args.Contains("--listen-unix") && string.IsNullOrEmpty(listenUnix)))
+            {
+                Console.Error.WriteLine(Usage);
+                return 2;
+            }
+
+            var log = new AgentLog(Console.Error, verbose);
+            var state = new AgentState(log, hostnameFile);
+            using var stop = new CancellationTokenSource();
+            using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });
+            using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(
+                System.Runtime.InteropServices.PosixSignal.SIGINT, ctx => { ctx.Cancel = true; stop.Cancel(); });
+            log.Info($"starting version {AgentState.Version} pid {Environment.ProcessId}");
+            try
+            {
+                if (listenUnix != null) await new UnixListenerTransport(listenUnix, state).RunAsync(stop.Token);
+                else await new VirtioPortTransport(portName, device, state).RunAsync(stop.Token);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
+            log.Info("stopped");
+            return 0;
+        }
+    }
+}
