@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Text.Json;
+using Bough.Client;
+using Bough.Contracts;
+
+namespace Bough.Cli;
+
+/// <summary>
+/// What every command needs: the global <c>--url</c> option, the terminal, and a uniform way to
+/// turn failures into the CLI's exit-code rules.
+/// </summary>
+internal sealed class CliContext
+{
+    public const string UrlVariable = "BOUGH_URL";
+
+    public CliContext(Terminal terminal)
+    {
+        Terminal = terminal;
+        Url = new Option<string>("--url")
+        {
+            Description = $"Daemon URL (default: ${UrlVariable}, else {BoughClient.DefaultUrl})",
+            HelpName = "URL",
+            Recursive = true,
+        };
+    }
+
+    public Terminal Terminal { get; }
+
+    public Option<string> Url { get; }
+
+    /// <summary>Indented wire JSON for <c>--json</c> output.</summary>
+    public JsonSerializerOptions Json { get; } = new(BoughJson.Options) { WriteIndented = true };
+
+    public void WriteJson<T>(T value) => Terminal.Out.WriteLine(JsonSerializer.Serialize(value, Json));
+
+    /// <summary>
+    /// Sets <paramref name="command"/>'s action: creates a client for the chosen URL, runs
+    /// <paramref name="action"/>, and maps failures to exit codes (API error: 1, usage: 2,
+    /// Ctrl+C: 130), each reported as one <c>error: ...</c> line.
+    /// </summary>
+    public void SetAction(Command command, Func<ParseResult, BoughClient, CancellationToken, Task<int>> action)
+    {
+        command.SetAction(async (parse, ct) =>
+        {
+            try
+            {
+                using var client = new BoughClient(ResolveUrl(parse));
+                return await action(parse, client, ct);
+            }
+            catch (UsageException ex)
+            {
+                Terminal.Error(ex.Message);
+                return ExitCodes.Usage;
+            }
+            catch (BoughApiException ex)
+            {
+                Terminal.Error(ex.Message);
+                return ExitCodes.Error;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return ExitCodes.Interrupted;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Host-side file problems (cp from a missing file, unwritable target): the
+                // system's message already says what is wrong.
+                Terminal.Error(ex.Message);
+                return ExitCodes.Error;
+            }
+        });
+    }
+
+    private Uri ResolveUrl(ParseResult parse)
+    {
+        var raw = parse.GetValue(Url);
+        if (string.IsNullOrWhiteSpace(raw))
+            raw = Environment.GetEnvironmentVariable(UrlVariable);
+        if (string.IsNullOrWhiteSpace(raw))
+            raw = BoughClient.DefaultUrl;
+        if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            throw new UsageException($"invalid daemon URL '{raw}': expected e.g. {BoughClient.DefaultUrl}");
+        return uri;
+    }
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using Bough.Contracts;
+
+namespace Bough.Cli.Commands;
+
+/// <summary><c>bough create</c>: starts a sandbox and prints its id.</summary>
+internal static class CreateVerb
+{
+    public static Command Build(CliContext context)
+    {
+        var image = new Option<string?>("--image") { Description = "Image to boot (default: the daemon's, 'base')", HelpName = "NAME" };
+        var vcpus = new Option<int?>("--vcpus") { Description = "Virtual CPUs", HelpName = "N" };
+        var memory = new Option<int?>("--memory") { Description = "Memory in MiB", HelpName = "MiB" };
+        var env = new Option<string[]>("--env", "-e") { Description = "Environment for every exec (repeatable)", HelpName = "KEY=VALUE" };
+        var meta = new Option<string[]>("--meta") { Description = "Metadata label (repeatable)", HelpName = "KEY=VALUE" };
+        var noInternet = new Option<bool>("--no-internet") { Description = "No outbound network access" };
+        var ports = new Option<int[]>("--port", "-p") { Description = "Guest port to publish on the host (repeatable)", HelpName = "PORT" };
+        var json = new Option<bool>("--json") { Description = "Print the sandbox as JSON instead of its id" };
+
+        var command = new Command("create", "Create and boot a sandbox; prints its id")
+        {
+            image, vcpus, memory, env, meta, noInternet, ports, json,
+        };
+        context.SetAction(command, async (parse, client, ct) =>
+        {
+            var portList = parse.GetValue(ports);
+            var request = new CreateSandboxRequest
+            {
+                Image = parse.GetValue(image),
+                Vcpus = parse.GetValue(vcpus),
+                MemoryMiB = parse.GetValue(memory),
+                Env = KeyValues.Parse("--env", parse.GetValue(env)),
+                Metadata = KeyValues.Parse("--meta", parse.GetValue(meta)),
+                // Null leaves the choice to the daemon's default.
+                Internet = parse.GetValue(noInternet) ? false : null,
+                Ports = portList is { Length: > 0 } ? [.. portList] : null,
+            };
+            var sandbox = await client.CreateSandboxAsync(request, ct);
+            if (parse.GetValue(json))
+                context.WriteJson(sandbox);
+            else
+                context.Terminal.Out.WriteLine(sandbox.Id);
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,47 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using Bough.Cli;
+using Bough.Cli.Commands;
+
+var terminal = new Terminal();
+var context = new CliContext(terminal);
+
+var root = new RootCommand("Bough: self-hosted microVM sandboxes");
+root.Options.Add(context.Url);
+root.Subcommands.Add(CreateVerb.Build(context));
+root.Subcommands.Add(ListVerb.Build(context));
+root.Subcommands.Add(ShowVerb.Build(context));
+root.Subcommands.Add(ExecVerb.Build(context));
+root.Subcommands.Add(CopyVerb.Build(context));
+root.Subcommands.Add(LogsVerb.Build(context));
+root.Subcommands.Add(RemoveVerb.Build(context));
+HostCommands.Register(root);
+
+if (args.Length == 0)
+{
+    await root.Parse(["--help"]).InvokeAsync();
+    return ExitCodes.Usage;
+}
+
+var parse = root.Parse(args);
+if (parse.Action is ParseErrorAction)
+{
+    // System.CommandLine would print the errors plus the whole help text and exit 1; usage
+    // errors get exit code 2 here, and one line each so they are not lost in the help.
+    foreach (var error in parse.Errors)
+        terminal.Error(error.Message);
+    terminal.Err.WriteLine($"Run '{CommandPath(parse)} --help' for usage.");
+    return ExitCodes.Usage;
+}
+
+return await parse.InvokeAsync();
+
+static string CommandPath(ParseResult parse)
+{
+    var names = new List<string>();
+    for (SymbolResult? r = parse.CommandResult; r is CommandResult c; r = c.Parent)
+        names.Add(c.Command is RootCommand ? "bough" : c.Command.Name);
+    names.Reverse();
+    return string.Join(' ', names);
+}

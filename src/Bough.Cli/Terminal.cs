@@ -1,0 +1,50 @@
+using Spectre.Console;
+
+namespace Bough.Cli;
+
+/// <summary>
+/// The process's standard streams, plus whether each is a terminal. Decorations (tables,
+/// colour) are only for humans at a terminal; pipes get plain, stable text.
+/// </summary>
+internal sealed class Terminal
+{
+    private readonly Lazy<IAnsiConsole> _ansi;
+
+    public Terminal()
+    {
+        StdoutIsTerminal = !Console.IsOutputRedirected;
+        StderrIsTerminal = !Console.IsErrorRedirected;
+        ColorEnabled = string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
+        _ansi = new Lazy<IAnsiConsole>(() => AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Out),
+            Ansi = StdoutIsTerminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = StdoutIsTerminal && ColorEnabled ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        }));
+    }
+
+    public bool StdoutIsTerminal { get; }
+    public bool StderrIsTerminal { get; }
+    public bool ColorEnabled { get; }
+
+    /// <summary>Spectre console over stdout; only for rich output when <see cref="StdoutIsTerminal"/>.</summary>
+    public IAnsiConsole Ansi => _ansi.Value;
+
+    public TextWriter Out => Console.Out;
+    public TextWriter Err => Console.Error;
+
+    /// <summary>Raw stdout, for bytes that must pass through untouched (exec output, downloads).</summary>
+    public Stream OpenStdout() => Console.OpenStandardOutput();
+    public Stream OpenStderr() => Console.OpenStandardError();
+    public Stream OpenStdin() => Console.OpenStandardInput();
+
+    /// <summary>
+    /// Prints the one-line error every failure ends in. Written by hand rather than through
+    /// Spectre, which would wrap a long message at 80 columns when stderr is not a terminal.
+    /// </summary>
+    public void Error(string message)
+    {
+        var line = "error: " + message.ReplaceLineEndings(" ");
+        Err.WriteLine(StderrIsTerminal && ColorEnabled ? $"\u001b[31m{line}\u001b[0m" : line);
+    }
+}
