@@ -1,0 +1,61 @@
+using System.Threading.Channels;
+using Bough.Protocol;
+
+namespace Bough.AgentClient;
+
+/// <summary>One item delivered to an operation: a DATA chunk, a parsed REPLY or the final END.</summary>
+internal readonly record struct StreamItem(FrameType Type, DataChannel Channel, byte[] Data, ReplyMessage? Reply, EndMessage? End);
+
+/// <summary>
+/// Host side of one stream. The queue looks unbounded, but the reader rejects DATA/REPLY beyond the
+/// window it granted, so it holds at most one window plus the END. An abandoned stream (caller
+/// gone) stays registered until its END so late frames are recognised, not treated as violations.
+/// </summary>
+internal sealed class ClientStream(uint id, string op)
+{
+    private readonly Channel<StreamItem> _queue = Channel.CreateUnbounded<StreamItem>(new UnboundedChannelOptions { SingleWriter = true });
+    private Exception? _failure;
+
+    public uint Id { get; } = id;
+    public string Op { get; } = op;
+    public ReceiveWindow ReceiveWindow { get; } = new();
+    public CreditGate SendCredit { get; } = new(ProtocolConstants.InitialWindow);
+    public volatile bool Abandoned;
+    public volatile bool Ended;
+    public int Replies;
+    public long ListedEntries;
+
+    public int QueuedItems => _queue.Reader.Count;
+
+    public void Deliver(StreamItem item) => _queue.Writer.TryWrite(item);
+
+    public void Complete(EndMessage end)
+    {
+        Ended = true;
+        SendCredit.Close();
+        _queue.Writer.TryWrite(new StreamItem(FrameType.End, 0, [], null, end));
+        _queue.Writer.TryComplete();
+    }
+
+    public void Fail(Exception failure)
+    {
+        _failure = failure;
+        SendCredit.Close();
+        _queue.Writer.TryComplete(failure);
+    }
+
+    /// <summary>Next item; throws the connection's failure if the channel died first.</summary>
+    public async ValueTask<StreamItem> NextAsync(CancellationToken ct)
+    {
+        try
+        {
+            return await _queue.Reader.ReadAsync(ct).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+            throw _failure ?? new AgentException(ErrorCodes.AgentUnavailable, "agent channel closed");
+        }
+    }
+
+    public bool TryNext(out StreamItem item) => _queue.Reader.TryRead(out item);
+}

@@ -1,0 +1,55 @@
+namespace Bough.AgentClient;
+
+/// <summary>Failure reported by the agent (its stable error code) or by the channel ("agent_unavailable").</summary>
+public sealed class AgentException(string code, string message) : Exception(message)
+{
+    /// <summary>A stable code such as file_not_found or agent_unavailable; switch on this, not on the message.</summary>
+    public string Code { get; } = code;
+}
+
+/// <summary>What the agent said in its handshake answer.</summary>
+public sealed record AgentHello(int ProtocolVersion, string AgentVersion, string? BootId, string? Hostname, int Pid);
+
+public sealed record AgentHealth(string AgentVersion, int ProtocolVersion, TimeSpan AgentUptime, TimeSpan SystemUptime, string? BootId, string? Hostname);
+
+/// <summary>Guest settings to apply after boot or restore; null members are left unchanged.</summary>
+public sealed class GuestConfig
+{
+    public string? Hostname { get; init; }
+    /// <summary>Wall clock to set, in unix milliseconds.</summary>
+    public long? UnixTimeMs { get; init; }
+    /// <summary>Random bytes (1..4096) mixed into the guest kernel RNG and credited as entropy.</summary>
+    public byte[]? Entropy { get; init; }
+    /// <summary>Merged into the default environment of later execs.</summary>
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+}
+
+/// <summary>A command to run in the guest. argv is executed directly (no shell).</summary>
+public sealed class ExecSpec
+{
+    public required IReadOnlyList<string> Argv { get; init; }
+    public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>Absolute working directory; default /root.</summary>
+    public string? Cwd { get; init; }
+    /// <summary>Streamed to the command's stdin; the caller keeps ownership. Without Stdin/StdinBytes stdin is /dev/null.</summary>
+    public Stream? Stdin { get; init; }
+    public ReadOnlyMemory<byte>? StdinBytes { get; init; }
+    /// <summary>When it elapses the whole process group is killed and the exit reports TimedOut.</summary>
+    public TimeSpan? Timeout { get; init; }
+}
+
+/// <summary>Output of a running exec: any number of Stdout/Stderr chunks, then exactly one Exit.</summary>
+public abstract record ExecEvent
+{
+    private ExecEvent() { }
+
+    public sealed record Stdout(byte[] Data) : ExecEvent;
+    public sealed record Stderr(byte[] Data) : ExecEvent;
+    /// <summary>ExitCode is 128 + Signal when the command was killed by a signal.</summary>
+    public sealed record Exit(int ExitCode, int? Signal, bool TimedOut, long DurationMs) : ExecEvent;
+}
+
+public enum AgentFileType { File, Dir, Symlink, Other }
+
+/// <summary>Metadata of a guest path; symlinks are reported as links (not followed).</summary>
+public sealed record AgentFileEntry(string Name, AgentFileType Type, long Size, int Mode, DateTimeOffset ModifiedAt);
