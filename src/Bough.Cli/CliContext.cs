@@ -13,6 +13,9 @@ internal sealed class CliContext
 {
     public const string UrlVariable = "BOUGH_URL";
 
+    /// <summary>Linux EPIPE; .NET reports the raw errno as the IOException's HResult.</summary>
+    private const int BrokenPipeErrno = 32;
+
     public CliContext(Terminal terminal)
     {
         Terminal = terminal;
@@ -60,6 +63,11 @@ internal sealed class CliContext
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return ExitCodes.Interrupted;
+            }
+            catch (IOException ex) when (ex.HResult == BrokenPipeErrno)
+            {
+                // Our reader went away (`bough cp ID:/f - | head`): stop quietly, as SIGPIPE would.
+                return ExitCodes.BrokenPipe;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

@@ -1,3 +1,4 @@
+using Microsoft.Win32.SafeHandles;
 using Spectre.Console;
 
 namespace Bough.Cli;
@@ -34,9 +35,16 @@ internal sealed class Terminal
     public TextWriter Err => Console.Error;
 
     /// <summary>Raw stdout, for bytes that must pass through untouched (exec output, downloads).</summary>
-    public Stream OpenStdout() => Console.OpenStandardOutput();
-    public Stream OpenStderr() => Console.OpenStandardError();
+    /// <remarks>
+    /// A FileStream over the descriptor rather than Console.OpenStandardOutput(), whose writes
+    /// silently swallow EPIPE: `bough exec ID -- yes | head` would otherwise never stop.
+    /// </remarks>
+    public Stream OpenStdout() => OpenDescriptor(1);
+    public Stream OpenStderr() => OpenDescriptor(2);
     public Stream OpenStdin() => Console.OpenStandardInput();
+
+    private static Stream OpenDescriptor(int fd) =>
+        new FileStream(new SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, bufferSize: 0);
 
     /// <summary>
     /// Prints the one-line error every failure ends in. Written by hand rather than through

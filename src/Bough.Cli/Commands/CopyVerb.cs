@@ -102,6 +102,8 @@ internal static partial class CopyVerb
         // truncated file under the name the user asked for (or clobbers a good one).
         var fullTarget = Path.GetFullPath(target);
         var directory = Path.GetDirectoryName(fullTarget)!;
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"no such directory: {directory}");
         var partial = Path.Combine(directory, $".{Path.GetFileName(fullTarget)}.{Guid.NewGuid():n}.part");
         try
         {

@@ -9,12 +9,12 @@ internal static class CreateVerb
     public static Command Build(CliContext context)
     {
         var image = new Option<string?>("--image") { Description = "Image to boot (default: the daemon's, 'base')", HelpName = "NAME" };
-        var vcpus = new Option<int?>("--vcpus") { Description = "Virtual CPUs", HelpName = "N" };
-        var memory = new Option<int?>("--memory") { Description = "Memory in MiB", HelpName = "MiB" };
+        var vcpus = NumericOptions.Integer("--vcpus", "Virtual CPUs", "N");
+        var memory = NumericOptions.Integer("--memory", "Memory in MiB", "MiB");
         var env = new Option<string[]>("--env", "-e") { Description = "Environment for every exec (repeatable)", HelpName = "KEY=VALUE" };
         var meta = new Option<string[]>("--meta") { Description = "Metadata label (repeatable)", HelpName = "KEY=VALUE" };
         var noInternet = new Option<bool>("--no-internet") { Description = "No outbound network access" };
-        var ports = new Option<int[]>("--port", "-p") { Description = "Guest port to publish on the host (repeatable)", HelpName = "PORT" };
+        var ports = NumericOptions.Integers("--port", "Guest port to publish on the host (repeatable)", "PORT", "-p");
         var json = new Option<bool>("--json") { Description = "Print the sandbox as JSON instead of its id" };
 
         var command = new Command("create", "Create and boot a sandbox; prints its id")
@@ -27,8 +27,8 @@ internal static class CreateVerb
             var request = new CreateSandboxRequest
             {
                 Image = parse.GetValue(image),
-                Vcpus = parse.GetValue(vcpus),
-                MemoryMiB = parse.GetValue(memory),
+                Vcpus = parse.GetOptional(vcpus),
+                MemoryMiB = parse.GetOptional(memory),
                 Env = KeyValues.Parse("--env", parse.GetValue(env)),
                 Metadata = KeyValues.Parse("--meta", parse.GetValue(meta)),
                 // Null leaves the choice to the daemon's default.

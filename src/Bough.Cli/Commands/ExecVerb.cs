@@ -19,7 +19,7 @@ internal static class ExecVerb
         };
         var env = new Option<string[]>("--env", "-e") { Description = "Extra environment variable (repeatable)", HelpName = "KEY=VALUE" };
         var cwd = new Option<string?>("--cwd", "-w") { Description = "Working directory in the guest", HelpName = "DIR" };
-        var timeout = new Option<double?>("--timeout") { Description = "Kill the command after this many seconds (exit code 124)", HelpName = "SECONDS" };
+        var timeout = NumericOptions.Number("--timeout", "Kill the command after this many seconds (exit code 124)", "SECONDS");
         var stdin = new Option<bool>("--stdin", "-i") { Description = "Send this process's standard input to the command" };
 
         var command = new Command("exec", "Run a command in a sandbox; exits with its exit code (128+N if killed by signal N, 124 on timeout)")
@@ -33,7 +33,7 @@ internal static class ExecVerb
                 Cmd = [.. parse.GetValue(argv)!],
                 Env = KeyValues.Parse("--env", parse.GetValue(env)),
                 Cwd = parse.GetValue(cwd),
-                TimeoutSeconds = parse.GetValue(timeout),
+                TimeoutSeconds = parse.GetOptional(timeout),
                 // The API takes stdin whole, up front; reading it all first is the price.
                 Stdin = parse.GetValue(stdin) ? await ReadStdinBase64Async(context.Terminal, ct) : null,
             };

@@ -22,19 +22,12 @@ internal static class LogsVerb
                 return ExitCodes.Ok;
 
             // Polling with a byte offset: simple, survives daemon restarts, and costs one small
-            // request a second.
-            try
+            // request a second. Ends with Ctrl+C (exit 130, as tail -f).
+            while (true)
             {
-                while (true)
-                {
-                    await Task.Delay(PollInterval, ct);
-                    offset += await client.CopyLogsAsync(sandboxId, stdout, offset, ct);
-                    await stdout.FlushAsync(ct);
-                }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return ExitCodes.Ok; // Ctrl+C is how a follow normally ends
+                await Task.Delay(PollInterval, ct);
+                offset += await client.CopyLogsAsync(sandboxId, stdout, offset, ct);
+                await stdout.FlushAsync(ct);
             }
         });
         return command;
