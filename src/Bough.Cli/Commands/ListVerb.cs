@@ -41,9 +41,14 @@ internal static class ListVerb
             console.MarkupLine("[grey]no sandboxes[/]");
             return;
         }
-        var table = new Table().Border(TableBorder.Simple);
+        // Borderless and tightly padded to fit 80 columns; only PORTS may wrap, since a split
+        // id or timestamp can't be copied or read at a glance.
+        var table = new Table().Border(TableBorder.None);
         foreach (var h in Headers)
-            table.AddColumn(new TableColumn(h));
+        {
+            var column = new TableColumn($"[bold]{h}[/]").PadLeft(0).PadRight(2);
+            table.AddColumn(h == "PORTS" ? column : column.NoWrap());
+        }
         foreach (var s in sandboxes)
         {
             var cells = Row(s).Select(Markup.Escape).ToArray();

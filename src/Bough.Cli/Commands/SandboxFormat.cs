@@ -6,8 +6,10 @@ namespace Bough.Cli.Commands;
 /// <summary>How sandbox fields read in human output (shared by ls and show).</summary>
 internal static class SandboxFormat
 {
+    /// <summary>"8080->80", with the host address only when it is not the loopback default.</summary>
     public static string Ports(IReadOnlyList<PortMapping> ports) =>
-        ports.Count == 0 ? "-" : string.Join(", ", ports.Select(p => $"{p.HostIp}:{p.HostPort}->{p.GuestPort}"));
+        ports.Count == 0 ? "-" : string.Join(", ", ports.Select(p =>
+            p.HostIp == "127.0.0.1" ? $"{p.HostPort}->{p.GuestPort}" : $"{p.HostIp}:{p.HostPort}->{p.GuestPort}"));
 
     public static string Memory(int mib) => mib % 1024 == 0 ? $"{mib / 1024} GiB" : $"{mib} MiB";
 
