@@ -12,7 +12,7 @@ internal sealed class AgentStream : IDisposable
 {
     private readonly Session _session;
     private readonly CancellationTokenSource _cts;
-    private readonly Channel<byte[]> _input = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly Channel<byte[]> _input = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleWriter = true });
     private volatile Action? _wake;
 
     public AgentStream(Session session, uint id, CancellationToken sessionToken)
