@@ -40,29 +40,29 @@ internal static class FileEndpoints
     /// directly, so a multi-GiB upload costs one chunk of memory, not the file size.
     /// </remarks>
     private static async Task<NoContent> Upload(
-        string id, [FromQuery] string? path, Stream body, [FromServices] ISandboxService engine, CancellationToken ct)
+        string id, [FromQuery] string? path, HttpRequest request, Stream body, [FromServices] ISandboxService engine, CancellationToken ct)
     {
-        await engine.WriteFileAsync(id, GuestPath.Require(path), body, ct);
+        await engine.WriteFileAsync(id, GuestPath.Require(path, request), body, ct);
         return TypedResults.NoContent();
     }
 
     private static async Task<GuestFileResult> Download(
-        string id, [FromQuery] string? path, [FromServices] ISandboxService engine, CancellationToken ct)
+        string id, [FromQuery] string? path, HttpRequest request, [FromServices] ISandboxService engine, CancellationToken ct)
     {
         // Opening first means "no such file" is still a clean 404 problem: nothing is sent
         // until the engine has the file in hand.
-        var file = await engine.OpenFileAsync(id, GuestPath.Require(path), ct);
+        var file = await engine.OpenFileAsync(id, GuestPath.Require(path, request), ct);
         return new GuestFileResult(file);
     }
 
     private static async Task<NoContent> DeleteFile(
-        string id, [FromQuery] string? path, [FromServices] ISandboxService engine, CancellationToken ct)
+        string id, [FromQuery] string? path, HttpRequest request, [FromServices] ISandboxService engine, CancellationToken ct)
     {
-        await engine.DeleteFileAsync(id, GuestPath.Require(path), ct);
+        await engine.DeleteFileAsync(id, GuestPath.Require(path, request), ct);
         return TypedResults.NoContent();
     }
 
     private static async Task<Ok<IReadOnlyList<FileEntry>>> ListFiles(
-        string id, [FromQuery] string? path, [FromServices] ISandboxService engine, CancellationToken ct) =>
-        TypedResults.Ok(await engine.ListFilesAsync(id, GuestPath.Require(path), ct));
+        string id, [FromQuery] string? path, HttpRequest request, [FromServices] ISandboxService engine, CancellationToken ct) =>
+        TypedResults.Ok(await engine.ListFilesAsync(id, GuestPath.Require(path, request), ct));
 }

@@ -32,11 +32,13 @@ internal static class ProblemWriter
     /// Writes a problem, discarding anything a handler may have set on the response before it
     /// failed (headers, status). Caller guarantees the response has not started.
     /// </summary>
-    public static Task WriteAsync(HttpContext ctx, int status, string code, string detail)
+    public static Task WriteAsync(HttpContext ctx, int status, string code, string detail, string? allow = null)
     {
         var response = ctx.Response;
         response.Clear();
         response.StatusCode = status;
+        if (!string.IsNullOrEmpty(allow))
+            response.Headers.Allow = allow; // RFC 9110 requires it on a 405
         response.ContentType = ContentType;
         response.Headers.CacheControl = "no-store";
         var problem = new Problem
@@ -74,15 +76,7 @@ internal static class ProblemWriter
                 : $"unsupported Content-Type '{ctx.Request.ContentType}': this endpoint takes 'application/json'",
             _ => ReasonPhrases.GetReasonPhrase(status),
         };
-        var code = CodeForStatus(status);
-        return WriteAndKeepAllowAsync(ctx, status, code, detail, allow);
-    }
-
-    private static async Task WriteAndKeepAllowAsync(HttpContext ctx, int status, string code, string detail, string allow)
-    {
-        await WriteAsync(ctx, status, code, detail).ConfigureAwait(false);
-        if (!string.IsNullOrEmpty(allow) && !ctx.Response.HasStarted)
-            ctx.Response.Headers.Allow = allow;
+        return WriteAsync(ctx, status, CodeForStatus(status), detail, allow);
     }
 
     /// <summary>The stable code for an error that only has an HTTP status to go on.</summary>
