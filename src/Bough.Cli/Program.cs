@@ -35,7 +35,9 @@ if (parse.Action is ParseErrorAction)
     return ExitCodes.Usage;
 }
 
-return await parse.InvokeAsync();
+// Ctrl+C / SIGTERM cancel the command's token; `serve` then shuts down gracefully (stopping
+// its VMs), which can take longer than System.CommandLine's default grace of two seconds.
+return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(2) });
 
 static string CommandPath(ParseResult parse)
 {

@@ -1,5 +1,200 @@
 using System.CommandLine;
+using Bough.Engine;
+using Bough.Engine.Setup;
+using Bough.HostSetup;
+using Bough.Images;
+using Bough.Server;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
 
 namespace Bough.Cli.Commands;
 
-internal static class HostCommands { public static void Register(RootCommand root) { } }
+/// <summary>
+/// The commands that run on the daemon's host rather than against its API: <c>serve</c>
+/// (the composition root), <c>setup</c> and <c>doctor</c>.
+/// </summary>
+internal static class HostCommands
+{
+    public static void Register(RootCommand root)
+    {
+        var terminal = new Terminal();
+        root.Subcommands.Add(Serve(terminal));
+        root.Subcommands.Add(Setup(terminal));
+        root.Subcommands.Add(Doctor(terminal));
+    }
+
+    private static Option<string?> DataDirOption() => new("--data-dir")
+    {
+        Description = "Data directory (default: $BOUGH_HOME, else /var/lib/bough as root, else ~/.local/share/bough)",
+        HelpName = "DIR",
+    };
+
+    private static Option<string> AccelOption() => new("--accel")
+    {
+        Description = "Acceleration: auto (KVM only where it really runs a Linux guest, else TCG), kvm or tcg",
+        DefaultValueFactory = _ => "auto",
+        HelpName = "auto|kvm|tcg",
+    };
+
+    private static Command Serve(Terminal terminal)
+    {
+        var listen = new Option<string>("--listen")
+        {
+            Description = "Address to listen on",
+            DefaultValueFactory = _ => "http://127.0.0.1:7878",
+            HelpName = "URL",
+        };
+        var dataDir = DataDirOption();
+        var accel = AccelOption();
+        var keep = new Option<bool>("--keep-sandboxes")
+        {
+            Description = "On shutdown leave VMs running, to be adopted by the next daemon (default: stop them)",
+        };
+        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, dataDir, accel, keep };
+        cmd.SetAction((parse, ct) => Guard(terminal, async () =>
+        {
+            var options = new EngineOptions
+            {
+                DataDir = DataDirectory.Resolve(parse.GetValue(dataDir)),
+                Accel = ValidateAccel(parse.GetValue(accel)),
+                StopSandboxesOnShutdown = !parse.GetValue(keep),
+            };
+            PreparedHost host;
+            try { host = await PrepareAsync(terminal, options, ct); }
+            catch (Exception ex) when (ex is SetupException or CommandFailedException or IOException)
+            {
+                terminal.Error(ex.Message);
+                return ExitCodes.Error;
+            }
+            terminal.Err.WriteLine($"bough: data dir {options.DataDir}; acceleration {host.Accel.Accel} ({host.Accel.Reason})");
+
+            var app = BoughServer.Build(new ServerOptions { Listen = parse.GetValue(listen)! },
+                services => services.AddBoughEngine(options, host),
+                logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+            await app.StartAsync(ct);
+            await app.WaitForShutdownAsync(ct);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static Command Setup(Terminal terminal)
+    {
+        var dataDir = DataDirOption();
+        var accel = AccelOption();
+        var cmd = new Command("setup", "Install host packages, fetch the guest kernel, build the base image") { dataDir, accel };
+        cmd.SetAction((parse, ct) => Guard(terminal, async () =>
+        {
+            var options = new EngineOptions
+            {
+                DataDir = DataDirectory.Resolve(parse.GetValue(dataDir)),
+                Accel = ValidateAccel(parse.GetValue(accel)),
+            };
+            try
+            {
+                var host = await PrepareAsync(terminal, options, ct);
+                terminal.Out.WriteLine($"data dir     {options.DataDir}");
+                terminal.Out.WriteLine($"kernel       {host.Kernel.Version}");
+                terminal.Out.WriteLine($"base image   {host.BaseImage.DiskPath}");
+                terminal.Out.WriteLine($"acceleration {host.Accel.Accel}: {host.Accel.Reason}");
+                return ExitCodes.Ok;
+            }
+            catch (Exception ex) when (ex is SetupException or CommandFailedException or IOException)
+            {
+                terminal.Error(ex.Message);
+                return ExitCodes.Error;
+            }
+        }));
+        return cmd;
+    }
+
+    private static Command Doctor(Terminal terminal)
+    {
+        var dataDir = DataDirOption();
+        var accel = AccelOption();
+        var cmd = new Command("doctor", "Check the host: QEMU, acceleration, kernel, base image, data dir, disk") { dataDir, accel };
+        cmd.SetAction((parse, ct) => Guard(terminal, async () =>
+        {
+            var dir = DataDirectory.Resolve(parse.GetValue(dataDir));
+            var results = await Images.Doctor.RunAsync(dir, ValidateAccel(parse.GetValue(accel)), ct);
+            if (terminal.StdoutIsTerminal)
+            {
+                var table = new Table().AddColumns("", "check", "detail", "fix");
+                foreach (var r in results)
+                    table.AddRow(r.Ok ? "[green]pass[/]" : "[red]FAIL[/]", Markup.Escape(r.Name),
+                        Markup.Escape(r.Detail), Markup.Escape(r.Fix ?? ""));
+                terminal.Ansi.Write(table);
+            }
+            else
+            {
+                foreach (var r in results)
+                    terminal.Out.WriteLine($"{(r.Ok ? "pass" : "FAIL")}  {r.Name}: {r.Detail}{(r.Fix is null ? "" : $" (fix: {r.Fix})")}");
+            }
+            return results.All(r => r.Ok) ? ExitCodes.Ok : ExitCodes.Error;
+        }));
+        return cmd;
+    }
+
+    private static async Task<int> Guard(Terminal terminal, Func<Task<int>> action)
+    {
+        try { return await action(); }
+        catch (UsageException ex) { terminal.Error(ex.Message); return ExitCodes.Usage; }
+        catch (OperationCanceledException) { return ExitCodes.Interrupted; }
+    }
+
+    private static string ValidateAccel(string? value) => value is "auto" or "kvm" or "tcg"
+        ? value
+        : throw new UsageException($"--accel must be auto, kvm or tcg (got '{value}')");
+
+    /// <summary>Runs host preparation with a live progress display (plain lines when not a terminal).</summary>
+    private static async Task<PreparedHost> PrepareAsync(Terminal terminal, EngineOptions options, CancellationToken ct)
+    {
+        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        var preparer = new HostPreparer(loggers);
+        if (!terminal.StderrIsTerminal)
+        {
+            string? last = null;
+            var plain = new Progress<SetupProgress>(p =>
+            {
+                var line = $"[{p.Stage}] {p.Message}";
+                if (p.Total is > 0 && p.Done is { } d) line += $" {d * 100 / p.Total:0}%";
+                if (line == last || (p.Total is > 0 && p.Done != p.Total && p.Done % (8 << 20) > 256 * 1024)) return;
+                last = line;
+                terminal.Err.WriteLine(line);
+            });
+            return await preparer.PrepareAsync(options, plain, ct);
+        }
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        PreparedHost? result = null;
+        await console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new SpinnerColumn())
+            .StartAsync(async ctx =>
+            {
+                var tasks = new Dictionary<string, ProgressTask>();
+                var progress = new SyncProgress<SetupProgress>(p =>
+                {
+                    if (!tasks.TryGetValue(p.Stage, out var task))
+                    {
+                        foreach (var t in tasks.Values) if (!t.IsFinished) { t.Value = t.MaxValue; t.StopTask(); }
+                        task = tasks[p.Stage] = ctx.AddTask(Markup.Escape(p.Message), maxValue: p.Total ?? 1);
+                        task.IsIndeterminate = p.Total is null;
+                    }
+                    task.Description = Markup.Escape($"{p.Stage}: {p.Message}");
+                    if (p.Total is > 0) { task.IsIndeterminate = false; task.MaxValue = p.Total.Value; task.Value = p.Done ?? 0; }
+                });
+                result = await preparer.PrepareAsync(options, progress, ct);
+                foreach (var t in tasks.Values) { t.Value = t.MaxValue; t.StopTask(); }
+            });
+        return result!;
+    }
+
+    /// <summary>IProgress that reports on the caller's thread (Spectre's context is not thread-safe).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        private readonly object _gate = new();
+        public void Report(T value) { lock (_gate) report(value); }
+    }
+}

@@ -6,7 +6,7 @@ namespace Bough.Engine.Sandboxes;
 /// A read-only pass-through over a guest file stream that turns agent failures mid-download
 /// into <see cref="BoughException"/>s, so the HTTP layer sees one error type.
 /// </summary>
-internal sealed class AgentErrorTranslatingStream(Stream inner, Func<AgentException, BoughException> translate) : Stream
+internal sealed class AgentErrorTranslatingStream(Stream inner, IAsyncDisposable owner, Func<AgentException, BoughException> translate) : Stream
 {
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -35,9 +35,10 @@ internal sealed class AgentErrorTranslatingStream(Stream inner, Func<AgentExcept
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing) inner.Dispose();
+        if (disposing) owner.DisposeAsync().AsTask().GetAwaiter().GetResult();
         base.Dispose(disposing);
     }
 
-    public override ValueTask DisposeAsync() => inner.DisposeAsync();
+    /// <summary>Disposing releases the whole guest read (the agent stream), not just this view.</summary>
+    public override ValueTask DisposeAsync() => owner.DisposeAsync();
 }

@@ -7,6 +7,7 @@ using Bough.Contracts;
 using Bough.Engine.Block;
 using Bough.Engine.Setup;
 using Bough.Vmm;
+using AgentExecEvent = Bough.AgentClient.ExecEvent;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Engine.Sandboxes;
@@ -226,7 +227,7 @@ public sealed class SandboxManager : ISandboxService
             Argv = command.Argv,
             Env = command.Env,
             Cwd = command.Cwd,
-            Stdin = command.Stdin.IsEmpty ? null : command.Stdin.ToArray(),
+            StdinBytes = command.Stdin.IsEmpty ? null : command.Stdin,
             Timeout = command.Timeout,
         };
         var events = agent.ExecAsync(spec, ct).GetAsyncEnumerator(ct);
@@ -267,7 +268,7 @@ public sealed class SandboxManager : ISandboxService
         try
         {
             var reader = await agent.OpenReadAsync(path, ct);
-            return new GuestFile(reader.Length, new AgentErrorTranslatingStream(reader.Content, ex => Translate(ex, id)));
+            return new GuestFile(reader.Length, new AgentErrorTranslatingStream(reader.Content, reader, ex => Translate(ex, id)));
         }
         catch (AgentException ex) { throw Translate(ex, id); }
     }
@@ -289,8 +290,7 @@ public sealed class SandboxManager : ISandboxService
         try
         {
             var entries = await agent.ListAsync(path, ct);
-            return entries.Select(e => new FileEntry(e.Name, e.Type, e.Size, e.Mode,
-                DateTimeOffset.FromUnixTimeMilliseconds(e.MtimeUnixMs))).ToList();
+            return entries.Select(e => new FileEntry(e.Name, e.Type.ToString().ToLowerInvariant(), e.Size, e.Mode, e.ModifiedAt)).ToList();
         }
         catch (AgentException ex) { throw Translate(ex, id); }
     }
@@ -522,11 +522,11 @@ public sealed class SandboxManager : ISandboxService
         catch (IOException) { return ""; }
     }
 
-    private static ExecOutput Map(ExecEvent e) => e switch
+    private static ExecOutput Map(AgentExecEvent e) => e switch
     {
-        ExecEvent.Stdout o => new ExecOutput(ExecOutputKind.Stdout, o.Data),
-        ExecEvent.Stderr o => new ExecOutput(ExecOutputKind.Stderr, o.Data),
-        ExecEvent.Exit x => new ExecOutput(ExecOutputKind.Exit, default, x.ExitCode, x.Signal, x.TimedOut, x.DurationMs),
+        AgentExecEvent.Stdout o => new ExecOutput(ExecOutputKind.Stdout, o.Data),
+        AgentExecEvent.Stderr o => new ExecOutput(ExecOutputKind.Stderr, o.Data),
+        AgentExecEvent.Exit x => new ExecOutput(ExecOutputKind.Exit, default, x.ExitCode, x.Signal, x.TimedOut, x.DurationMs),
         _ => throw new AgentException("agent_unavailable", "unknown exec event"),
     };
 
