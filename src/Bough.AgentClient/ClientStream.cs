@@ -14,7 +14,7 @@ internal readonly record struct StreamItem(FrameType Type, DataChannel Channel, 
 internal sealed class ClientStream(uint id, string op)
 {
     private readonly Channel<StreamItem> _queue = Channel.CreateUnbounded<StreamItem>(new UnboundedChannelOptions { SingleWriter = true });
-    private Exception? _failure;
+    private volatile Exception? _failure;
 
     public uint Id { get; } = id;
     public string Op { get; } = op;
@@ -47,6 +47,8 @@ internal sealed class ClientStream(uint id, string op)
     /// <summary>Next item; throws the connection's failure if the channel died first.</summary>
     public async ValueTask<StreamItem> NextAsync(CancellationToken ct)
     {
+        // After a channel failure nothing buffered is handed out: every pending operation fails.
+        if (_failure != null) throw _failure;
         try
         {
             return await _queue.Reader.ReadAsync(ct).ConfigureAwait(false);

@@ -53,6 +53,16 @@ internal sealed class ExecIoLoop
         await using var cancelReg = _stream.Token.Register(KillGroup);
         using var timeout = _timeoutMs is { } ms ? new Timer(_ => Kill(timedOut: true), null, ms, Timeout.Infinite) : null;
 
+        try
+        {
+            // Tell the host the pid (= process group) before any output, so it can correlate.
+            await _stream.SendReplyAsync(new ReplyMessage { Pid = _process.Pid }).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            _abandoned = true;
+            KillGroup();
+        }
         var waiter = new Thread(WaitForExit) { IsBackground = true, Name = $"exec-wait-{_process.Pid}" };
         var io = new Thread(IoThread) { IsBackground = true, Name = $"exec-io-{_process.Pid}" };
         waiter.Start();
