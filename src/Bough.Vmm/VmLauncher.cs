@@ -156,18 +156,23 @@ public sealed class VmLauncher
             process.StandardInput.Close();
             Task<string> stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
             Task<string> stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(DaemonizeTimeout);
+            // Deliberately not cancelled by ct: killing the launcher mid-fork could let the
+            // daemonized grandchild escape. Initialisation is short; wait for the verdict, then
+            // clean up whatever started and honour the cancellation.
             try
             {
-                await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(DaemonizeTimeout, CancellationToken.None).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            catch (TimeoutException)
             {
                 try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
                 await KillAllAsync(layout).ConfigureAwait(false);
-                ct.ThrowIfCancellationRequested();
                 throw new VmStartException($"QEMU did not finish initialising within {DaemonizeTimeout.TotalSeconds}s.");
+            }
+            if (ct.IsCancellationRequested)
+            {
+                await KillAllAsync(layout).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
             }
             // The daemon redirects its stdio right before the parent exits; don't hang if it didn't.
             string err = await stderr.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None)
@@ -211,20 +216,27 @@ public sealed class VmLauncher
     /// </summary>
     private async Task KillAllAsync(RuntimeDirLayout layout)
     {
-        var pids = new HashSet<int>(VmProcessScanner.FindQemuProcessesUnder(layout.Root));
-        if (VmProcess.ReadPidFile(layout.PidFile) is int fromFile && VmProcess.IsOurQemu(fromFile, layout)) pids.Add(fromFile);
-        foreach (int pid in pids)
+        // Repeat until a scan comes back empty: a process caught mid-fork can appear after the first scan.
+        for (int round = 0; round < 5; round++)
         {
-            using var pidfd = VmProcess.OpenVerified(pid, layout);
-            if (pidfd is null && !VmProcess.IsOurQemu(pid, layout)) continue;
-            _logger.LogWarning("Killing QEMU PID {Pid} left by a failed start in {RuntimeDir}", pid, layout.Root);
-            Native.SendSignal(pid, pidfd, Native.SIGKILL);
-            var deadline = DateTime.UtcNow + KillWait;
-            while (DateTime.UtcNow < deadline &&
-                   (pidfd is not null ? !Native.PidfdHasExited(pidfd) : VmProcess.IsOurQemu(pid, layout)))
-            {
-                await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
-            }
+            var pids = new HashSet<int>(VmProcessScanner.FindQemuProcessesUnder(layout.Root));
+            if (VmProcess.ReadPidFile(layout.PidFile) is int fromFile && VmProcess.IsOurQemu(fromFile, layout)) pids.Add(fromFile);
+            if (pids.Count == 0) return;
+            foreach (int pid in pids) await KillOneAsync(pid, layout).ConfigureAwait(false);
+        }
+    }
+
+    private async Task KillOneAsync(int pid, RuntimeDirLayout layout)
+    {
+        using var pidfd = VmProcess.OpenVerified(pid, layout);
+        if (pidfd is null && !VmProcess.IsOurQemu(pid, layout)) return;
+        _logger.LogWarning("Killing QEMU PID {Pid} left by a failed start in {RuntimeDir}", pid, layout.Root);
+        Native.SendSignal(pid, pidfd, Native.SIGKILL);
+        var deadline = DateTime.UtcNow + KillWait;
+        while (DateTime.UtcNow < deadline &&
+               (pidfd is not null ? !Native.PidfdHasExited(pidfd) : VmProcess.IsOurQemu(pid, layout)))
+        {
+            await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
         }
     }
 }

@@ -265,3 +265,41 @@ public sealed class VmTests : IAsyncLifetime
         AssertGone(vm.Pid, dir);
     }
 }
+
+[Collection(VmCollection.Name)]
+public sealed class VmCancellationTests(GuestFixture guest, ITestOutputHelper output) : IDisposable
+{
+    private readonly TempDir _dir = new("vmc");
+    private readonly ILoggerFactory _lf = LoggerFactory.Create(b => b.AddProvider(new XunitLoggerProvider(output)));
+
+    public void Dispose()
+    {
+        _lf.Dispose();
+        _dir.Dispose();
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(30)]
+    [InlineData(120)]
+    public async Task CancelledStart_LeavesNoProcess(int cancelAfterMs)
+    {
+        string dir = Path.Combine(_dir.Path, "c" + cancelAfterMs);
+        Directory.CreateDirectory(dir);
+        using var cts = new CancellationTokenSource();
+        if (cancelAfterMs == 0) cts.Cancel(); else cts.CancelAfter(cancelAfterMs);
+        VmProcess? vm = null;
+        try
+        {
+            vm = await new VmLauncher(_lf).StartAsync(guest.Spec(dir, "sb-cancel"), cts.Token);
+        }
+        catch (OperationCanceledException) { }
+        if (vm is not null)
+        {
+            // Cancellation came too late to matter: the start completed and we own the VM.
+            await vm.StopAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+            await vm.DisposeAsync();
+        }
+        Assert.Empty(VmProcessScanner.FindQemuProcessesUnder(dir));
+    }
+}
