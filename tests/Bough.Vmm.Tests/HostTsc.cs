@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Bough.Vmm;
+namespace Bough.Vmm.Tests;
 
 /// <summary>
 /// Host TSC frequency, for the guest kernel argument <c>tsc_early_khz=</c>.
@@ -9,7 +9,8 @@ namespace Bough.Vmm;
 /// "Marking TSC unstable") and the boot was observed to hang there indefinitely. Telling the
 /// guest the frequency skips the calibration. Harmless under KVM, where the value is exact.
 /// </summary>
-public static class HostTsc
+/// <remarks>Test-only copy; the product uses Bough.HostSetup.HostClock.</remarks>
+internal static class HostTsc
 {
     /// <summary>Kernel argument such as <c>tsc_early_khz=2299998</c>, or null if the frequency is unknown.</summary>
     public static string? KernelArgument() => TryGetKhz() is int khz ? $"tsc_early_khz={khz.ToString(CultureInfo.InvariantCulture)}" : null;
