@@ -112,7 +112,7 @@ public sealed class AccelerationProbe(ILogger? logger = null, AccelProbeOptions?
             "-M", "microvm", "-accel", "kvm", "-cpu", "host", "-m", "256", "-smp", "1",
             "-no-reboot", "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", kernelPath, "-initrd", initrdPath,
-            "-append", $"console=ttyS0 panic=-1 quiet {ProbeKernelArg}",
+            "-append", $"console=ttyS0 panic=-1 quiet {ProbeKernelArg} {HostClock.GuestKernelArg()}".TrimEnd(),
             "-serial", "stdio",
         }) psi.ArgumentList.Add(a);
 

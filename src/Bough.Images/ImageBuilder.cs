@@ -53,7 +53,7 @@ public sealed class ImageBuilder
     public string ImagesRoot => Path.Combine(_dataDir, "images");
 
     /// <summary>What a build is made of; its hash names the build.</summary>
-    public sealed record ImageInputs(int Recipe, string KernelVersion, string Busybox, string Agent,
+    public sealed record ImageInputs(int Recipe, string Scripts, string KernelVersion, string Busybox, string Agent,
         IReadOnlyDictionary<string, string> Libraries, long DiskSizeBytes);
 
     private sealed record ImageManifest(string Name, string InputHash, ImageInputs Inputs, DateTimeOffset BuiltAt, long ContentBytes);
@@ -87,7 +87,7 @@ public sealed class ImageBuilder
         var libs = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (name, path) in RootFs.FindHostLibraries())
             libs[name] = await Files.Sha256Async(path, ct);
-        var inputs = new ImageInputs(RootFs.RecipeVersion, _kernel.Version, await Files.Sha256Async(_options.BusyboxPath, ct),
+        var inputs = new ImageInputs(RootFs.RecipeVersion, RootFs.ScriptsHash(), _kernel.Version, await Files.Sha256Async(_options.BusyboxPath, ct),
             await Files.Sha256Async(_agentPath, ct), libs, _options.DiskSizeBytes);
         var canonical = JsonSerializer.Serialize(inputs);
         return (Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))), inputs);

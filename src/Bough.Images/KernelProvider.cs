@@ -20,8 +20,15 @@ public sealed class KernelProvider
     /// What QEMU passes with <c>-append</c>. <c>console=ttyS0</c>: the console is the first serial port;
     /// <c>panic=-1</c>: a guest panic reboots at once, which <c>-no-reboot</c> turns into QEMU exiting;
     /// <c>quiet</c>: only our init's lines reach the console, which keeps boot fast under TCG.
+    /// The full command line adds <c>tsc_early_khz</c> for this host (see <see cref="HostClock"/>).
     /// </summary>
     public const string DefaultCommandLine = "console=ttyS0 panic=-1 quiet";
+
+    /// <summary>
+    /// <see cref="DefaultCommandLine"/> plus the host TSC frequency; without it a TCG guest on a busy
+    /// host fails TSC calibration and hangs early in boot (observed on every boot at load 12 on 2 cores).
+    /// </summary>
+    public static string CommandLineForThisHost() => (DefaultCommandLine + " " + HostClock.GuestKernelArg()).Trim();
 
     private readonly string _dataDir;
     private readonly ILogger _log;
@@ -55,7 +62,7 @@ public sealed class KernelProvider
             var version = File.ReadAllText(CurrentFile).Trim();
             if (version.Length == 0 || version.Contains('/')) return null;
             var dir = Path.Combine(KernelRoot, version);
-            var k = new GuestKernel(Path.Combine(dir, "vmlinuz"), Path.Combine(dir, "initrd.img"), version, DefaultCommandLine);
+            var k = new GuestKernel(Path.Combine(dir, "vmlinuz"), Path.Combine(dir, "initrd.img"), version, CommandLineForThisHost());
             return File.Exists(k.KernelPath) && File.Exists(k.InitrdPath) && File.Exists(Path.Combine(dir, "kernel.json")) ? k : null;
         }
         catch (IOException) { return null; }

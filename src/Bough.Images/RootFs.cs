@@ -10,7 +10,11 @@ namespace Bough.Images;
 public static class RootFs
 {
     /// <summary>Bump whenever anything written here changes, so base images are rebuilt.</summary>
-    public const int RecipeVersion = 1;
+    public const int RecipeVersion = 2;
+
+    /// <summary>Hash of the scripts written into the image, so an edit rebuilds images even if nobody bumps <see cref="RecipeVersion"/>.</summary>
+    public static string ScriptsHash() => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+        System.Text.Encoding.UTF8.GetBytes(string.Join("\0", Inittab, RcS, AgentRunner))));
 
     public const string AgentGuestPath = "/usr/local/bin/bough-agent";
     public const string AgentRunnerGuestPath = "/usr/local/sbin/bough-agent-run";
@@ -57,13 +61,15 @@ public static class RootFs
         #!/bin/sh
         # Bough sysinit: mounts, hostname, static user-mode networking, then a marker on the console.
         export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-        mountpoint -q /proc || mount -t proc proc /proc
-        mountpoint -q /sys || mount -t sysfs sysfs /sys
-        mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
+        # busybox-static has no 'mountpoint' applet; /proc/mounts tells the same.
+        mounted() { [ -r /proc/mounts ] && grep -q " $1 " /proc/mounts; }
+        mounted /proc || mount -t proc proc /proc
+        mounted /sys || mount -t sysfs sysfs /sys
+        mounted /dev || mount -t devtmpfs devtmpfs /dev
         mkdir -p /dev/pts /dev/shm
-        mountpoint -q /dev/pts || mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
-        mountpoint -q /dev/shm || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
-        mountpoint -q /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+        mounted /dev/pts || mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+        mounted /dev/shm || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+        mounted /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
         mkdir -p /run/bough /var/lib/bough-agent
         chmod 1777 /tmp
 
