@@ -15,10 +15,12 @@ public sealed class VmTests : IAsyncLifetime
     private readonly ILoggerFactory _lf;
     private readonly TempDir _dir = new("vm");
     private readonly List<VmProcess> _started = [];
+    private readonly ITestOutputHelper _output;
 
     public VmTests(GuestFixture guest, ITestOutputHelper output)
     {
         _guest = guest;
+        _output = output;
         _lf = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(new XunitLoggerProvider(output)));
     }
 
@@ -81,6 +83,7 @@ public sealed class VmTests : IAsyncLifetime
         Assert.Equal(dir, vm.RuntimeDir);
         Assert.Equal(vm.Pid, VmProcess.ReadPidFile(Path.Combine(dir, RuntimeDirLayout.PidFileName)));
         string args = await File.ReadAllTextAsync(Path.Combine(dir, RuntimeDirLayout.ArgsFileName));
+        _output.WriteLine("qemu.args: " + args);
         Assert.Contains("memory-backend-file,id=mem,size=256M,mem-path=" + Path.Combine(dir, "memory") + ",share=off", args);
         Assert.Contains("-accel tcg,tb-size=64", args);
         Assert.DoesNotContain("restrict=on", args);
