@@ -35,16 +35,24 @@ internal sealed class Terminal
     public TextWriter Err => Console.Error;
 
     /// <summary>Raw stdout, for bytes that must pass through untouched (exec output, downloads).</summary>
-    /// <remarks>
-    /// A FileStream over the descriptor rather than Console.OpenStandardOutput(), whose writes
-    /// silently swallow EPIPE: `bough exec ID -- yes | head` would otherwise never stop.
-    /// </remarks>
-    public Stream OpenStdout() => OpenDescriptor(1);
-    public Stream OpenStderr() => OpenDescriptor(2);
+    public Stream OpenStdout() => OpenOutput(1, Console.OpenStandardOutput);
+    public Stream OpenStderr() => OpenOutput(2, Console.OpenStandardError);
     public Stream OpenStdin() => Console.OpenStandardInput();
 
-    private static Stream OpenDescriptor(int fd) =>
-        new FileStream(new SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+    /// <summary>
+    /// Console.OpenStandardOutput() silently swallows EPIPE, so `bough exec ID -- yes | head`
+    /// would never stop; a FileStream over the descriptor reports it. But a FileStream writes a
+    /// seekable file with pwrite at its own offset, clobbering whatever else shares the
+    /// descriptor (`cmd >log 2>&1`), so regular files keep the console stream (no EPIPE there).
+    /// </summary>
+    private static Stream OpenOutput(int fd, Func<Stream> console)
+    {
+        var stream = new FileStream(new SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+        if (!stream.CanSeek)
+            return stream;
+        stream.Dispose();
+        return console();
+    }
 
     /// <summary>
     /// Prints the one-line error every failure ends in. Written by hand rather than through

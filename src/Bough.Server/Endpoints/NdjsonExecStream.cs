@@ -41,11 +41,11 @@ internal sealed class NdjsonExecStream(IAsyncEnumerable<ExecOutput> output, ILog
         response.Headers.CacheControl = "no-store";
         response.Headers["X-Accel-Buffering"] = "no"; // ask reverse proxies not to hold lines back
         ctx.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-        await response.StartAsync(ct);
 
         var sawExit = false;
         try
         {
+            await response.StartAsync(ct);
             while (await next)
             {
                 var item = events.Current;
@@ -76,6 +76,13 @@ internal sealed class NdjsonExecStream(IAsyncEnumerable<ExecOutput> output, ILog
         {
             log.LogError(ex, "Exec stream failed after start");
             await TryWriteErrorAsync(response, ErrorCodes.Internal, "an unexpected error occurred; the daemon log has the details", ct);
+        }
+        finally
+        {
+            // An async iterator must not be disposed while a MoveNextAsync is in flight (e.g.
+            // StartAsync failed on a dead connection); the cancelled token ends it promptly.
+            if (!next.IsCompleted)
+                await next.ContinueWith(static _ => { }, TaskScheduler.Default);
         }
     }
 
