@@ -11,6 +11,8 @@ public static class QemuCommandLine
 {
     /// <summary>Name of the virtio-serial port the guest agent opens (visible in /sys/class/virtio-ports/*/name).</summary>
     public const string AgentPortName = "org.bough.agent";
+    /// <summary>qdev id of the agent port; QMP VSERPORT_CHANGE events name it when the guest opens or closes the port.</summary>
+    public const string AgentPortDeviceId = "agent0";
 
     /// <param name="spec">The VM description.</param>
     /// <param name="layout">Runtime file locations.</param>
@@ -47,7 +49,7 @@ public static class QemuCommandLine
             "-device", "virtio-blk-device,drive=root",
             "-device", "virtio-serial-device",
             "-chardev", $"socket,id=agent,path={Escape(layout.AgentSocket)},server=on,wait=off",
-            "-device", $"virtserialport,chardev=agent,name={AgentPortName}",
+            "-device", $"virtserialport,chardev=agent,id={AgentPortDeviceId},name={AgentPortName}",
             "-netdev", BuildNetdev(spec.Internet, ports),
             "-device", "virtio-net-device,netdev=n0",
             // Equivalent to -qmp unix:PATH,server=on,wait=off, but via -chardev so the path is escaped.

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Bough.Agent.Native;
 using Bough.Protocol;
 using Microsoft.Win32.SafeHandles;
@@ -32,7 +31,9 @@ internal static class FileOperations
         MakeDirectories(dir);
 
         // Write next to the target and rename: readers never observe a half-written file.
-        string temp = Path.Combine(dir, $".{name}.bough-{Convert.ToHexString(RandomNumberGenerator.GetBytes(6))}.tmp");
+        // Random.Shared, not RandomNumberGenerator: the guest has no libssl and the crypto API
+        // aborts the process when it cannot load it. O_EXCL guarantees uniqueness anyway.
+        string temp = Path.Combine(dir, $".{name}.bough-{Random.Shared.NextInt64():x16}.tmp");
         int fd = Libc.open(temp, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_CLOEXEC, 0x180);
         if (fd < 0) throw AgentError.FromErrno(Libc.Errno, "create", temp);
         bool renamed = false;

@@ -115,6 +115,7 @@ public sealed class SandboxManager : ISandboxService
             rt.Record = record;
             await _store.UpdateAsync(record, CancellationToken.None);
             WatchExit(rt, vm);
+            WatchAgentPort(rt, vm);
             _log.LogInformation("sandbox {Id} running (pid {Pid}, {Accel})", id, vm.Pid, _host.Accel.Accel);
             return ToContract(record);
         }
@@ -345,6 +346,7 @@ public sealed class SandboxManager : ISandboxService
                     _sandboxes[row.Id] = rt;
                     adoptedPids.Add(vm.Pid);
                     WatchExit(rt, vm);
+                    WatchAgentPort(rt, vm);
                     _log.LogInformation("adopted sandbox {Id} (pid {Pid})", row.Id, vm.Pid);
                     break;
             }
@@ -445,6 +447,39 @@ public sealed class SandboxManager : ISandboxService
         {
             rt.AgentGate.Release();
         }
+    }
+
+    /// <summary>
+    /// When the guest closes the agent port (the agent crashed or was killed), QEMU reports
+    /// VSERPORT_CHANGE. The socket to QEMU stays open, so without this the host would wait
+    /// forever on operations the dead agent will never answer: drop the channel, which fails
+    /// them with agent_unavailable; the next call reconnects to the respawned agent.
+    /// </summary>
+    private void WatchAgentPort(SandboxRuntime rt, VmProcess vm)
+    {
+        var subscription = vm.Qmp.SubscribeEvents();
+        _ = Task.Run(async () =>
+        {
+            using var _ = subscription;
+            try
+            {
+                await foreach (var ev in subscription.Reader.ReadAllAsync())
+                {
+                    if (ev.Name != "VSERPORT_CHANGE" || ev.Data is not { } data) continue;
+                    if (!data.TryGetProperty("id", out var idProp) || idProp.GetString() != QemuCommandLine.AgentPortDeviceId) continue;
+                    if (!data.TryGetProperty("open", out var open) || open.ValueKind != System.Text.Json.JsonValueKind.False) continue;
+                    if (rt.Agent is { } agent)
+                    {
+                        _log.LogWarning("sandbox {Id}: the guest closed the agent port; dropping the agent channel", rt.Id);
+                        await agent.DisposeAsync();
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _log.LogDebug(ex, "agent port watcher of {Id} ended", rt.Id);
+            }
+        });
     }
 
     private void WatchExit(SandboxRuntime rt, VmProcess vm)
