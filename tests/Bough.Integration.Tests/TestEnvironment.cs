@@ -22,7 +22,7 @@ public static class TestEnvironment
         var dir = Path.Combine("/tmp", "bough-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         Directory.CreateDirectory(SharedDataDir);
-        foreach (var shared in new[] { "kernel", "images" })
+        foreach (var shared in new[] { "kernel", "images", "cache" })
         {
             var target = Path.Combine(SharedDataDir, shared);
             Directory.CreateDirectory(target);
@@ -41,7 +41,8 @@ public static class TestEnvironment
             try
             {
                 var cmd = File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' ');
-                if (cmd.Contains("qemu-system", StringComparison.Ordinal) && cmd.Contains(path, StringComparison.Ordinal))
+                if (cmd.Contains("qemu-system", StringComparison.Ordinal) && cmd.Contains(path, StringComparison.Ordinal)
+                    && ProcessAlive(pid))
                     found.Add(pid);
             }
             catch (IOException) { }
@@ -50,10 +51,18 @@ public static class TestEnvironment
         return found;
     }
 
+    /// <summary>
+    /// True while the process runs. A daemonized QEMU is reparented to PID 1, which in some
+    /// containers never reaps, so a killed one can linger as a zombie: that counts as dead.
+    /// </summary>
     public static bool ProcessAlive(int pid)
     {
-        try { return !Process.GetProcessById(pid).HasExited && File.Exists($"/proc/{pid}/cmdline"); }
-        catch (ArgumentException) { return false; }
-        catch (InvalidOperationException) { return false; }
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
+            return state is not ("Z" or "X");
+        }
+        catch (IOException) { return false; }
     }
 }

@@ -1,0 +1,2 @@
+// Real VMs under TCG are CPU-bound: tests share one daemon collection and run one at a time.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
