@@ -8,7 +8,7 @@ namespace Bough.Engine;
 /// Brings the engine up before the HTTP server listens (catalog migrations, adoption of
 /// surviving VMs) and takes it down after the server has drained.
 /// </summary>
-internal sealed class EngineHostedService(CatalogDb catalog, SandboxManager manager) : IHostedService
+internal sealed class EngineHostedService(CatalogDb catalog, SandboxManager manager) : IHostedLifecycleService
 {
     public async Task StartAsync(CancellationToken ct)
     {
@@ -16,5 +16,16 @@ internal sealed class EngineHostedService(CatalogDb catalog, SandboxManager mana
         await manager.RecoverAsync(ct);
     }
 
-    public Task StopAsync(CancellationToken ct) => manager.ShutdownAsync(ct);
+    /// <summary>Runs before the web server drains its requests: in-flight creates and execs end now.</summary>
+    public Task StoppingAsync(CancellationToken ct)
+    {
+        manager.BeginShutdown();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken ct) => manager.ShutdownAsync();
+
+    public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken ct) => Task.CompletedTask;
 }

@@ -3,6 +3,7 @@ using Bough.Engine.Sandboxes;
 using Bough.Engine.Setup;
 using Bough.Vmm;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Engine;
@@ -24,6 +25,8 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<SandboxManager>();
         services.AddSingleton<ISandboxService>(sp => sp.GetRequiredService<SandboxManager>());
         services.AddHostedService<EngineHostedService>();
+        // Stopping VMs on shutdown must not be cut short by the default 30 s host timeout.
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
         return services;
     }
 }

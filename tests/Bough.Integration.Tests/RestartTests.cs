@@ -80,4 +80,17 @@ public sealed class RestartTests
         var row = await again.Client.GetSandboxAsync(sb.Id);
         Assert.Equal(SandboxStates.Stopped, row.State);
     }
+
+    [Fact]
+    public async Task Shutdown_with_a_request_in_flight_still_stops_every_vm()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var d = await DaemonProcess.StartAsync(dataDir);
+        var sb = await d.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        var longExec = d.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["sleep", "600"] });
+        await Task.Delay(1000);
+        await d.StopAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => longExec);
+        Assert.Empty(TestEnvironment.QemuProcessesUnder(dataDir));
+    }
 }

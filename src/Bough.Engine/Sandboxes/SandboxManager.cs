@@ -33,6 +33,9 @@ public sealed class SandboxManager : ISandboxService
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<string, SandboxRuntime> _sandboxes = new(StringComparer.Ordinal);
 
+    /// <summary>Cancelled when the daemon starts shutting down, so in-flight creates and execs end promptly.</summary>
+    private readonly CancellationTokenSource _shutdown = new();
+
     public SandboxManager(EngineOptions options, PreparedHost host, SandboxStore store, VmLauncher launcher, ILoggerFactory loggers)
     {
         _options = options;
@@ -48,8 +51,10 @@ public sealed class SandboxManager : ISandboxService
 
     // ---------------------------------------------------------------- lifecycle
 
-    public async Task<Sandbox> CreateAsync(CreateSandboxRequest request, CancellationToken ct)
+    public async Task<Sandbox> CreateAsync(CreateSandboxRequest request, CancellationToken requestAborted)
     {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _shutdown.Token);
+        var ct = linked.Token;
         var spec = RequestValidation.ValidateCreate(request, _options);
         var image = ResolveImage(spec.Image);
 
@@ -128,7 +133,9 @@ public sealed class SandboxManager : ISandboxService
             _sandboxes.TryRemove(id, out _);
             await _store.DeleteAsync(id, CancellationToken.None);
             TryDeleteDirectory(dir);
-            if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
+            if (ex is OperationCanceledException && requestAborted.IsCancellationRequested) throw;
+            if (_shutdown.IsCancellationRequested)
+                throw new BoughException(ErrorCodes.SandboxNotRunning, "the daemon is shutting down", ex);
             var reason = ex is AgentException or BoughException or QmpException or IOException or TimeoutException
                 ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
             throw new BoughException(ErrorCodes.CreateFailed,
@@ -219,8 +226,10 @@ public sealed class SandboxManager : ISandboxService
     }
 
     public async IAsyncEnumerable<ExecOutput> ExecStreamAsync(string id, ExecCommand command,
-        [EnumeratorCancellation] CancellationToken ct)
+        [EnumeratorCancellation] CancellationToken requestAborted)
     {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _shutdown.Token);
+        var ct = linked.Token;
         RequestValidation.ValidateExec(command);
         var agent = await GetAgentAsync(id, ct);
         var spec = new ExecSpec
@@ -360,11 +369,18 @@ public sealed class SandboxManager : ISandboxService
         }
     }
 
-    /// <summary>Stops every VM (graceful shutdown) or just lets go of them (to be adopted later).</summary>
-    public async Task ShutdownAsync(CancellationToken ct)
+    /// <summary>First step of a shutdown, before the HTTP server drains: ends in-flight creates and execs.</summary>
+    public void BeginShutdown() => _shutdown.Cancel();
+
+    /// <summary>
+    /// Stops every VM (graceful shutdown) or just lets go of them (to be adopted later).
+    /// Deliberately ignores cancellation: leaving VMs half-stopped is worse than a slow exit.
+    /// </summary>
+    public async Task ShutdownAsync()
     {
+        _shutdown.Cancel();
         var all = _sandboxes.Values.ToList();
-        await Parallel.ForEachAsync(all, ct, async (rt, _) =>
+        await Parallel.ForEachAsync(all, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (rt, _) =>
         {
             await rt.Lifecycle.WaitAsync(CancellationToken.None);
             try
