@@ -15,6 +15,7 @@ public static class SandboxStates
     public const string Stopped = "stopped";  // stopped with the daemon; disk kept until deleted
     public const string Dead = "dead";       // the VM process went away without being asked to
     public const string Failed = "failed";   // creation failed; kept for inspection until deleted
+    public const string Paused = "paused";   // VM process gone, memory/devices/disk kept on disk
 }
 
 public sealed record PortMapping(int GuestPort, int HostPort, string HostIp = "127.0.0.1");
@@ -31,7 +32,8 @@ public sealed record Sandbox(
     bool Internet,
     string Accel,
     string? StateReason = null,
-    int? Pid = null);
+    int? Pid = null,
+    string? SnapshotId = null);
 
 public sealed record CreateSandboxRequest
 {
@@ -42,7 +44,72 @@ public sealed record CreateSandboxRequest
     public Dictionary<string, string>? Metadata { get; init; }
     public bool? Internet { get; init; }
     public List<int>? Ports { get; init; }
+    /// <summary>Start from this snapshot (id or tag) instead of booting the image.</summary>
+    public string? Snapshot { get; init; }
+    /// <summary>With <see cref="Snapshot"/>: how many sandboxes to start (1..100); the answer is then a list.</summary>
+    public int? Count { get; init; }
 }
+
+/// <summary>A frozen copy of a sandbox: memory layer, device state, disk layer. Immutable.</summary>
+public sealed record Snapshot
+{
+    public required string Id { get; init; }
+    public string? Tag { get; init; }
+    public string? ParentId { get; init; }
+    public string? SourceSandboxId { get; init; }
+    /// <summary>1 for a snapshot of a freshly booted sandbox, parent's depth + 1 otherwise.</summary>
+    public int Depth { get; init; }
+    /// <summary>"snapshot", "branch", "pause" or "compacted".</summary>
+    public required string Kind { get; init; }
+    public required string Image { get; init; }
+    public int Vcpus { get; init; }
+    public int MemoryMiB { get; init; }
+    /// <summary>Bytes of memory pages this snapshot's own layer stores (changed, non-zero, not in the parent).</summary>
+    public long MemoryBytes { get; init; }
+    /// <summary>Bytes of this snapshot's own disk layer.</summary>
+    public long DiskBytes { get; init; }
+    /// <summary>How long the source VM was stopped for the capture.</summary>
+    public long? PauseMs { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>Filled by GET /v1/snapshots/{id}: oldest first.</summary>
+    public IReadOnlyList<string>? Ancestors { get; init; }
+    public IReadOnlyList<string>? Children { get; init; }
+    /// <summary>Sandboxes started from (or paused into) this snapshot that still exist.</summary>
+    public IReadOnlyList<string>? Sandboxes { get; init; }
+}
+
+public sealed record CreateSnapshotRequest
+{
+    public string? Tag { get; init; }
+}
+
+public sealed record BranchChild
+{
+    public Dictionary<string, string>? Env { get; init; }
+    public Dictionary<string, string>? Metadata { get; init; }
+}
+
+public sealed record BranchRequest
+{
+    public int? Count { get; init; }
+    public string? Tag { get; init; }
+    public List<BranchChild>? Children { get; init; }
+}
+
+public sealed record BranchResult(Snapshot Snapshot, long PauseMs, IReadOnlyList<Sandbox> Children);
+
+/// <summary>A node of GET /v1/tree: snapshots contain their child snapshots and the sandboxes started from them.</summary>
+public sealed record TreeNode
+{
+    /// <summary>"snapshot" or "sandbox".</summary>
+    public required string Kind { get; init; }
+    public required string Id { get; init; }
+    public string? Tag { get; init; }
+    public string? State { get; init; }
+    public IReadOnlyList<TreeNode> Children { get; init; } = [];
+}
+
+public sealed record LineageTree(IReadOnlyList<TreeNode> Roots);
 
 public sealed record ExecRequest
 {
@@ -120,6 +187,10 @@ public static class ErrorCodes
     public const string GuestError = "guest_error";
     public const string PayloadTooLarge = "payload_too_large";
     public const string PermissionDenied = "permission_denied";
+    public const string SnapshotNotFound = "snapshot_not_found";
+    public const string TagExists = "tag_exists";
+    public const string SnapshotInUse = "snapshot_in_use";
+    public const string TooManyCaptures = "too_many_captures";
     public const string Internal = "internal_error";
 }
 

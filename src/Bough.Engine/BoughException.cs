@@ -11,15 +11,20 @@ public sealed class BoughException(string code, string message, Exception? inner
 {
     public string Code { get; } = code;
 
+    /// <summary>For 429: when the client should try again (sent as Retry-After).</summary>
+    public TimeSpan? RetryAfter { get; init; }
+
     public int Status => StatusFor(Code);
 
     public static int StatusFor(string code) => code switch
     {
         ErrorCodes.InvalidRequest or ErrorCodes.InvalidJson or ErrorCodes.InvalidPath => 400,
         ErrorCodes.NotFound or ErrorCodes.SandboxNotFound or ErrorCodes.ImageNotFound
-            or ErrorCodes.FileNotFound => 404,
+            or ErrorCodes.FileNotFound or ErrorCodes.SnapshotNotFound => 404,
         ErrorCodes.IsADirectory or ErrorCodes.NotADirectory => 400,
-        ErrorCodes.SandboxNotRunning or ErrorCodes.SandboxBusy or ErrorCodes.Conflict => 409,
+        ErrorCodes.SandboxNotRunning or ErrorCodes.SandboxBusy or ErrorCodes.Conflict
+            or ErrorCodes.TagExists or ErrorCodes.SnapshotInUse => 409,
+        ErrorCodes.TooManyCaptures => 429,
         ErrorCodes.PayloadTooLarge => 413,
         ErrorCodes.PermissionDenied => 403,
         ErrorCodes.AgentUnavailable => 503,

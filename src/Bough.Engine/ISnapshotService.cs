@@ -1,0 +1,37 @@
+using Bough.Contracts;
+
+namespace Bough.Engine;
+
+/// <summary>
+/// Live branching, pause/resume and the snapshot catalog, as the HTTP layer sees them.
+/// Failures are <see cref="BoughException"/>s with stable codes (snapshot_not_found 404,
+/// tag_exists / snapshot_in_use / sandbox_busy / sandbox_not_running 409,
+/// too_many_captures 429 with RetryAfter).
+/// </summary>
+public interface ISnapshotService
+{
+    /// <summary>POST /v1/sandboxes/{id}/snapshots: capture; the sandbox keeps running.</summary>
+    Task<Snapshot> SnapshotAsync(string sandboxId, string? tag, CancellationToken ct);
+
+    /// <summary>POST /v1/sandboxes/{id}/branch: capture, then start Count children from it.</summary>
+    Task<BranchResult> BranchAsync(string sandboxId, BranchRequest request, CancellationToken ct);
+
+    /// <summary>POST /v1/sandboxes with "snapshot": start Count (default 1) sandboxes from a snapshot.</summary>
+    Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, CancellationToken ct);
+
+    Task<Sandbox> PauseAsync(string sandboxId, CancellationToken ct);
+    Task<Sandbox> ResumeAsync(string sandboxId, CancellationToken ct);
+
+    Task<IReadOnlyList<Snapshot>> ListSnapshotsAsync(CancellationToken ct);
+
+    /// <summary>One snapshot by id or tag, with Ancestors, Children and Sandboxes filled.</summary>
+    Task<Snapshot> GetSnapshotAsync(string idOrTag, CancellationToken ct);
+
+    /// <summary>409 snapshot_in_use while anything depends on it, unless cascade (which deletes dependents too).</summary>
+    Task DeleteSnapshotAsync(string idOrTag, bool cascade, CancellationToken ct);
+
+    /// <summary>A standalone copy (no ancestors) with the same content; returns the new snapshot.</summary>
+    Task<Snapshot> CompactSnapshotAsync(string idOrTag, string? tag, CancellationToken ct);
+
+    Task<LineageTree> GetTreeAsync(CancellationToken ct);
+}
