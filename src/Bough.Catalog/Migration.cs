@@ -37,5 +37,29 @@ public static class CatalogMigrations
             );
             CREATE INDEX ix_sandboxes_state ON sandboxes(state);
             """),
+        new(2, "snapshots", """
+            CREATE TABLE snapshots (
+                id                TEXT    NOT NULL PRIMARY KEY,
+                tag               TEXT    UNIQUE,
+                parent_id         TEXT    REFERENCES snapshots(id),
+                source_sandbox_id TEXT,
+                depth             INTEGER NOT NULL,
+                kind              TEXT    NOT NULL,
+                image             TEXT    NOT NULL,
+                vcpus             INTEGER NOT NULL,
+                memory_mib        INTEGER NOT NULL,
+                memory_bytes      INTEGER NOT NULL,
+                disk_bytes        INTEGER NOT NULL,
+                pause_ms          INTEGER,
+                dir               TEXT    NOT NULL,
+                created_at        TEXT    NOT NULL
+            );
+            CREATE INDEX ix_snapshots_parent ON snapshots(parent_id);
+            -- The snapshot a sandbox was started from (or paused into), and the files its
+            -- running VM uses now: both change when the sandbox is captured or resumed.
+            ALTER TABLE sandboxes ADD COLUMN snapshot_id TEXT;
+            ALTER TABLE sandboxes ADD COLUMN memory_file TEXT;
+            ALTER TABLE sandboxes ADD COLUMN disk_path TEXT;
+            """),
     ];
 }

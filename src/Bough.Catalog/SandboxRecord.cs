@@ -25,4 +25,10 @@ public sealed record SandboxRecord
     /// <summary>QEMU PID while a VM runs; informational only (identity is re-checked on adoption).</summary>
     public int? Pid { get; init; }
     public required string RuntimeDir { get; init; }
+    /// <summary>The snapshot this sandbox was started from or paused into (null: booted from an image).</summary>
+    public string? SnapshotId { get; init; }
+    /// <summary>The file the VM's RAM maps privately (a sparse zero file, or a snapshot's memory image).</summary>
+    public string? MemoryFile { get; init; }
+    /// <summary>The qcow2 overlay the VM writes to now.</summary>
+    public string? DiskPath { get; init; }
 }

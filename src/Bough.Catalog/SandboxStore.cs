@@ -13,7 +13,7 @@ public sealed class SandboxStore
 {
     private const string Columns =
         "id, state, state_reason, image, vcpus, memory_mib, created_at, updated_at, " +
-        "metadata_json, env_json, ports_json, internet, accel, pid, runtime_dir";
+        "metadata_json, env_json, ports_json, internet, accel, pid, runtime_dir, snapshot_id, memory_file, disk_path";
 
     private const int SqliteConstraintPrimaryKey = 1555;
     private const int SqliteConstraintUnique = 2067;
@@ -45,7 +45,7 @@ public sealed class SandboxStore
         await using var conn = _db.Open();
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = $"INSERT INTO sandboxes ({Columns}) VALUES " +
-                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir);";
+                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk);";
         Bind(cmd, r);
         try
         {
@@ -93,7 +93,8 @@ public sealed class SandboxStore
         cmd.CommandText = """
             UPDATE sandboxes SET state = $state, state_reason = $reason, image = $image, vcpus = $vcpus,
                 memory_mib = $mem, updated_at = $updated, metadata_json = $meta, env_json = $env,
-                ports_json = $ports, internet = $internet, accel = $accel, pid = $pid, runtime_dir = $dir
+                ports_json = $ports, internet = $internet, accel = $accel, pid = $pid, runtime_dir = $dir,
+                snapshot_id = $snap, memory_file = $memfile, disk_path = $disk
             WHERE id = $id;
             """;
         Bind(cmd, r);
@@ -144,6 +145,9 @@ public sealed class SandboxStore
         p.AddWithValue("$accel", r.Accel);
         p.AddWithValue("$pid", (object?)r.Pid ?? DBNull.Value);
         p.AddWithValue("$dir", r.RuntimeDir);
+        p.AddWithValue("$snap", (object?)r.SnapshotId ?? DBNull.Value);
+        p.AddWithValue("$memfile", (object?)r.MemoryFile ?? DBNull.Value);
+        p.AddWithValue("$disk", (object?)r.DiskPath ?? DBNull.Value);
     }
 
     private static SandboxRecord Read(SqliteDataReader x) => new()
@@ -163,13 +167,16 @@ public sealed class SandboxStore
         Accel = x.GetString(12),
         Pid = x.IsDBNull(13) ? null : x.GetInt32(13),
         RuntimeDir = x.GetString(14),
+        SnapshotId = x.IsDBNull(15) ? null : x.GetString(15),
+        MemoryFile = x.IsDBNull(16) ? null : x.GetString(16),
+        DiskPath = x.IsDBNull(17) ? null : x.GetString(17),
     };
 
     /// <summary>Fixed-width UTC ISO 8601 so text order equals time order.</summary>
-    private static string FormatTime(DateTimeOffset t) =>
+    internal static string FormatTime(DateTimeOffset t) =>
         t.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
 
-    private static DateTimeOffset ParseTime(string s) =>
+    internal static DateTimeOffset ParseTime(string s) =>
         DateTimeOffset.ParseExact(s, "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture,
             DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
 }

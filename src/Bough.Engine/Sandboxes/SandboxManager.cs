@@ -76,6 +76,8 @@ public sealed class SandboxManager : ISandboxService
             Internet = spec.Internet,
             Accel = _host.Accel.Accel,
             RuntimeDir = dir,
+            MemoryFile = Path.Combine(dir, "memory"),
+            DiskPath = Path.Combine(dir, "disk.qcow2"),
         };
         var rt = new SandboxRuntime(record);
         await rt.Lifecycle.WaitAsync(ct);
@@ -597,5 +599,5 @@ public sealed class SandboxManager : ISandboxService
     private static Sandbox ToContract(SandboxRecord r) => new(
         r.Id, r.State, r.Image, r.Vcpus, r.MemoryMiB, r.CreatedAt,
         r.Metadata, r.Ports.Select(p => new PortMapping(p.GuestPort, p.HostPort)).ToList(),
-        r.Internet, r.Accel, r.StateReason, r.Pid);
+        r.Internet, r.Accel, r.StateReason, r.Pid, r.SnapshotId);
 }
