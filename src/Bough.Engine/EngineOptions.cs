@@ -35,6 +35,15 @@ public sealed class EngineOptions
     /// <summary>Cap on what a buffered (non-streaming) exec collects per stream.</summary>
     public long MaxBufferedOutputBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>Captures (snapshot, branch, pause) running at once across all sandboxes; more get 429.</summary>
+    public int MaxConcurrentCaptures { get; set; } = 4;
+
+    /// <summary>How long a lifecycle operation waits for another one on the same sandbox before answering 409.</summary>
+    public TimeSpan BusyWait { get; set; } = TimeSpan.FromSeconds(5);
+
+    public const int MaxBranchCount = 100;
+
+    public string SnapshotsDir => Path.Combine(DataDir, "snapshots");
     public string CatalogPath => Path.Combine(DataDir, "bough.db");
     public string SandboxesDir => Path.Combine(DataDir, "sandboxes");
 }

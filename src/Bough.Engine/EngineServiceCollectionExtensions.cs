@@ -21,6 +21,7 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(host);
         services.AddSingleton(sp => new CatalogDb(options.CatalogPath, sp.GetService<ILogger<CatalogDb>>()));
         services.AddSingleton(sp => new SandboxStore(sp.GetRequiredService<CatalogDb>()));
+        services.AddSingleton(sp => new SnapshotStore(sp.GetRequiredService<CatalogDb>()));
         services.AddSingleton(sp => new VmLauncher(sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<SandboxManager>();
         services.AddSingleton<ISandboxService>(sp => sp.GetRequiredService<SandboxManager>());

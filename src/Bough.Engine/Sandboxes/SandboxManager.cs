@@ -23,11 +23,13 @@ namespace Bough.Engine.Sandboxes;
 /// own writes. Exec and file operations take no lifecycle lock: they use the agent channel,
 /// which multiplexes, and fail cleanly if a delete closes it under them.
 /// </remarks>
-public sealed class SandboxManager : ISandboxService
+public sealed partial class SandboxManager : ISandboxService
 {
     private readonly EngineOptions _options;
     private readonly PreparedHost _host;
     private readonly SandboxStore _store;
+    private readonly SnapshotStore _snapshots;
+    private readonly SemaphoreSlim _captureSlots;
     private readonly VmLauncher _launcher;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _log;
@@ -36,9 +38,12 @@ public sealed class SandboxManager : ISandboxService
     /// <summary>Cancelled when the daemon starts shutting down, so in-flight creates and execs end promptly.</summary>
     private readonly CancellationTokenSource _shutdown = new();
 
-    public SandboxManager(EngineOptions options, PreparedHost host, SandboxStore store, VmLauncher launcher, ILoggerFactory loggers)
+    public SandboxManager(EngineOptions options, PreparedHost host, SandboxStore store, SnapshotStore snapshots,
+        VmLauncher launcher, ILoggerFactory loggers)
     {
         _options = options;
+        _snapshots = snapshots;
+        _captureSlots = new SemaphoreSlim(options.MaxConcurrentCaptures, options.MaxConcurrentCaptures);
         _host = host;
         _store = store;
         _launcher = launcher;

@@ -14,7 +14,7 @@ internal sealed class SandboxRuntime(SandboxRecord record)
     private readonly object _gate = new();
     private SandboxRecord _record = record;
 
-    public string Id => record.Id;
+    public string Id { get; } = record.Id;
 
     /// <summary>Held for the whole of a lifecycle change (create, delete, stop) of this sandbox.</summary>
     public SemaphoreSlim Lifecycle { get; } = new(1, 1);
@@ -26,6 +26,9 @@ internal sealed class SandboxRuntime(SandboxRecord record)
 
     public VmProcess? Vm { get; set; }
     public AgentConnection? Agent { get; set; }
+
+    /// <summary>The lifecycle operation holding <see cref="Lifecycle"/> now, for 409 messages.</summary>
+    public volatile string? Operation;
 
     /// <summary>Set once a delete or shutdown begins, so the exit watcher does not call it a crash.</summary>
     public volatile bool Stopping;

@@ -1,0 +1,35 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+
+namespace Bough.Engine.Snapshots;
+
+/// <summary>Snapshot ids and tags. Ids are random, so auto tags built from them never collide.</summary>
+public static partial class SnapshotNames
+{
+    private const string Alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+
+    public static string NewId()
+    {
+        Span<char> chars = stackalloc char[12];
+        for (var i = 0; i < chars.Length; i++)
+            chars[i] = Alphabet[RandomNumberGenerator.GetInt32(Alphabet.Length)];
+        return "sn-" + new string(chars);
+    }
+
+    /// <summary>"&lt;sandbox&gt;-&lt;random part of the snapshot id&gt;": readable, and unique because the id is.</summary>
+    public static string AutoTag(string sandboxId, string snapshotId) => $"{sandboxId}.{snapshotId[3..]}";
+
+    public static bool IsId(string s) => s.StartsWith("sn-", StringComparison.Ordinal) && s.Length == 15;
+
+    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    private static partial Regex TagPattern();
+
+    public static void ValidateTag(string? tag)
+    {
+        if (tag is null) return;
+        if (!TagPattern().IsMatch(tag))
+            throw BoughException.Invalid("tag must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit");
+        if (IsId(tag))
+            throw BoughException.Invalid("tag must not look like a snapshot id (sn-...)");
+    }
+}
