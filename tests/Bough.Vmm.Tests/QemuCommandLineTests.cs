@@ -39,7 +39,7 @@ public sealed class QemuCommandLineTests
         Assert.Equal("driver=qcow2,node-name=root,file.driver=file,file.filename=/run/b/sb1/disk.qcow2", After(argv, "-blockdev"));
         Assert.Contains("socket,id=qmp,path=/run/b/sb1/qmp.sock,server=on,wait=off", argv);
         Assert.Contains("socket,id=agent,path=/run/b/sb1/agent.sock,server=on,wait=off", argv);
-        Assert.Contains("virtserialport,chardev=agent,name=org.bough.agent", argv);
+        Assert.Contains("virtserialport,chardev=agent,id=agent0,name=org.bough.agent", argv);
         Assert.Contains("-daemonize", argv);
         Assert.Equal("/run/b/sb1/qemu.pid", After(argv, "-pidfile"));
         foreach (string flag in new[] { "-no-reboot", "-nodefaults", "-no-user-config" }) Assert.Contains(flag, argv);
