@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Bough.Vmm;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Bough.Snapshots;
+
+/// <summary>
+/// Starts a VM from a snapshot: RAM mapped <c>share=off</c> over the snapshot's memory.img (pages the
+/// child does not write stay shared with every other child in the host page cache), the device state
+/// loaded as an incoming migration with no RAM section, and a disk overlay backed by the snapshot's
+/// frozen disk.
+/// </summary>
+public sealed class SnapshotRestorer
+{
+    private static readonly TimeSpan IncomingTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
+    private readonly ILogger _log;
+
+    public SnapshotRestorer(ILogger<SnapshotRestorer>? logger = null) => _log = (ILogger?)logger ?? NullLogger.Instance;
+
+    /// <summary>How long the last successful <see cref="RestoreAsync"/> took (launch to running), for diagnostics.</summary>
+    public long LastRestoreMs { get; private set; }
+
+    /// <summary>
+    /// Creates <paramref name="overlayPath"/>: a new, empty qcow2 whose backing file is the snapshot's
+    /// frozen disk (by absolute path; the snapshot directory must not move while children exist).
+    /// </summary>
+    public static Task CreateChildDiskAsync(SnapshotRef snapshot, string overlayPath, CancellationToken ct)
+    {
+        string backing = Path.GetFullPath(Path.Combine(snapshot.Dir, SnapshotFiles.Disk));
+        if (!File.Exists(backing)) throw new SnapshotException($"Snapshot {snapshot.Id} has no {SnapshotFiles.Disk}.");
+        return QemuImg.RunAsync(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing, Path.GetFullPath(overlayPath)], ct);
+    }
+
+    /// <summary>
+    /// Launches the VM described by <paramref name="spec"/> from <paramref name="snapshot"/> and returns it
+    /// running. The caller fills name, runtime dir, kernel, disk (an overlay from <see cref="CreateChildDiskAsync"/>),
+    /// accel, ports and network; memory size and vCPUs are taken from the snapshot (they must match the
+    /// saved state), and <c>MemoryFile</c>/<c>ExtraArgs</c> are set here. The kernel, initrd and command line
+    /// must be the ones the snapshot's VM booted with (they are reloaded but the guest does not re-read them).
+    /// On failure the new QEMU is stopped.
+    /// </summary>
+    /// <remarks>
+    /// The guest is a copy: same RNG state, clock, hostname and agent session as the source. Connect a
+    /// new agent connection to the child's agent.sock (the guest agent resets its session on HELLO) and
+    /// reconfigure clock, entropy and identity before relying on them.
+    /// </remarks>
+    public async Task<VmProcess> RestoreAsync(VmLauncher launcher, VmSpec spec, SnapshotRef snapshot, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(launcher);
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        var sw = Stopwatch.StartNew();
+        var meta = SnapshotMetadata.Read(snapshot.Dir);
+        if (!string.IsNullOrEmpty(meta.Accel) && meta.Accel != spec.Accel)
+            throw new ArgumentException($"Snapshot {snapshot.Id} was taken under {meta.Accel}; it cannot be restored with {spec.Accel}.");
+        string deviceState = Path.GetFullPath(Path.Combine(snapshot.Dir, SnapshotFiles.DeviceState));
+        if (!File.Exists(deviceState)) throw new SnapshotException($"Snapshot {snapshot.Id} has no {SnapshotFiles.DeviceState}.");
+        string image = Path.GetFullPath(MemoryImage.Ensure(snapshot));
+
+        var childSpec = spec with
+        {
+            MemoryMiB = meta.MemoryMiB,
+            Vcpus = meta.Vcpus,
+            MemoryFile = image,
+            ExtraArgs =
+            [
+                .. spec.ExtraArgs,
+                // -S: stay paused after the state is loaded, so we resume explicitly once it is complete.
+                "-S",
+                "-incoming", "defer",
+                // xen-save-devices-state writes no configuration section; don't expect one.
+                "-global", "migration.send-configuration=off",
+            ],
+        };
+
+        var vm = await launcher.StartAsync(childSpec, ct).ConfigureAwait(false);
+        try
+        {
+            var qmp = vm.Qmp;
+            using var events = qmp.SubscribeEvents();
+            await qmp.ExecuteAsync("migrate-set-capabilities", new Dictionary<string, object>
+            {
+                ["capabilities"] = new object[]
+                {
+                    new Dictionary<string, object> { ["capability"] = "x-ignore-shared", ["state"] = true },
+                    new Dictionary<string, object> { ["capability"] = "events", ["state"] = true },
+                },
+            }, ct).ConfigureAwait(false);
+            await qmp.ExecuteAsync("migrate-incoming", new Dictionary<string, object>
+            {
+                ["uri"] = "exec:cat " + ShellQuote(deviceState),
+            }, ct).ConfigureAwait(false);
+            await WaitIncomingAsync(qmp, events, ct).ConfigureAwait(false);
+            await qmp.ExecuteAsync("cont", null, ct).ConfigureAwait(false);
+            var status = await qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
+            if (!(status.TryGetProperty("running", out var r) && r.GetBoolean()))
+                throw new SnapshotException($"VM restored from {snapshot.Id} is not running after cont: {status.GetRawText()}");
+            LastRestoreMs = sw.ElapsedMilliseconds;
+            _log.LogInformation("Restored {Name} from snapshot {Id} in {Ms} ms (PID {Pid})", spec.Name, snapshot.Id, LastRestoreMs, vm.Pid);
+            return vm;
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "Restore of {Name} from snapshot {Id} failed; stopping its QEMU", spec.Name, snapshot.Id);
+            try { await vm.StopAsync(StopGrace, CancellationToken.None).ConfigureAwait(false); }
+            catch (Exception stopError) { _log.LogError(stopError, "Could not stop QEMU PID {Pid}", vm.Pid); }
+            await vm.DisposeAsync().ConfigureAwait(false);
+            if (e is OperationCanceledException or SnapshotException) throw;
+            throw new SnapshotException($"Restore from snapshot {snapshot.Id} failed: {e.Message} (console: {vm.ConsoleLogPath})", e);
+        }
+    }
+
+    /// <summary>Waits for the incoming migration to end: MIGRATION events, with query-migrate polling as a fallback.</summary>
+    private static async Task WaitIncomingAsync(QmpClient qmp, QmpEventSubscription events, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(IncomingTimeout);
+        try
+        {
+            while (true)
+            {
+                string status = await QueryMigrateAsync(qmp, timeout.Token).ConfigureAwait(false);
+                if (status == "completed") return;
+                if (status is "failed" or "cancelled")
+                    throw new SnapshotException($"Loading the device state failed (migration status {status}).");
+                // Wake on the next MIGRATION event, or re-poll after a short while.
+                var next = events.Reader.WaitToReadAsync(timeout.Token).AsTask();
+                await Task.WhenAny(next, Task.Delay(50, timeout.Token)).ConfigureAwait(false);
+                while (events.Reader.TryRead(out var ev))
+                {
+                    if (ev.Name != "MIGRATION" || ev.Data is not { } d || !d.TryGetProperty("status", out var s)) continue;
+                    string st = s.GetString() ?? "";
+                    if (st == "completed") return;
+                    if (st is "failed" or "cancelled")
+                        throw new SnapshotException($"Loading the device state failed (migration status {st}).");
+                }
+                if (qmp.Disconnected.IsCompleted) throw new SnapshotException("QEMU exited while loading the device state.");
+            }
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new SnapshotException($"Loading the device state did not finish within {IncomingTimeout.TotalSeconds} s.");
+        }
+    }
+
+    private static async Task<string> QueryMigrateAsync(QmpClient qmp, CancellationToken ct)
+    {
+        JsonElement m = await qmp.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
+        return m.TryGetProperty("status", out var s) ? s.GetString() ?? "" : "";
+    }
+
+    private static string ShellQuote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+}
