@@ -39,4 +39,10 @@ public sealed class BoughApiException : Exception
 
     /// <summary>Human-readable explanation, suitable for showing to a user as is.</summary>
     public string Detail { get; }
+
+    /// <summary>
+    /// How long the daemon asked the caller to wait before trying again (its <c>Retry-After</c>
+    /// header, e.g. on 429 too_many_captures); null when it gave none.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; init; }
 }

@@ -69,10 +69,32 @@ public sealed class BoughClient : IDisposable
 
     // ---- sandboxes ----------------------------------------------------------------------
 
+    /// <summary>
+    /// Boots a sandbox from <see cref="CreateSandboxRequest.Image"/>, or starts one from
+    /// <see cref="CreateSandboxRequest.Snapshot"/>. For several at once use
+    /// <see cref="CreateSandboxesFromSnapshotAsync"/>; a request with <see cref="CreateSandboxRequest.Count"/> is refused here.
+    /// </summary>
     public Task<Sandbox> CreateSandboxAsync(CreateSandboxRequest request, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (request.Count is not null)
+            throw new ArgumentException(
+                $"a request with Count answers with a list; use {nameof(CreateSandboxesFromSnapshotAsync)}", nameof(request));
         return SendJsonAsync<Sandbox>(HttpMethod.Post, "v1/sandboxes", request, ct);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> sandboxes from <paramref name="snapshot"/> (id or tag) in one
+    /// call. <paramref name="extra"/> supplies the other fields (env, metadata, ...); its own
+    /// Snapshot and Count are replaced.
+    /// </summary>
+    public Task<IReadOnlyList<Sandbox>> CreateSandboxesFromSnapshotAsync(
+        string snapshot, int count, CreateSandboxRequest? extra = null, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(snapshot);
+        // The range (1..100) is the daemon's to enforce and report.
+        var request = (extra ?? new CreateSandboxRequest()) with { Snapshot = snapshot, Count = count };
+        return SendJsonAsync<IReadOnlyList<Sandbox>>(HttpMethod.Post, "v1/sandboxes", request, ct);
     }
 
     public Task<IReadOnlyList<Sandbox>> ListSandboxesAsync(CancellationToken ct = default) =>
@@ -86,6 +108,53 @@ public sealed class BoughClient : IDisposable
         using var request = new HttpRequestMessage(HttpMethod.Delete, Url(SandboxPath(id)));
         using var _ = await SendAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
     }
+
+    /// <summary>Saves the sandbox to disk and stops its VM; answers the sandbox, now paused.</summary>
+    public Task<Sandbox> PauseAsync(string id, CancellationToken ct = default) =>
+        PostForJsonAsync<Sandbox>(SandboxPath(id) + "/pause", ct);
+
+    /// <summary>Continues a paused sandbox where it stopped.</summary>
+    public Task<Sandbox> ResumeAsync(string id, CancellationToken ct = default) =>
+        PostForJsonAsync<Sandbox>(SandboxPath(id) + "/resume", ct);
+
+    // ---- snapshots ----------------------------------------------------------------------
+
+    /// <summary>Captures a running sandbox as a snapshot; the sandbox keeps running.</summary>
+    public Task<Snapshot> CreateSnapshotAsync(string id, string? tag = null, CancellationToken ct = default) =>
+        SendJsonAsync<Snapshot>(HttpMethod.Post, SandboxPath(id) + "/snapshots", new CreateSnapshotRequest { Tag = tag }, ct);
+
+    /// <summary>Captures a running sandbox and starts children from the capture.</summary>
+    public Task<BranchResult> BranchAsync(string id, BranchRequest request, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return SendJsonAsync<BranchResult>(HttpMethod.Post, SandboxPath(id) + "/branch", request, ct);
+    }
+
+    public Task<IReadOnlyList<Snapshot>> ListSnapshotsAsync(CancellationToken ct = default) =>
+        GetJsonAsync<IReadOnlyList<Snapshot>>("v1/snapshots", ct);
+
+    /// <summary>One snapshot by id or tag, with its ancestors, children and sandboxes filled in.</summary>
+    public Task<Snapshot> GetSnapshotAsync(string idOrTag, CancellationToken ct = default) =>
+        GetJsonAsync<Snapshot>(SnapshotPath(idOrTag), ct);
+
+    /// <summary>
+    /// Deletes a snapshot. Without <paramref name="cascade"/> this fails (409 snapshot_in_use)
+    /// while child snapshots or sandboxes depend on it; with it, they are deleted too.
+    /// </summary>
+    public async Task DeleteSnapshotAsync(string idOrTag, bool cascade = false, CancellationToken ct = default)
+    {
+        var path = SnapshotPath(idOrTag) + (cascade ? "?cascade=true" : "");
+        using var request = new HttpRequestMessage(HttpMethod.Delete, Url(path));
+        using var _ = await SendAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes a standalone copy of a snapshot (no ancestors) and returns the copy.</summary>
+    public Task<Snapshot> CompactSnapshotAsync(string idOrTag, string? tag = null, CancellationToken ct = default) =>
+        SendJsonAsync<Snapshot>(HttpMethod.Post, SnapshotPath(idOrTag) + "/compact", new CreateSnapshotRequest { Tag = tag }, ct);
+
+    /// <summary>The lineage forest: snapshots with their child snapshots and the sandboxes started from them.</summary>
+    public Task<LineageTree> GetTreeAsync(CancellationToken ct = default) =>
+        GetJsonAsync<LineageTree>("v1/tree", ct);
 
     // ---- exec ---------------------------------------------------------------------------
 
@@ -245,6 +314,12 @@ public sealed class BoughClient : IDisposable
         return await SendForJsonAsync<T>(request, ct).ConfigureAwait(false);
     }
 
+    private async Task<T> PostForJsonAsync<T>(string path, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, Url(path));
+        return await SendForJsonAsync<T>(request, ct).ConfigureAwait(false);
+    }
+
     private async Task<T> SendJsonAsync<T>(HttpMethod method, string path, object body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, Url(path))
@@ -345,6 +420,12 @@ public sealed class BoughClient : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(id);
         return "v1/sandboxes/" + Uri.EscapeDataString(id);
+    }
+
+    private static string SnapshotPath(string idOrTag)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(idOrTag);
+        return "v1/snapshots/" + Uri.EscapeDataString(idOrTag);
     }
 
     private static string FilesPath(string id, string endpoint, string guestPath)

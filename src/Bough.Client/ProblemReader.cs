@@ -30,7 +30,7 @@ internal static class ProblemReader
         {
             var code = string.IsNullOrEmpty(problem.Code) ? CodeForStatus(status) : problem.Code;
             var detail = problem.Detail ?? problem.Title ?? Describe(response);
-            return new BoughApiException(status, code, problem.Title, detail);
+            return new BoughApiException(status, code, problem.Title, detail) { RetryAfter = RetryAfter(response) };
         }
 
         // Not a Bough problem: most likely a proxy or some other service on that port. Say so,
@@ -38,8 +38,16 @@ internal static class ProblemReader
         var text = body.Trim();
         var summary = text.Length is > 0 and <= 200 && !text.StartsWith('<') ? $": {text}" : "";
         return new BoughApiException(status, CodeForStatus(status), response.ReasonPhrase,
-            $"{Describe(response)} from {baseUrl}{summary}");
+            $"{Describe(response)} from {baseUrl}{summary}") { RetryAfter = RetryAfter(response) };
     }
+
+    /// <summary>Retry-After as a delay: delay-seconds as is, an HTTP date relative to now (never negative).</summary>
+    internal static TimeSpan? RetryAfter(HttpResponseMessage response) => response.Headers.RetryAfter switch
+    {
+        { Delta: { } delta } => delta,
+        { Date: { } date } => date > DateTimeOffset.UtcNow ? date - DateTimeOffset.UtcNow : TimeSpan.Zero,
+        _ => null,
+    };
 
     private static string Describe(HttpResponseMessage response) =>
         $"HTTP {(int)response.StatusCode} {response.ReasonPhrase ?? response.StatusCode.ToString()}";

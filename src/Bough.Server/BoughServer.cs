@@ -23,8 +23,9 @@ public static class BoughServer
     /// </summary>
     /// <param name="options">Where to listen.</param>
     /// <param name="addEngine">
-    /// Registers <see cref="Bough.Engine.ISandboxService"/> (and any hosted services it needs) into DI.
-    /// Endpoints resolve the service per request, so a singleton is expected.
+    /// Registers <see cref="Bough.Engine.ISandboxService"/> and <see cref="Bough.Engine.ISnapshotService"/>
+    /// (and any hosted services they need) into DI. Endpoints resolve the services per request, so
+    /// singletons are expected; without an ISnapshotService the snapshot endpoints answer 500.
     /// </param>
     /// <param name="logging">
     /// Optional logging customisation, applied after Bough's defaults (console; ASP.NET Core
@@ -57,7 +58,7 @@ public static class BoughServer
         logging?.Invoke(builder.Logging);
 
         // Typed results and the OpenAPI schema generator both use the HTTP JSON options; mirror
-        // BoughJson so that what we document is what we send.
+        // BoughJson (with the strict numbers JsonBody reads) so that what we document is what we send.
         builder.Services.ConfigureHttpJsonOptions(o => CopyBoughJson(o));
         builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
         {
@@ -95,6 +96,8 @@ public static class BoughServer
         sandboxes.MapExecEndpoints();
         sandboxes.MapFileEndpoints();
         sandboxes.MapLogEndpoints();
+        sandboxes.MapSandboxSnapshotEndpoints();
+        app.MapSnapshotEndpoints();
 
         return app;
     }
@@ -107,7 +110,7 @@ public static class BoughServer
         o.DictionaryKeyPolicy = source.DictionaryKeyPolicy;
         o.PropertyNameCaseInsensitive = source.PropertyNameCaseInsensitive;
         o.DefaultIgnoreCondition = source.DefaultIgnoreCondition;
-        o.NumberHandling = source.NumberHandling;
+        o.NumberHandling = JsonBody.Options.NumberHandling; // request bodies are read strictly; document that
         o.UnmappedMemberHandling = source.UnmappedMemberHandling;
         foreach (var c in source.Converters)
             o.Converters.Add(c);

@@ -5,18 +5,22 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.OpenApi;
 
 namespace Bough.Server.Endpoints;
 
-/// <summary>Sandbox lifecycle: create, list, inspect, delete.</summary>
+/// <summary>Sandbox lifecycle: create (from an image or a snapshot), list, inspect, delete.</summary>
 internal static class SandboxEndpoints
 {
     public static void MapSandboxEndpoints(this RouteGroupBuilder group)
     {
         group.MapPost("/", Create)
             .WithName("CreateSandbox").WithTags("sandboxes")
+            .WithDescription("Boots a sandbox from `image`, or starts one from `snapshot`. With `snapshot` and `count` the answer is an array of `count` sandboxes.")
             .Accepts<CreateSandboxRequest>("application/json")
+            .AddOpenApiOperationTransformer(DocumentListAnswerAsync)
             .ProducesBoughProblems(400, 404, 409, 413, 500, 502, 503);
 
         group.MapGet("/", List)
@@ -32,12 +36,47 @@ internal static class SandboxEndpoints
             .ProducesBoughProblems(404, 409, 500);
     }
 
-    private static async Task<Created<Sandbox>> Create(HttpContext ctx, [FromServices] ISandboxService engine)
+    /// <param name="snapshots">
+    /// Optional so that plain creates keep working in a daemon without snapshot support; only a
+    /// request that names a snapshot needs it.
+    /// </param>
+    private static async Task<Results<Created<Sandbox>, Created<IReadOnlyList<Sandbox>>>> Create(
+        HttpContext ctx, [FromServices] ISandboxService engine, [FromServices] ISnapshotService? snapshots)
     {
         var ct = ctx.RequestAborted;
         var request = await JsonBody.ReadAsync<CreateSandboxRequest>(ctx.Request, ct);
-        var sandbox = await engine.CreateAsync(request, ct);
-        return TypedResults.Created($"/v1/sandboxes/{Uri.EscapeDataString(sandbox.Id)}", sandbox);
+        if (request.Snapshot is null)
+        {
+            if (request.Count is not null)
+                throw BoughException.Invalid("field 'count' only applies with 'snapshot' (to start several sandboxes from one snapshot)");
+            var sandbox = await engine.CreateAsync(request, ct);
+            return TypedResults.Created(Location(sandbox), sandbox);
+        }
+
+        if (snapshots is null)
+            throw new BoughException(ErrorCodes.Internal, "this daemon was started without snapshot support");
+        var started = await snapshots.CreateFromSnapshotAsync(request, ct);
+        if (request.Count is not null)
+            return TypedResults.Created((string?)null, started);
+        if (started.Count != 1)
+            throw new BoughException(ErrorCodes.Internal, $"the engine started {started.Count} sandboxes where one was asked for");
+        return TypedResults.Created(Location(started[0]), started[0]);
+    }
+
+    internal static string Location(Sandbox sandbox) => $"/v1/sandboxes/{Uri.EscapeDataString(sandbox.Id)}";
+
+    /// <summary>
+    /// Documents the 201 answer as "a sandbox, or an array of them": response metadata is keyed
+    /// by status code, so the two typed results cannot both describe 201 the ordinary way.
+    /// </summary>
+    private static async Task DocumentListAnswerAsync(OpenApiOperation op, OpenApiOperationTransformerContext ctx, CancellationToken ct)
+    {
+        if (op.Responses?.TryGetValue("201", out var created) != true || created!.Content is not { } content)
+            return;
+        var one = await ctx.GetOrCreateSchemaAsync(typeof(Sandbox), null, ct);
+        var many = await ctx.GetOrCreateSchemaAsync(typeof(IReadOnlyList<Sandbox>), null, ct);
+        foreach (var media in content.Values)
+            media.Schema = new OpenApiSchema { OneOf = [one, many] };
     }
 
     private static async Task<Ok<IReadOnlyList<Sandbox>>> List([FromServices] ISandboxService engine, CancellationToken ct) =>

@@ -28,7 +28,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
                 log.LogWarning(ex, "{Method} {Path} failed: {Code}", ctx.Request.Method, ctx.Request.Path, ex.Code);
             else
                 log.LogDebug("{Method} {Path} rejected: {Code}: {Message}", ctx.Request.Method, ctx.Request.Path, ex.Code, ex.Message);
-            await WriteOrAbortAsync(ctx, ex.Status, ex.Code, ex.Message);
+            await WriteOrAbortAsync(ctx, ex.Status, ex.Code, ex.Message, ex.RetryAfter);
         }
         catch (BadHttpRequestException ex)
         {
@@ -50,10 +50,10 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         }
     }
 
-    private Task WriteOrAbortAsync(HttpContext ctx, int status, string code, string detail)
+    private Task WriteOrAbortAsync(HttpContext ctx, int status, string code, string detail, TimeSpan? retryAfter = null)
     {
         if (!ctx.Response.HasStarted)
-            return ProblemWriter.WriteAsync(ctx, status, code, detail);
+            return ProblemWriter.WriteAsync(ctx, status, code, detail, retryAfter: retryAfter);
 
         // Headers (and maybe part of a body) are already out; a trailing problem would corrupt
         // the payload. Resetting the connection makes the failure visible to the client instead

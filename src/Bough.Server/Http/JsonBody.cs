@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Bough.Contracts;
 using Bough.Engine;
@@ -13,23 +14,34 @@ namespace Bough.Server.Http;
 /// </summary>
 internal static partial class JsonBody
 {
-    /// <summary>Deserializes the body with <see cref="BoughJson.Options"/> or throws a 400 <see cref="BoughException"/>.</summary>
+    /// <summary>
+    /// BoughJson with strict numbers: the web defaults also accept <c>"count":"3"</c>, which hides
+    /// client bugs (and reads "3" and 3 as the same request in logs). A number is a JSON number.
+    /// </summary>
+    internal static JsonSerializerOptions Options { get; } = new(BoughJson.Options) { NumberHandling = JsonNumberHandling.Strict };
+
+    /// <summary>Deserializes the body with <see cref="Options"/> or throws a 400 <see cref="BoughException"/>.</summary>
     /// <remarks>
     /// The Content-Type is checked by routing (the endpoint's <c>Accepts</c> metadata, 415 when it
     /// is not JSON). Bodies are buffered (Kestrel's default 30 MB limit applies); they are small
     /// control messages.
     /// </remarks>
-    public static async Task<T> ReadAsync<T>(HttpRequest request, CancellationToken ct) where T : class
+    public static async Task<T> ReadAsync<T>(HttpRequest request, CancellationToken ct) where T : class =>
+        await ReadOptionalAsync<T>(request, ct)
+        ?? throw new BoughException(ErrorCodes.InvalidJson, "a JSON object request body is required");
+
+    /// <summary>As <see cref="ReadAsync{T}"/>, but an empty body (every field left out) is null rather than an error.</summary>
+    public static async Task<T?> ReadOptionalAsync<T>(HttpRequest request, CancellationToken ct) where T : class
     {
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, ct);
         if (buffer.Length == 0)
-            throw new BoughException(ErrorCodes.InvalidJson, "a JSON object request body is required");
+            return null;
 
         T? value;
         try
         {
-            value = JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), BoughJson.Options);
+            value = JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Options);
         }
         catch (JsonException ex)
         {

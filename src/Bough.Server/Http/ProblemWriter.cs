@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Bough.Contracts;
@@ -32,13 +33,16 @@ internal static class ProblemWriter
     /// Writes a problem, discarding anything a handler may have set on the response before it
     /// failed (headers, status). Caller guarantees the response has not started.
     /// </summary>
-    public static Task WriteAsync(HttpContext ctx, int status, string code, string detail, string? allow = null)
+    public static Task WriteAsync(
+        HttpContext ctx, int status, string code, string detail, string? allow = null, TimeSpan? retryAfter = null)
     {
         var response = ctx.Response;
         response.Clear();
         response.StatusCode = status;
         if (!string.IsNullOrEmpty(allow))
             response.Headers.Allow = allow; // RFC 9110 requires it on a 405
+        if (retryAfter is { } wait)
+            response.Headers.RetryAfter = RetryAfterSeconds(wait).ToString(CultureInfo.InvariantCulture);
         response.ContentType = ContentType;
         response.Headers.CacheControl = "no-store";
         var problem = new Problem
@@ -53,6 +57,19 @@ internal static class ProblemWriter
             Instance = ctx.Request.Path.HasValue ? ctx.Request.Path.Value : null,
         };
         return JsonSerializer.SerializeAsync(response.Body, problem, Json, CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Retry-After in the delay-seconds form: whole seconds, rounded up so a client that waits
+    /// exactly that long is not early, and at least 1 (0 would invite a tight retry loop).
+    /// </summary>
+    internal static long RetryAfterSeconds(TimeSpan wait)
+    {
+        if (wait <= TimeSpan.Zero)
+            return 1;
+        // Ceiling without overflow: TimeSpan.MaxValue is ~9.2e11 seconds, well inside a long.
+        var seconds = wait.Ticks / TimeSpan.TicksPerSecond + (wait.Ticks % TimeSpan.TicksPerSecond == 0 ? 0 : 1);
+        return Math.Max(1, seconds);
     }
 
     /// <summary>
