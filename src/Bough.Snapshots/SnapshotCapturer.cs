@@ -81,6 +81,9 @@ public sealed class SnapshotCapturer
 
     public SnapshotCapturer(ILogger<SnapshotCapturer>? logger = null) => _log = (ILogger?)logger ?? NullLogger.Instance;
 
+    /// <summary>Test hook: called after each step ("stopped", "pages-copied", "device-state", "disk-switched", "resumed"); may throw to inject a failure.</summary>
+    internal Action<string>? StepHook { get; set; }
+
     public async Task<CaptureResult> CaptureAsync(CaptureRequest r, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(r);
@@ -131,6 +134,7 @@ public sealed class SnapshotCapturer
                 stopped = true; // set before the call: if it is cancelled QEMU may still stop
                 await r.Vm.Qmp.ExecuteAsync("stop", null, ct).ConfigureAwait(false);
             }
+            StepHook?.Invoke("stopped");
             var step = Stopwatch.StartNew();
             var changed = mapping.ChangedPages();
             changedCount = changed.Count;
@@ -138,10 +142,12 @@ public sealed class SnapshotCapturer
             step.Restart();
             CopyChangedPages(mapping, changed, rawPath, candidates, zeroChanged, ct);
             copyMs = step.ElapsedMilliseconds;
+            StepHook?.Invoke("pages-copied");
             step.Restart();
             await r.Vm.Qmp.ExecuteAsync("xen-save-devices-state",
                 new Dictionary<string, object> { ["filename"] = devicePath, ["live"] = false }, ct).ConfigureAwait(false);
             deviceMs = step.ElapsedMilliseconds;
+            StepHook?.Invoke("device-state");
             step.Restart();
             // Last step inside the pause: from here the VM writes to nextDisk, and activeDisk is frozen.
             ct.ThrowIfCancellationRequested();
@@ -155,6 +161,7 @@ public sealed class SnapshotCapturer
             }, CancellationToken.None).ConfigureAwait(false);
             diskSwitched = true;
             diskMs = step.ElapsedMilliseconds;
+            StepHook?.Invoke("disk-switched");
         }
         catch (Exception e)
         {
@@ -188,6 +195,7 @@ public sealed class SnapshotCapturer
         try
         {
             var after = Stopwatch.StartNew();
+            StepHook?.Invoke("resumed");
             string frozen = Path.Combine(staging, SnapshotFiles.Disk);
             if (!NativeFs.TryHardLink(activeDisk, frozen)) File.Copy(activeDisk, frozen);
             NativeFs.FSyncPath(frozen);

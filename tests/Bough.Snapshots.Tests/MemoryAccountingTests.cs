@@ -1,0 +1,96 @@
+using Xunit.Abstractions;
+
+namespace Bough.Snapshots.Tests;
+
+[Collection("vms")]
+public class MemoryAccountingTests(GuestImageFixture fx, ITestOutputHelper output)
+{
+    private const long PagesPerMiB = 256;
+
+    [Fact]
+    public async Task Stored_pages_follow_dirtied_memory_zero_pages_are_not_stored_and_unchanged_pages_dedup_against_the_parent()
+    {
+        await using var lab = new Lab(fx, output);
+        var vm = await lab.BootAsync("dirty");
+
+        var (s1, first) = await lab.CaptureAsync(vm, "d1");
+        var (s2, idle) = await lab.CaptureAsync(vm, "d2");
+        await vm.ShAsync("dd if=/dev/urandom of=/dev/shm/small bs=1M count=4 2>/dev/null");
+        var (s3, small) = await lab.CaptureAsync(vm, "d3");
+        await vm.ShAsync("dd if=/dev/urandom of=/dev/shm/large bs=1M count=64 2>/dev/null");
+        var (s4, large) = await lab.CaptureAsync(vm, "d4");
+        await vm.ShAsync("dd if=/dev/zero of=/dev/shm/zeros bs=1M count=32 2>/dev/null");
+        var (s5, zeros) = await lab.CaptureAsync(vm, "d5");
+        Assert.Equal("ok", await vm.ShAsync("echo ok"));
+
+        // A fresh boot's first snapshot stores what the guest wrote since boot, nothing else.
+        Assert.True(first.StoredPages > 0);
+        Assert.Equal(first.ChangedPages, first.StoredPages + first.ZeroPages);
+        Assert.Equal(0, first.DedupedPages);
+
+        // Without soft-dirty the VM's private set only grows, but pages equal to the parent's are not stored again.
+        Assert.True(idle.ChangedPages >= first.ChangedPages);
+        Assert.True(idle.StoredPages < first.StoredPages / 10, $"idle snapshot stored {idle.StoredPages} pages (first: {first.StoredPages})");
+        Assert.True(idle.DedupedPages > first.StoredPages / 2);
+
+        // Random data is stored page for page; more dirtied memory, more stored pages.
+        Assert.True(small.StoredPages >= 4 * PagesPerMiB, $"4 MiB dirtied, {small.StoredPages} pages stored");
+        Assert.True(small.StoredPages < 4 * PagesPerMiB + 4 * idle.StoredPages + 4 * PagesPerMiB, $"4 MiB dirtied, {small.StoredPages} pages stored");
+        Assert.True(large.StoredPages >= 64 * PagesPerMiB, $"64 MiB dirtied, {large.StoredPages} pages stored");
+        Assert.True(large.StoredPages > 8 * small.StoredPages / 2);
+        Assert.True(large.PauseMs >= 0 && small.PauseMs >= 0);
+
+        // 32 MiB of zeros: counted as zero pages, not stored.
+        Assert.True(zeros.StoredPages < 8 * PagesPerMiB, $"32 MiB of zeros stored {zeros.StoredPages} pages");
+        Assert.True(zeros.ZeroPages >= large.ZeroPages + 16 * PagesPerMiB, $"zero pages {large.ZeroPages} -> {zeros.ZeroPages}");
+
+        foreach (var (snap, r) in new[] { (s1, first), (s2, idle), (s3, small), (s4, large), (s5, zeros) })
+        {
+            Assert.Equal(r.BytesStored, new FileInfo(Path.Combine(snap.Dir, SnapshotFiles.Layer)).Length);
+            Assert.Equal(r.StoredPages, SnapshotMetadata.Read(snap.Dir).StoredPages);
+        }
+
+        // The last header reaches back into ancestors' layers, and those layers rebuild memory.img exactly.
+        var header = MemoryHeader.Read(Path.Combine(s5.Dir, SnapshotFiles.Header));
+        Assert.Contains("d1", header.AncestorLayers);
+        Assert.Contains("d4", header.AncestorLayers);
+        Assert.Equal(zeros.Metadata.NonZeroPages, header.CountNonZero());
+        SnapshotAssert.ImageMatchesLayers(s5);
+        SnapshotAssert.ImageMatchesLayers(s3);
+        lab.Log($"pause: first {first.PauseMs} ms, idle {idle.PauseMs}, +4 MiB {small.PauseMs}, +64 MiB {large.PauseMs}, +32 MiB zeros {zeros.PauseMs}");
+    }
+}
+
+internal static class SnapshotAssert
+{
+    /// <summary>memory.img is exactly what the header and the layers say.</summary>
+    public static void ImageMatchesLayers(SnapshotRef snap)
+    {
+        var header = MemoryHeader.Read(Path.Combine(snap.Dir, SnapshotFiles.Header));
+        string rebuilt = Path.Combine(Path.GetTempPath(), $"bough-rebuilt-{Guid.NewGuid():N}.img");
+        try
+        {
+            MemoryImage.BuildFromLayers(snap, header, rebuilt);
+            FilesEqual(Path.Combine(snap.Dir, SnapshotFiles.Image), rebuilt);
+        }
+        finally
+        {
+            File.Delete(rebuilt);
+        }
+    }
+
+    public static void FilesEqual(string a, string b)
+    {
+        using var fa = File.OpenRead(a);
+        using var fb = File.OpenRead(b);
+        Assert.Equal(fa.Length, fb.Length);
+        var ba = new byte[1 << 20];
+        var bb = new byte[1 << 20];
+        for (long pos = 0; pos < fa.Length; pos += ba.Length)
+        {
+            fa.ReadExactly(ba, 0, (int)Math.Min(ba.Length, fa.Length - pos));
+            fb.ReadExactly(bb, 0, (int)Math.Min(bb.Length, fb.Length - pos));
+            if (!ba.AsSpan().SequenceEqual(bb)) Assert.Fail($"{a} and {b} differ in the MiB at {pos}");
+        }
+    }
+}
