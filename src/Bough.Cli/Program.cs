@@ -16,6 +16,14 @@ root.Subcommands.Add(ExecVerb.Build(context));
 root.Subcommands.Add(CopyVerb.Build(context));
 root.Subcommands.Add(LogsVerb.Build(context));
 root.Subcommands.Add(RemoveVerb.Build(context));
+root.Subcommands.Add(PauseResumeVerbs.BuildPause(context));
+root.Subcommands.Add(PauseResumeVerbs.BuildResume(context));
+root.Subcommands.Add(SnapshotVerb.Build(context));
+root.Subcommands.Add(BranchVerb.Build(context));
+root.Subcommands.Add(SnapshotsVerb.Build(context));
+root.Subcommands.Add(TreeVerb.Build(context));
+root.Subcommands.Add(CompactVerb.Build(context));
+root.Subcommands.Add(RemoveSnapshotVerb.Build(context));
 HostCommands.Register(root);
 
 if (args.Length == 0)

@@ -3,7 +3,7 @@ using Bough.Contracts;
 
 namespace Bough.Cli.Commands;
 
-/// <summary><c>bough create</c>: starts a sandbox and prints its id.</summary>
+/// <summary><c>bough create</c>: starts a sandbox (from an image or a snapshot) and prints its id; with -n, several.</summary>
 internal static class CreateVerb
 {
     public static Command Build(CliContext context)
@@ -15,11 +15,13 @@ internal static class CreateVerb
         var meta = new Option<string[]>("--meta") { Description = "Metadata label (repeatable)", HelpName = "KEY=VALUE" };
         var noInternet = new Option<bool>("--no-internet") { Description = "No outbound network access" };
         var ports = NumericOptions.Integers("--port", "Guest port to publish on the host (repeatable)", "PORT", "-p");
+        var snapshot = new Option<string?>("--snapshot") { Description = "Start from this snapshot (id or tag) instead of booting an image", HelpName = "SNAPSHOT" };
+        var count = NumericOptions.Integer("--count", "With --snapshot: how many sandboxes to start (prints one id per line)", "N", "-n");
         var json = new Option<bool>("--json") { Description = "Print the sandbox as JSON instead of its id" };
 
-        var command = new Command("create", "Create and boot a sandbox; prints its id")
+        var command = new Command("create", "Create and boot a sandbox, or start some from a snapshot; prints the id(s)")
         {
-            image, vcpus, memory, env, meta, noInternet, ports, json,
+            image, vcpus, memory, env, meta, noInternet, ports, snapshot, count, json,
         };
         context.SetAction(command, async (parse, client, ct) =>
         {
@@ -34,7 +36,22 @@ internal static class CreateVerb
                 // Null leaves the choice to the daemon's default.
                 Internet = parse.GetValue(noInternet) ? false : null,
                 Ports = portList is { Length: > 0 } ? [.. portList] : null,
+                Snapshot = parse.GetValue(snapshot),
             };
+
+            if (parse.GetOptional(count) is { } n)
+            {
+                if (request.Snapshot is null)
+                    throw new UsageException("-n/--count needs --snapshot (several sandboxes are started from one snapshot)");
+                var sandboxes = await client.CreateSandboxesFromSnapshotAsync(request.Snapshot, n, request, ct);
+                if (parse.GetValue(json))
+                    context.WriteJson(sandboxes);
+                else
+                    foreach (var s in sandboxes)
+                        context.Terminal.Out.WriteLine(s.Id);
+                return ExitCodes.Ok;
+            }
+
             var sandbox = await client.CreateSandboxAsync(request, ct);
             if (parse.GetValue(json))
                 context.WriteJson(sandbox);

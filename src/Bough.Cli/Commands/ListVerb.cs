@@ -41,33 +41,15 @@ internal static class ListVerb
             console.MarkupLine("[grey]no sandboxes[/]");
             return;
         }
-        // Borderless and tightly padded to fit 80 columns; only PORTS may wrap, since a split
-        // id or timestamp can't be copied or read at a glance.
-        var table = new Table().Border(TableBorder.None);
-        foreach (var h in Headers)
-        {
-            var column = new TableColumn($"[bold]{h}[/]").PadLeft(0).PadRight(2);
-            table.AddColumn(h == "PORTS" ? column : column.NoWrap());
-        }
-        foreach (var s in sandboxes)
+        // Fits 80 columns; only PORTS may wrap.
+        TextTable.Write(console, Headers, sandboxes.Select(s =>
         {
             var cells = Row(s).Select(Markup.Escape).ToArray();
             cells[1] = $"[{SandboxFormat.StateColor(s.State)}]{cells[1]}[/]";
-            table.AddRow(cells);
-        }
-        console.Write(table);
+            return cells;
+        }), "PORTS");
     }
 
-    /// <summary>Space-aligned columns with a header, stable for awk/cut; no colour, no wrapping.</summary>
-    private static void WritePlain(TextWriter output, IReadOnlyList<Sandbox> sandboxes)
-    {
-        var rows = new List<string[]> { Headers };
-        rows.AddRange(sandboxes.Select(Row));
-        var widths = Enumerable.Range(0, Headers.Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
-        foreach (var row in rows)
-        {
-            var cells = row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]));
-            output.WriteLine(string.Join("  ", cells).TrimEnd());
-        }
-    }
+    private static void WritePlain(TextWriter output, IReadOnlyList<Sandbox> sandboxes) =>
+        TextTable.WritePlain(output, Headers, sandboxes.Select(Row));
 }

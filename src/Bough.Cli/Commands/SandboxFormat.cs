@@ -3,7 +3,7 @@ using Bough.Contracts;
 
 namespace Bough.Cli.Commands;
 
-/// <summary>How sandbox fields read in human output (shared by ls and show).</summary>
+/// <summary>How sandbox fields read in human output (shared by ls, show and tree).</summary>
 internal static class SandboxFormat
 {
     /// <summary>"8080->80", with the host address only when it is not the loopback default.</summary>
@@ -22,6 +22,7 @@ internal static class SandboxFormat
         SandboxStates.Running => "green",
         SandboxStates.Starting or SandboxStates.Stopping => "yellow",
         SandboxStates.Dead or SandboxStates.Failed => "red",
+        SandboxStates.Paused => "blue",
         _ => "default",
     };
 }

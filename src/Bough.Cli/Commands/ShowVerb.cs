@@ -52,13 +52,18 @@ internal static class ShowVerb
             ("id", s.Id),
             ("state", s.StateReason is { Length: > 0 } reason ? $"{s.State} ({reason})" : s.State),
             ("image", s.Image),
+        };
+        if (s.SnapshotId is { Length: > 0 } snapshot)
+            fields.Add(("snapshot", snapshot));
+        fields.AddRange(
+        [
             ("vcpus", s.Vcpus.ToString()),
             ("memory", SandboxFormat.Memory(s.MemoryMiB)),
             ("internet", s.Internet ? "yes" : "no"),
             ("ports", SandboxFormat.Ports(s.Ports)),
             ("accel", s.Accel),
             ("created", SandboxFormat.Created(s.CreatedAt)),
-        };
+        ]);
         if (s.Pid is { } pid)
             fields.Add(("pid", pid.ToString()));
         fields.Add(("metadata", s.Metadata.Count == 0 ? "-" : string.Join(", ", s.Metadata.Select(kv => $"{kv.Key}={kv.Value}"))));
