@@ -6,8 +6,9 @@ namespace Bough.Snapshots.Tests;
 [Collection("vms")]
 public class CaptureRestoreTests(GuestImageFixture fx, ITestOutputHelper output)
 {
+    /// <summary>A guest process that counts seconds into tmpfs (renamed into place, so a reader never sees a half write).</summary>
     internal const string StartCounter =
-        "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /dev/shm/counter; sleep 1; done' >/dev/null 2>&1 &";
+        "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /dev/shm/counter.tmp; mv /dev/shm/counter.tmp /dev/shm/counter; sleep 1; done' >/dev/null 2>&1 &";
 
     internal static async Task<long> CounterAsync(TestVm vm) =>
         long.Parse(await vm.ShAsync("cat /dev/shm/counter"), CultureInfo.InvariantCulture);

@@ -1,0 +1,85 @@
+using Xunit.Abstractions;
+
+namespace Bough.Snapshots.Tests;
+
+[Collection("vms")]
+public class CrashSafetyTests(GuestImageFixture fx, ITestOutputHelper output)
+{
+    private static HashSet<string> Tree(string root) =>
+        Directory.EnumerateFileSystemEntries(root, "*", SearchOption.AllDirectories).ToHashSet();
+
+    [Fact]
+    public async Task A_failed_capture_leaves_the_vm_running_and_writes_nothing_outside_the_staging_dir()
+    {
+        await using var lab = new Lab(fx, output);
+        var vm = await lab.BootAsync("crash");
+        await vm.ShAsync(CaptureRestoreTests.StartCounter);
+        var before = Tree(lab.Root);
+
+        // A staging "dir" that is a file: rejected before the VM is touched.
+        string notADir = Path.Combine(lab.Root, "not-a-dir");
+        File.WriteAllText(notADir, "x");
+        before.Add(notADir);
+        string next = Path.Combine(vm.Dir, "next.qcow2");
+        await Assert.ThrowsAsync<ArgumentException>(() =>
+            lab.Capturer.CaptureAsync(new CaptureRequest(vm.Vm, notADir, vm.MemoryFile, null, vm.ActiveDisk, next), CancellationToken.None));
+        Assert.True(await vm.IsRunningAsync());
+        Assert.Equal(before, Tree(lab.Root));
+
+        // Failures inside the pause (before the disk switch): the VM is resumed, its disk unchanged.
+        foreach (string step in new[] { "stopped", "pages-copied", "device-state" })
+        {
+            string staging = Path.Combine(lab.SnapshotsDir, ".staging-fail-" + step);
+            lab.Capturer.StepHook = s => { if (s == step) throw new IOException($"injected failure at {s}"); };
+            var e = await Assert.ThrowsAsync<SnapshotCaptureException>(() =>
+                lab.Capturer.CaptureAsync(new CaptureRequest(vm.Vm, staging, vm.MemoryFile, null, vm.ActiveDisk, next), CancellationToken.None));
+            lab.Capturer.StepHook = null;
+            Assert.False(e.DiskSwitched);
+            Assert.Equal(vm.ActiveDisk, e.ActiveDiskPath);
+            Assert.True(await vm.IsRunningAsync(), $"VM left stopped after a failure at {step}");
+            Assert.False(File.Exists(next));
+            // Only the staging dir (which the caller deletes) has new content.
+            Assert.Empty(Tree(lab.Root).Except(before).Where(p => !p.StartsWith(staging, StringComparison.Ordinal)));
+            Directory.Delete(staging, recursive: true);
+        }
+        await CaptureRestoreTests.AssertCountingAsync(vm);
+
+        // Cancellation inside the pause: same.
+        using (var cts = new CancellationTokenSource())
+        {
+            string staging = Path.Combine(lab.SnapshotsDir, ".staging-cancel");
+            lab.Capturer.StepHook = s => { if (s == "stopped") cts.Cancel(); };
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                lab.Capturer.CaptureAsync(new CaptureRequest(vm.Vm, staging, vm.MemoryFile, null, vm.ActiveDisk, next), cts.Token));
+            lab.Capturer.StepHook = null;
+            Assert.True(await vm.IsRunningAsync());
+            Assert.False(File.Exists(next));
+            Directory.Delete(staging, recursive: true);
+        }
+
+        // A failure after the disk switch says so, and names the disk the VM now writes to.
+        {
+            string staging = Path.Combine(lab.SnapshotsDir, ".staging-after");
+            lab.Capturer.StepHook = s => { if (s == "resumed") throw new IOException("injected failure after resume"); };
+            var e = await Assert.ThrowsAsync<SnapshotCaptureException>(() =>
+                lab.Capturer.CaptureAsync(new CaptureRequest(vm.Vm, staging, vm.MemoryFile, null, vm.ActiveDisk, next), CancellationToken.None));
+            lab.Capturer.StepHook = null;
+            Assert.True(e.DiskSwitched);
+            Assert.Equal(next, e.ActiveDiskPath);
+            Assert.True(File.Exists(next));
+            vm.ActiveDisk = next;
+            Directory.Delete(staging, recursive: true);
+        }
+        Assert.True(await vm.IsRunningAsync());
+        await vm.ShAsync("echo still-writable > /root/after-failures; sync");
+        await CaptureRestoreTests.AssertCountingAsync(vm);
+
+        // The VM is still capturable, and the result restores.
+        var (snap, result) = await lab.CaptureAsync(vm, "ok");
+        Assert.True(result.StoredPages > 0);
+        await lab.StopAsync(vm);
+        var child = await lab.RestoreAsync("crash-child", snap);
+        Assert.Equal("still-writable", await child.ShAsync("cat /root/after-failures"));
+        await CaptureRestoreTests.AssertCountingAsync(child);
+    }
+}
