@@ -57,7 +57,7 @@ internal sealed class CliContext
             }
             catch (BoughApiException ex)
             {
-                Terminal.Error(ex.Message);
+                Terminal.Error(Describe(ex));
                 return ExitCodes.Error;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -78,6 +78,12 @@ internal sealed class CliContext
             }
         });
     }
+
+    /// <summary>The one-line message for an API failure, with the daemon's Retry-After when it sent one.</summary>
+    public static string Describe(BoughApiException ex) =>
+        ex.RetryAfter is { } wait
+            ? $"{ex.Message}; try again in {Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds))} s"
+            : ex.Message;
 
     private Uri ResolveUrl(ParseResult parse)
     {

@@ -20,7 +20,7 @@ internal static class SnapshotsVerb
             if (parse.GetValue(json))
                 context.WriteJson(snapshots);
             else if (context.Terminal.StdoutIsTerminal)
-                WriteTable(context.Terminal.Ansi, snapshots);
+                WriteTable(context, snapshots);
             else
                 TextTable.WritePlain(context.Terminal.Out, Headers, snapshots.Select(Row));
             return ExitCodes.Ok;
@@ -37,14 +37,23 @@ internal static class SnapshotsVerb
 
     private static string Dash(string? value) => string.IsNullOrEmpty(value) ? "-" : value;
 
-    private static void WriteTable(IAnsiConsole console, IReadOnlyList<Snapshot> snapshots)
+    private static void WriteTable(CliContext context, IReadOnlyList<Snapshot> snapshots)
     {
+        var console = context.Terminal.Ansi;
         if (snapshots.Count == 0)
         {
             console.MarkupLine("[grey]no snapshots[/]");
             return;
         }
-        // Tags are free-form and can be long; they wrap rather than push ids off the screen.
-        TextTable.Write(console, Headers, snapshots.Select(s => Row(s).Select(Markup.Escape).ToArray()), "TAG");
+        // Ten columns of ids, sizes and a timestamp need ~130 columns. Squeezed into fewer, the
+        // table would cut ids and sizes into fragments, so a narrow terminal gets the plain
+        // lines instead and wraps them whole (as `ps` does).
+        var rows = snapshots.Select(Row).ToList();
+        if (TextTable.PlainWidth(Headers, rows) > console.Profile.Width)
+        {
+            TextTable.WritePlain(context.Terminal.Out, Headers, rows);
+            return;
+        }
+        TextTable.Write(console, Headers, rows.Select(r => r.Select(Markup.Escape).ToArray()));
     }
 }

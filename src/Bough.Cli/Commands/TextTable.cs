@@ -23,16 +23,23 @@ internal static class TextTable
         console.Write(table);
     }
 
+    /// <summary>The width of <see cref="WritePlain"/>'s longest line: what a table needs to fit unwrapped.</summary>
+    public static int PlainWidth(string[] headers, IReadOnlyList<string[]> rows) =>
+        Widths(headers, rows).Sum() + 2 * (headers.Length - 1);
+
     /// <summary>Space-aligned columns with a header, stable for awk/cut; no colour, no wrapping.</summary>
     public static void WritePlain(TextWriter output, string[] headers, IEnumerable<string[]> rows)
     {
         var all = new List<string[]> { headers };
         all.AddRange(rows);
-        var widths = Enumerable.Range(0, headers.Length).Select(i => all.Max(r => r[i].Length)).ToArray();
+        var widths = Widths(headers, all);
         foreach (var row in all)
         {
             var cells = row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]));
             output.WriteLine(string.Join("  ", cells).TrimEnd());
         }
     }
+
+    private static int[] Widths(string[] headers, IReadOnlyList<string[]> rows) =>
+        Enumerable.Range(0, headers.Length).Select(i => rows.Select(r => r[i].Length).Append(headers[i].Length).Max()).ToArray();
 }
