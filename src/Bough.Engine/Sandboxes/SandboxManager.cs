@@ -349,6 +349,11 @@ public sealed partial class SandboxManager : ISandboxService
                     await _store.DeleteAsync(row.Id, ct);
                     _log.LogInformation("finished interrupted delete of sandbox {Id}", row.Id);
                     break;
+                case SandboxStates.Paused:
+                    // Its state is in the pause snapshot; a VM still running here is a leftover
+                    // of a pause interrupted after the snapshot was published.
+                    await KillLeftoversAsync(row.RuntimeDir);
+                    break;
                 case SandboxStates.Running:
                     var vm = await VmProcess.TryAdoptAsync(row.RuntimeDir, _loggers, ct);
                     if (vm is null)
@@ -358,7 +363,12 @@ public sealed partial class SandboxManager : ISandboxService
                         _log.LogWarning("sandbox {Id} is dead: VM gone across daemon restart", row.Id);
                         break;
                     }
-                    var rt = new SandboxRuntime(row with { Pid = vm.Pid }) { Vm = vm };
+                    // A daemon killed inside a capture leaves the VM stopped and maybe on a
+                    // newer overlay than the row says: resume it and re-read its disk.
+                    var adopted = row with { Pid = vm.Pid, DiskPath = await ActiveDiskAsync(vm, ct) ?? row.DiskPath };
+                    await EnsureRunningAsync(vm, row.Id, ct);
+                    if (adopted != row) await _store.UpdateAsync(adopted, ct);
+                    var rt = new SandboxRuntime(adopted) { Vm = vm };
                     _sandboxes[row.Id] = rt;
                     adoptedPids.Add(vm.Pid);
                     WatchExit(rt, vm);
@@ -368,11 +378,62 @@ public sealed partial class SandboxManager : ISandboxService
             }
         }
 
+        CleanSnapshotDirectory(await _snapshots.ListAsync(ct));
+
         foreach (var pid in VmProcessScanner.FindQemuProcessesUnder(_options.SandboxesDir + "/"))
         {
             if (adoptedPids.Contains(pid)) continue;
             _log.LogWarning("killing orphaned QEMU process {Pid} that no sandbox accounts for", pid);
             KillPid(pid);
+        }
+    }
+
+    /// <summary>Removes capture staging dirs and snapshot dirs that never got their catalog row.</summary>
+    private void CleanSnapshotDirectory(IReadOnlyList<SnapshotRecord> published)
+    {
+        if (!Directory.Exists(_options.SnapshotsDir)) return;
+        TryDeleteDirectory(Path.Combine(_options.SnapshotsDir, ".staging"));
+        var known = published.Select(s => Path.GetFullPath(s.Dir)).ToHashSet();
+        foreach (var dir in Directory.EnumerateDirectories(_options.SnapshotsDir))
+        {
+            if (known.Contains(Path.GetFullPath(dir))) continue;
+            _log.LogWarning("removing {Dir}: a snapshot directory without a catalog row (interrupted publish)", dir);
+            TryDeleteDirectory(dir);
+        }
+    }
+
+    /// <summary>The file at the top of the VM's disk chain, from QMP.</summary>
+    private async Task<string?> ActiveDiskAsync(VmProcess vm, CancellationToken ct)
+    {
+        try
+        {
+            var blocks = await vm.Qmp.ExecuteAsync("query-block", null, ct);
+            foreach (var b in blocks.EnumerateArray())
+                if (b.TryGetProperty("inserted", out var ins) && ins.TryGetProperty("file", out var file))
+                    return file.GetString();
+        }
+        catch (Exception ex) when (ex is QmpException or IOException or InvalidOperationException)
+        {
+            _log.LogWarning(ex, "could not query the disk of {Dir}", vm.RuntimeDir);
+        }
+        return null;
+    }
+
+    /// <summary>Continues a VM left stopped (e.g. by a capture the daemon died in).</summary>
+    private async Task EnsureRunningAsync(VmProcess vm, string id, CancellationToken ct)
+    {
+        try
+        {
+            var status = await vm.Qmp.ExecuteAsync("query-status", null, ct);
+            if (status.TryGetProperty("running", out var running) && !running.GetBoolean())
+            {
+                _log.LogWarning("sandbox {Id} was left stopped (interrupted capture?); continuing it", id);
+                await vm.Qmp.ExecuteAsync("cont", null, ct);
+            }
+        }
+        catch (Exception ex) when (ex is QmpException or IOException or InvalidOperationException)
+        {
+            _log.LogWarning(ex, "could not check the run state of sandbox {Id}", id);
         }
     }
 
