@@ -19,8 +19,9 @@ namespace Bough.Snapshots;
 /// all-zero file. Pages the VM has not written since it mapped the file are taken from it.</param>
 /// <param name="ActiveDiskPath">The qcow2 the VM writes to now. After the capture it is frozen (read-only backing) and
 /// becomes the snapshot's disk.qcow2 by hard link; it must never be written again.</param>
-/// <param name="NextDiskPath">New overlay the VM continues on (must not exist; created by QEMU with
-/// <paramref name="ActiveDiskPath"/> as backing).</param>
+/// <param name="NextDiskPath">New overlay the VM continues on (must not exist). Created here with
+/// <paramref name="ActiveDiskPath"/> as backing and attached by QEMU (<c>blockdev-snapshot-sync</c>, mode existing);
+/// removed again if the capture fails before the switch.</param>
 public sealed record CaptureRequest(VmProcess Vm, string StagingDir, string VmMemoryFile, SnapshotRef? MemoryBase,
     string ActiveDiskPath, string NextDiskPath)
 {
@@ -70,7 +71,8 @@ public sealed record CaptureResult(long PauseMs, long ChangedPages, long StoredP
 /// (<c>blockdev-snapshot-sync</c>, last, so any earlier failure leaves the disk untouched). <c>cont</c>
 /// runs in a finally block: a failed capture never leaves the VM stopped. After <c>cont</c>: dedup against
 /// the parent, the header, memory.img, fsyncs and snapshot.json (written last: its presence means complete).
-/// Nothing is written outside the staging directory except the new overlay QEMU creates at NextDiskPath.
+/// Nothing is written outside the staging directory except the new overlay at NextDiskPath (deleted again when
+/// the capture fails before the disk switch).
 /// </remarks>
 public sealed class SnapshotCapturer
 {
@@ -111,11 +113,15 @@ public sealed class SnapshotCapturer
         foreach (var m in new[] { baseMeta, parentMeta })
             if (m is not null && m.PageCount != mapping.PageCount)
                 throw new ArgumentException($"The VM has {mapping.PageCount} pages of RAM but a base/parent snapshot has {m.PageCount}.");
-        string diskNode = await ResolveDiskNodeAsync(r.Vm.Qmp, r.DiskNodeName, activeDisk, ct).ConfigureAwait(false);
+        var (diskNode, diskSize) = await ResolveDiskNodeAsync(r.Vm.Qmp, r.DiskNodeName, activeDisk, ct).ConfigureAwait(false);
         int vcpus = (await r.Vm.Qmp.ExecuteAsync("query-cpus-fast", null, ct).ConfigureAwait(false)).GetArrayLength();
         var status = await r.Vm.Qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
         bool running = status.TryGetProperty("running", out var rn) && rn.GetBoolean();
         string accel = ReadAccel(r.Vm.Pid);
+        // The new overlay is created here, not by QEMU (mode "existing"): its header then names the plain
+        // path of the frozen overlay as backing, whatever pseudo-filename QEMU uses for that node.
+        await QemuImg.RunAsync(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", activeDisk, "-u", nextDisk,
+            diskSize.ToString(CultureInfo.InvariantCulture)], ct).ConfigureAwait(false);
 
         string rawPath = Path.Combine(staging, SnapshotFiles.Layer + ".raw");
         string devicePath = Path.Combine(staging, SnapshotFiles.DeviceState);
@@ -157,7 +163,7 @@ public sealed class SnapshotCapturer
                 ["snapshot-file"] = nextDisk,
                 ["snapshot-node-name"] = newNode,
                 ["format"] = "qcow2",
-                ["mode"] = "absolute-paths",
+                ["mode"] = "existing",
             }, CancellationToken.None).ConfigureAwait(false);
             diskSwitched = true;
             diskMs = step.ElapsedMilliseconds;
@@ -186,6 +192,7 @@ public sealed class SnapshotCapturer
         }
         if (failure is not null)
         {
+            if (!diskSwitched) TryDelete(nextDisk);
             if (failure is OperationCanceledException && ct.IsCancellationRequested && !diskSwitched) throw failure;
             throw new SnapshotCaptureException($"Capture of QEMU PID {r.Vm.Pid} failed{(diskSwitched ? " after the disk switch" : "")}: {failure.Message}",
                 diskSwitched, diskSwitched ? nextDisk : activeDisk, failure);
@@ -244,6 +251,47 @@ public sealed class SnapshotCapturer
         }
     }
 
+    /// <summary>
+    /// After the caller has published a snapshot of <paramref name="vm"/>, rewrites the backing-file name in
+    /// the header of the VM's current overlay (<paramref name="activeDiskPath"/>) from the frozen overlay's
+    /// old path (in the sandbox's runtime dir) to the published snapshot's <c>disk.qcow2</c> (the same
+    /// inode, by hard link). Without this, the next snapshot of this VM would have a disk chain that runs
+    /// through the sandbox's runtime dir and breaks when the sandbox is deleted. QEMU's open image is not
+    /// reopened (QMP <c>change-backing-file</c> only rewrites the header and QEMU's strings).
+    /// </summary>
+    /// <exception cref="SnapshotException">The overlay's backing file is not the published snapshot's disk.</exception>
+    public static async Task RepointActiveDiskAsync(VmProcess vm, string activeDiskPath, SnapshotRef published, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        ArgumentNullException.ThrowIfNull(published);
+        string active = Path.GetFullPath(activeDiskPath);
+        string target = Path.GetFullPath(Path.Combine(published.Dir, SnapshotFiles.Disk));
+        var blocks = await vm.Qmp.ExecuteAsync("query-block", null, ct).ConfigureAwait(false);
+        foreach (var b in blocks.EnumerateArray())
+        {
+            if (!b.TryGetProperty("inserted", out var ins) || ImageFileOf(ins) != active) continue;
+            string node = ins.GetProperty("node-name").GetString()!;
+            // The node actually attached as backing (QEMU's strings for it may be json: pseudo-filenames).
+            string backing = ins.TryGetProperty("image", out var img) && img.TryGetProperty("backing-image", out var bi) &&
+                             bi.TryGetProperty("filename", out var bfn) ? PlainFile(bfn.GetString() ?? "") : "";
+            if (backing.Length == 0 || !File.Exists(backing) || NativeFs.Identity(backing) != NativeFs.Identity(target))
+                throw new SnapshotException($"The backing file of {active} is '{backing}', not the frozen disk of snapshot {published.Id}.");
+            await vm.Qmp.ExecuteAsync("change-backing-file", new Dictionary<string, object>
+            {
+                ["device"] = node,
+                ["image-node-name"] = node,
+                ["backing-file"] = target,
+            }, ct).ConfigureAwait(false);
+            return;
+        }
+        throw new SnapshotException($"The VM has no disk {active}.");
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
     private static void PrepareStaging(string staging)
     {
         if (File.Exists(staging)) throw new ArgumentException($"Staging path {staging} is a file.");
@@ -252,8 +300,8 @@ public sealed class SnapshotCapturer
             throw new ArgumentException($"Staging directory {staging} is not empty.");
     }
 
-    /// <summary>The block node whose image file is <paramref name="activeDisk"/> (checked against <paramref name="requested"/> if given).</summary>
-    internal static async Task<string> ResolveDiskNodeAsync(QmpClient qmp, string? requested, string activeDisk, CancellationToken ct)
+    /// <summary>The block node whose image file is <paramref name="activeDisk"/> (checked against <paramref name="requested"/> if given), and its virtual size.</summary>
+    internal static async Task<(string Node, long VirtualSize)> ResolveDiskNodeAsync(QmpClient qmp, string? requested, string activeDisk, CancellationToken ct)
     {
         var blocks = await qmp.ExecuteAsync("query-block", null, ct).ConfigureAwait(false);
         var seen = new List<string>();
@@ -261,11 +309,37 @@ public sealed class SnapshotCapturer
         {
             if (!b.TryGetProperty("inserted", out var ins)) continue;
             string node = ins.TryGetProperty("node-name", out var n) ? n.GetString() ?? "" : "";
-            string file = ins.TryGetProperty("file", out var f) ? f.GetString() ?? "" : "";
+            string file = ImageFileOf(ins);
             seen.Add($"{node}={file}");
-            if (file == activeDisk && (requested is null || requested == node)) return node;
+            if (file == activeDisk && (requested is null || requested == node))
+            {
+                long size = ins.TryGetProperty("image", out var img) && img.TryGetProperty("virtual-size", out var vs) ? vs.GetInt64() : 0;
+                if (size <= 0) throw new SnapshotException($"QEMU reports no virtual size for {activeDisk}.");
+                return (node, size);
+            }
         }
         throw new ArgumentException($"The VM's disk is not {activeDisk}{(requested is null ? "" : $" on node {requested}")} (it has: {string.Join(", ", seen)}).");
+    }
+
+    /// <summary>
+    /// The image file of a query-block entry. QEMU reports a <c>json:{...}</c> pseudo-filename once the
+    /// header's backing name differs from the node actually attached (after <see cref="RepointActiveDiskAsync"/>);
+    /// the protocol node's filename inside it is the file.
+    /// </summary>
+    private static string ImageFileOf(JsonElement inserted) =>
+        PlainFile(inserted.TryGetProperty("file", out var f) ? f.GetString() ?? "" : "");
+
+    private static string PlainFile(string file)
+    {
+        if (!file.StartsWith("json:", StringComparison.Ordinal)) return file;
+        try
+        {
+            using var doc = JsonDocument.Parse(file["json:".Length..]);
+            if (doc.RootElement.TryGetProperty("file", out var proto) && proto.TryGetProperty("filename", out var fn))
+                return fn.GetString() ?? file;
+        }
+        catch (JsonException) { }
+        return file;
     }
 
     private static string ReadAccel(int pid)

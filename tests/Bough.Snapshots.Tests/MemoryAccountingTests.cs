@@ -20,6 +20,7 @@ public class MemoryAccountingTests(GuestImageFixture fx, ITestOutputHelper outpu
         await vm.ShAsync("dd if=/dev/urandom of=/dev/shm/large bs=1M count=64 2>/dev/null");
         var (s4, large) = await lab.CaptureAsync(vm, "d4");
         await vm.ShAsync("dd if=/dev/zero of=/dev/shm/zeros bs=1M count=32 2>/dev/null");
+        string sums = await vm.ShAsync("md5sum /dev/shm/small /dev/shm/large /dev/shm/zeros");
         var (s5, zeros) = await lab.CaptureAsync(vm, "d5");
         Assert.Equal("ok", await vm.ShAsync("echo ok"));
 
@@ -35,9 +36,10 @@ public class MemoryAccountingTests(GuestImageFixture fx, ITestOutputHelper outpu
 
         // Random data is stored page for page; more dirtied memory, more stored pages.
         Assert.True(small.StoredPages >= 4 * PagesPerMiB, $"4 MiB dirtied, {small.StoredPages} pages stored");
-        Assert.True(small.StoredPages < 4 * PagesPerMiB + 4 * idle.StoredPages + 4 * PagesPerMiB, $"4 MiB dirtied, {small.StoredPages} pages stored");
+        // Besides the file, the guest touches a few MiB (page cache, dd's buffers, agent): measured 5 to 6 MiB in all.
+        Assert.True(small.StoredPages < 16 * PagesPerMiB, $"4 MiB dirtied, {small.StoredPages} pages stored");
         Assert.True(large.StoredPages >= 64 * PagesPerMiB, $"64 MiB dirtied, {large.StoredPages} pages stored");
-        Assert.True(large.StoredPages > 8 * small.StoredPages / 2);
+        Assert.True(large.StoredPages > 4 * small.StoredPages, $"64 MiB: {large.StoredPages} pages, 4 MiB: {small.StoredPages} pages");
         Assert.True(large.PauseMs >= 0 && small.PauseMs >= 0);
 
         // 32 MiB of zeros: counted as zero pages, not stored.
@@ -57,6 +59,18 @@ public class MemoryAccountingTests(GuestImageFixture fx, ITestOutputHelper outpu
         Assert.Equal(zeros.Metadata.NonZeroPages, header.CountNonZero());
         SnapshotAssert.ImageMatchesLayers(s5);
         SnapshotAssert.ImageMatchesLayers(s3);
+        // The disk chain of the last snapshot runs through published snapshots only, never the VM's runtime dir.
+        string chain = await Lab.Output("qemu-img", "info", "--backing-chain", "-U", Path.Combine(s5.Dir, SnapshotFiles.Disk));
+        lab.Log(chain);
+        Assert.DoesNotContain(vm.Dir + "/", chain);
+        foreach (string id in new[] { "d1", "d2", "d3", "d4" })
+            Assert.Contains(Path.Combine(lab.SnapshotsDir, id, SnapshotFiles.Disk), chain);
+        // With the source gone (runtime dir, overlays, memory file deleted), the fifth snapshot still restores.
+        await lab.StopAsync(vm);
+        Directory.Delete(vm.Dir, recursive: true);
+        var child = await lab.RestoreAsync("dirty-child", s5);
+        Assert.Equal(sums, await child.ShAsync("md5sum /dev/shm/small /dev/shm/large /dev/shm/zeros"));
+        await child.ShAsync("echo disk-ok > /root/x; sync");
         lab.Log($"pause: first {first.PauseMs} ms, idle {idle.PauseMs}, +4 MiB {small.PauseMs}, +64 MiB {large.PauseMs}, +32 MiB zeros {zeros.PauseMs}");
     }
 }

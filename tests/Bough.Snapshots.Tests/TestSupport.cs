@@ -177,6 +177,8 @@ public sealed class Lab : IAsyncDisposable
         Directory.Move(staging, final);
         var snap = new SnapshotRef(id, final);
         vm.ActiveDisk = result.ActiveDiskPath;
+        // Published: the VM's new overlay now names the snapshot's copy of its backing file.
+        await SnapshotCapturer.RepointActiveDiskAsync(vm.Vm, vm.ActiveDisk, snap, CancellationToken.None);
         vm.LastSnapshot = snap;
         Log($"{vm.Name} -> {id}: pause {result.PauseMs} ms (pagemap {result.Timings.PagemapMs}, copy {result.Timings.CopyPagesMs}, " +
             $"device {result.Timings.DeviceStateMs}, disk {result.Timings.DiskSwitchMs}), after resume {result.Timings.AfterResumeMs} ms; " +
