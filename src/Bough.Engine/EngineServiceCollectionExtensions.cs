@@ -25,6 +25,7 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(sp => new VmLauncher(sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<SandboxManager>();
         services.AddSingleton<ISandboxService>(sp => sp.GetRequiredService<SandboxManager>());
+        services.AddSingleton<ISnapshotService>(sp => sp.GetRequiredService<SandboxManager>());
         services.AddHostedService<EngineHostedService>();
         // Stopping VMs on shutdown must not be cut short by the default 30 s host timeout.
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
