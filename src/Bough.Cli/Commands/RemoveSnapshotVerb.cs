@@ -9,7 +9,7 @@ internal static class RemoveSnapshotVerb
     public static Command Build(CliContext context)
     {
         var ids = new Argument<string[]>("id-or-tag") { Description = "Snapshot ids or tags", Arity = ArgumentArity.OneOrMore };
-        var cascade = new Option<bool>("--cascade") { Description = "Also delete the snapshots and sandboxes that depend on it" };
+        var cascade = new Option<bool>("--cascade") { Description = "Also delete descendant snapshots (sandboxes started from them must be removed first)" };
         var command = new Command("rm-snapshot", "Delete snapshots") { ids, cascade };
         context.SetAction(command, async (parse, client, ct) =>
         {
@@ -23,7 +23,7 @@ internal static class RemoveSnapshotVerb
                 }
                 catch (BoughApiException ex)
                 {
-                    context.Terminal.Error(ex.Message);
+                    context.Terminal.Error(CliContext.Describe(ex));
                     exit = ExitCodes.Error;
                 }
             }

@@ -57,7 +57,7 @@ internal static class SnapshotEndpoints
 
         snapshots.MapDelete("/{idOrTag}", Delete)
             .WithName("DeleteSnapshot").WithTags("snapshots")
-            .WithDescription("Deletes a snapshot. While child snapshots or sandboxes depend on it the answer is 409 snapshot_in_use, unless `cascade=true`, which deletes them too.")
+            .WithDescription("Deletes a snapshot. While child snapshots or sandboxes depend on it the answer is 409 snapshot_in_use; `cascade=true` also deletes descendant snapshots (still 409 while sandboxes use any of them).")
             .ProducesBoughProblems(400, 404, 409, 500);
 
         snapshots.MapPost("/{idOrTag}/compact", Compact)
