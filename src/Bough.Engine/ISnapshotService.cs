@@ -27,7 +27,11 @@ public interface ISnapshotService
     /// <summary>One snapshot by id or tag, with Ancestors, Children and Sandboxes filled.</summary>
     Task<Snapshot> GetSnapshotAsync(string idOrTag, CancellationToken ct);
 
-    /// <summary>409 snapshot_in_use while anything depends on it, unless cascade (which deletes dependents too).</summary>
+    /// <summary>
+    /// 409 snapshot_in_use while child snapshots depend on it, unless cascade, which deletes
+    /// the whole subtree of snapshots. Sandboxes are never deleted implicitly: while any
+    /// sandbox uses a snapshot of the subtree the answer is 409 naming them.
+    /// </summary>
     Task DeleteSnapshotAsync(string idOrTag, bool cascade, CancellationToken ct);
 
     /// <summary>A standalone copy (no ancestors) with the same content; returns the new snapshot.</summary>

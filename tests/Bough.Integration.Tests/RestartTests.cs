@@ -93,4 +93,54 @@ public sealed class RestartTests
         await Assert.ThrowsAnyAsync<Exception>(() => longExec);
         Assert.Empty(TestEnvironment.QemuProcessesUnder(dataDir));
     }
+
+    [Fact]
+    public async Task A_crash_in_the_middle_of_a_capture_leaves_no_half_snapshot_and_no_orphan()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var first = await DaemonProcess.StartAsync(dataDir);
+        var sb = await first.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        await first.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["sh", "-c", "head -c 40000000 /dev/urandom > /dev/shm/noise; echo kept > /root/kept"] });
+        var branch = first.Client.BranchAsync(sb.Id, new BranchRequest { Count = 3 });
+        // Kill as soon as the capture has started writing its staging directory.
+        var staging = Path.Combine(dataDir, "snapshots", ".staging");
+        for (var i = 0; i < 400 && !(Directory.Exists(staging) && Directory.EnumerateFileSystemEntries(staging).Any()); i++)
+            await Task.Delay(10);
+        await first.KillHardAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => branch);
+
+        await using var second = await DaemonProcess.StartAsync(dataDir);
+        // Every listed snapshot is complete; nothing half-written is left on disk.
+        foreach (var snap in await second.Client.ListSnapshotsAsync())
+            Assert.True(File.Exists(Path.Combine(dataDir, "snapshots", snap.Id, "snapshot.json")), $"{snap.Id} is incomplete");
+        Assert.False(Directory.Exists(staging) && Directory.EnumerateFileSystemEntries(staging).Any(), "staging leftovers");
+        // The source is running (continued if the crash left it stopped) and intact.
+        var source = await second.Client.GetSandboxAsync(sb.Id);
+        Assert.Equal(SandboxStates.Running, source.State);
+        Assert.Equal("kept\n", (await second.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["cat", "/root/kept"] })).Stdout);
+        // Every QEMU under the data dir belongs to a listed sandbox.
+        var listed = (await second.Client.ListSandboxesAsync()).Where(s => s.Pid is not null).Select(s => s.Pid!.Value).ToHashSet();
+        Assert.All(TestEnvironment.QemuProcessesUnder(dataDir), pid => Assert.Contains(pid, listed));
+        foreach (var s in await second.Client.ListSandboxesAsync())
+            await second.Client.DeleteSandboxAsync(s.Id);
+        Assert.Empty(TestEnvironment.QemuProcessesUnder(dataDir));
+    }
+
+    [Fact]
+    public async Task A_paused_sandbox_survives_a_daemon_restart_and_resumes()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var first = await DaemonProcess.StartAsync(dataDir);
+        var sb = await first.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        await first.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["sh", "-c", "echo before-pause > /root/p"] });
+        await first.Client.PauseAsync(sb.Id);
+        await first.StopAsync();
+
+        await using var second = await DaemonProcess.StartAsync(dataDir);
+        Assert.Equal(SandboxStates.Paused, (await second.Client.GetSandboxAsync(sb.Id)).State);
+        var resumed = await second.Client.ResumeAsync(sb.Id);
+        Assert.Equal(SandboxStates.Running, resumed.State);
+        Assert.Equal("before-pause\n", (await second.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["cat", "/root/p"] })).Stdout);
+        await second.Client.DeleteSandboxAsync(sb.Id);
+    }
 }

@@ -177,7 +177,7 @@ public sealed partial class SandboxManager : ISnapshotService
 
         if (!cascade && subtree.Count > 1)
             throw new BoughException(ErrorCodes.SnapshotInUse,
-                $"snapshot {snap.Id} has child snapshots ({string.Join(", ", subtree.Skip(1).Select(s => s.Id))}); delete them first or use cascade=true");
+                $"snapshot {snap.Id} has child snapshots ({string.Join(", ", subtree.Skip(1).Select(s => s.Id))}); delete them first, or delete the subtree with cascade (?cascade=true, `bough rm-snapshot --cascade`)");
         if (users.Count > 0)
             throw new BoughException(ErrorCodes.SnapshotInUse,
                 $"snapshot {snap.Id}{(cascade && subtree.Count > 1 ? " or its descendants" : "")} is used by sandbox(es) {string.Join(", ", users.Select(u => u.Id))}; delete those sandboxes first");
