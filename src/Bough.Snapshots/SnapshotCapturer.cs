@@ -81,7 +81,21 @@ public sealed class SnapshotCapturer
     private static readonly TimeSpan ContTimeout = TimeSpan.FromSeconds(30);
     private readonly ILogger _log;
 
-    public SnapshotCapturer(ILogger<SnapshotCapturer>? logger = null) => _log = (ILogger?)logger ?? NullLogger.Instance;
+    /// <summary>Default for how much of the copied guest memory is held in process memory before spilling to a file.</summary>
+    public const long DefaultMaxBufferedBytes = 1L << 30;
+    private readonly long _maxBufferedBytes;
+
+    /// <param name="logger">Optional logger.</param>
+    /// <param name="maxBufferedBytes">
+    /// Changed pages are copied out of the stopped VM into process memory (a memcpy cannot stall, a page-cache
+    /// write can) up to this many bytes per capture, the rest into a spill file in the staging directory.
+    /// The memory is released when the capture returns.
+    /// </param>
+    public SnapshotCapturer(ILogger<SnapshotCapturer>? logger = null, long maxBufferedBytes = DefaultMaxBufferedBytes)
+    {
+        _log = (ILogger?)logger ?? NullLogger.Instance;
+        _maxBufferedBytes = maxBufferedBytes;
+    }
 
     /// <summary>Test hook: called after each step ("stopped", "pages-copied", "device-state", "disk-switched", "resumed"); may throw to inject a failure.</summary>
     internal Action<string>? StepHook { get; set; }
@@ -123,10 +137,10 @@ public sealed class SnapshotCapturer
         await QemuImg.RunAsync(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", activeDisk, "-u", nextDisk,
             diskSize.ToString(CultureInfo.InvariantCulture)], ct).ConfigureAwait(false);
 
-        string rawPath = Path.Combine(staging, SnapshotFiles.Layer + ".raw");
+        using var pages = new PageBuffer(_maxBufferedBytes, Path.Combine(staging, SnapshotFiles.Layer + ".spill"));
         string devicePath = Path.Combine(staging, SnapshotFiles.DeviceState);
         string newNode = "snap" + Guid.NewGuid().ToString("N")[..24];
-        var candidates = new List<long>(); // non-zero changed pages, in raw-file order
+        var candidates = new List<long>(); // non-zero changed pages, in buffer order
         var zeroChanged = new List<long>();
         long changedCount = 0, pagemapMs = 0, copyMs = 0, deviceMs = 0, diskMs = 0, pauseMs = 0;
         bool stopped = false, diskSwitched = false;
@@ -146,7 +160,7 @@ public sealed class SnapshotCapturer
             changedCount = changed.Count;
             pagemapMs = step.ElapsedMilliseconds;
             step.Restart();
-            CopyChangedPages(mapping, changed, rawPath, candidates, zeroChanged, ct);
+            CopyChangedPages(mapping, changed, pages, candidates, zeroChanged, ct);
             copyMs = step.ElapsedMilliseconds;
             StepHook?.Invoke("pages-copied");
             step.Restart();
@@ -207,14 +221,11 @@ public sealed class SnapshotCapturer
             if (!NativeFs.TryHardLink(activeDisk, frozen)) File.Copy(activeDisk, frozen);
             NativeFs.FSyncPath(frozen);
 
-            var header = BuildHeader(mapping.PageCount, r.MemoryBase, parent, candidates, zeroChanged, rawPath, staging,
+            var header = BuildHeader(mapping.PageCount, r.MemoryBase, parent, candidates, zeroChanged, pages, staging,
                 out long stored, out long deduped);
             header.Write(Path.Combine(staging, SnapshotFiles.Header));
-            string layerPath = Path.Combine(staging, SnapshotFiles.Layer);
-            WriteImage(Path.GetFullPath(r.VmMemoryFile), mapping.Length, rawPath, candidates, zeroChanged, Path.Combine(staging, SnapshotFiles.Image));
-            if (File.Exists(layerPath)) File.Delete(rawPath);
-            else File.Move(rawPath, layerPath); // no dedup happened: the raw pages are exactly the layer
-            NativeFs.FSyncPath(layerPath);
+            WriteImage(Path.GetFullPath(r.VmMemoryFile), mapping.Length, pages, candidates, zeroChanged, Path.Combine(staging, SnapshotFiles.Image));
+            pages.Dispose();
             NativeFs.FSyncPath(devicePath);
 
             var meta = new SnapshotMetadata
@@ -355,17 +366,14 @@ public sealed class SnapshotCapturer
     }
 
     /// <summary>
-    /// Inside the pause: reads the changed pages from the QEMU process in runs and appends the non-zero
-    /// ones to the raw file (page cache only; synced later). All-zero pages are only counted.
+    /// Inside the pause: reads the changed pages from the QEMU process in runs, straight into the page
+    /// buffer, and keeps the non-zero ones. All-zero pages are only counted.
     /// </summary>
-    private static void CopyChangedPages(GuestRamMapping mapping, List<long> changed, string rawPath,
+    private static void CopyChangedPages(GuestRamMapping mapping, List<long> changed, PageBuffer buffer,
         List<long> candidates, List<long> zeroChanged, CancellationToken ct)
     {
         using var mem = mapping.OpenMemory();
-        using var raw = File.OpenHandle(rawPath, FileMode.CreateNew, FileAccess.Write);
-        var input = new byte[MaxRunPages * PageSize];
-        var output = new byte[MaxRunPages * PageSize];
-        long rawOffset = 0;
+        var scratch = new byte[MaxRunPages * PageSize];
         int i = 0;
         while (i < changed.Count)
         {
@@ -374,25 +382,23 @@ public sealed class SnapshotCapturer
             int n = 1;
             while (n < MaxRunPages && i + n < changed.Count && changed[i + n] == first + n) n++;
             while (!mapping.SameSegment(first, n)) n--; // never read across two VMAs at once
-            GuestRamMapping.ReadExactly(mem, input.AsSpan(0, n * PageSize), (long)mapping.AddressOf(first), $"guest RAM of PID {mapping.Pid}");
-            int outPages = 0;
+            var dest = buffer.Reserve(n, scratch);
+            n = dest.Length / PageSize;
+            GuestRamMapping.ReadExactly(mem, dest, (long)mapping.AddressOf(first), $"guest RAM of PID {mapping.Pid}");
+            int kept = 0;
             for (int k = 0; k < n; k++)
             {
-                var page = input.AsSpan(k * PageSize, PageSize);
+                var page = dest.Slice(k * PageSize, PageSize);
                 if (page.IndexOfAnyExcept((byte)0) < 0)
                 {
                     zeroChanged.Add(first + k);
                     continue;
                 }
-                page.CopyTo(output.AsSpan(outPages * PageSize));
-                outPages++;
+                if (kept != k) page.CopyTo(dest.Slice(kept * PageSize, PageSize));
+                kept++;
                 candidates.Add(first + k);
             }
-            if (outPages > 0)
-            {
-                RandomAccess.Write(raw, output.AsSpan(0, outPages * PageSize), rawOffset);
-                rawOffset += outPages * PageSize;
-            }
+            buffer.Commit(dest, kept);
             i += n;
         }
     }
@@ -400,11 +406,10 @@ public sealed class SnapshotCapturer
     /// <summary>
     /// Page table of the new snapshot. Unchanged pages keep the memory base's entries (or zero);
     /// changed zero pages are zero; changed pages equal to the parent's page keep the parent's entry;
-    /// the rest go into this snapshot's layer (written here only when some page was deduplicated,
-    /// otherwise the raw file becomes the layer as is).
+    /// the rest go into this snapshot's layer, written here.
     /// </summary>
     private static MemoryHeader BuildHeader(long pageCount, SnapshotRef? memoryBase, SnapshotRef? parent,
-        List<long> candidates, List<long> zeroChanged, string rawPath, string staging, out long stored, out long deduped)
+        List<long> candidates, List<long> zeroChanged, PageBuffer buffer, string staging, out long stored, out long deduped)
     {
         var ids = new List<string>();
         var index = new Dictionary<string, ushort>(StringComparer.Ordinal);
@@ -451,53 +456,46 @@ public sealed class SnapshotCapturer
 
         stored = 0;
         deduped = 0;
-        if (parentHeader is null)
+        SafeFileHandle? parentImg = parentHeader is null ? null
+            : File.OpenHandle(MemoryImage.Ensure(parent!), FileMode.Open, FileAccess.Read);
+        using (parentImg)
+        using (var layer = File.OpenHandle(Path.Combine(staging, SnapshotFiles.Layer), FileMode.CreateNew, FileAccess.Write))
         {
-            for (int i = 0; i < candidates.Count; i++)
-            {
-                ordinals[candidates[i]] = MemoryHeader.OwnOrdinal;
-                slots[candidates[i]] = (uint)i;
-            }
-            stored = candidates.Count;
-        }
-        else
-        {
-            string parentImage = MemoryImage.Ensure(parent!);
-            using var parentImg = File.OpenHandle(parentImage, FileMode.Open, FileAccess.Read);
-            using var raw = File.OpenHandle(rawPath, FileMode.Open, FileAccess.Read);
-            using var layer = File.OpenHandle(Path.Combine(staging, SnapshotFiles.Layer), FileMode.CreateNew, FileAccess.Write);
-            var ours = new byte[MaxRunPages * PageSize];
             var theirs = new byte[PageSize];
             var output = new byte[MaxRunPages * PageSize];
-            for (int i = 0; i < candidates.Count; i += MaxRunPages)
+            int outPages = 0;
+            for (int i = 0; i < candidates.Count; i++)
             {
-                int n = Math.Min(MaxRunPages, candidates.Count - i);
-                GuestRamMapping.ReadExactly(raw, ours.AsSpan(0, n * PageSize), (long)i * PageSize, "raw pages");
-                int outPages = 0;
-                for (int k = 0; k < n; k++)
+                long p = candidates[i];
+                var page = output.AsSpan(outPages * PageSize, PageSize);
+                buffer.Read(i, page);
+                if (parentHeader is not null && parentHeader.Ordinals[p] != MemoryHeader.ZeroOrdinal)
                 {
-                    long p = candidates[i + k];
-                    var page = ours.AsSpan(k * PageSize, PageSize);
-                    // The parent image is sparse; holes read as zeros, and candidates are never all zero.
-                    GuestRamMapping.ReadExactly(parentImg, theirs, p * PageSize, "parent image");
-                    if (page.SequenceEqual(theirs) && parentHeader.Ordinals[p] != MemoryHeader.ZeroOrdinal)
+                    // The parent image is sparse (holes read as zeros) and candidates are never all zero.
+                    GuestRamMapping.ReadExactly(parentImg!, theirs, p * PageSize, "parent image");
+                    if (page.SequenceEqual(theirs))
                     {
                         ordinals[p] = Remap(parent!, parentHeader, parentHeader.Ordinals[p]);
                         slots[p] = parentHeader.Slots[p];
                         deduped++;
                         continue;
                     }
-                    page.CopyTo(output.AsSpan(outPages * PageSize));
-                    ordinals[p] = MemoryHeader.OwnOrdinal;
-                    slots[p] = checked((uint)(stored + outPages));
-                    outPages++;
                 }
-                if (outPages > 0)
+                ordinals[p] = MemoryHeader.OwnOrdinal;
+                slots[p] = checked((uint)(stored + outPages));
+                if (++outPages == MaxRunPages)
                 {
-                    RandomAccess.Write(layer, output.AsSpan(0, outPages * PageSize), stored * PageSize);
+                    RandomAccess.Write(layer, output, stored * PageSize);
                     stored += outPages;
+                    outPages = 0;
                 }
             }
+            if (outPages > 0)
+            {
+                RandomAccess.Write(layer, output.AsSpan(0, outPages * PageSize), stored * PageSize);
+                stored += outPages;
+            }
+            NativeFs.FSync(layer);
         }
 
         var header = new MemoryHeader(pageCount, ids);
@@ -509,27 +507,24 @@ public sealed class SnapshotCapturer
 
     /// <summary>
     /// memory.img = the file the VM mapped (hole-preserving copy) with every changed page applied:
-    /// non-zero ones from the raw copy, zero ones punched out.
+    /// non-zero ones from the page buffer, zero ones punched out.
     /// </summary>
-    private static void WriteImage(string vmMemoryFile, long length, string rawPath, List<long> candidates, List<long> zeroChanged, string dest)
+    private static void WriteImage(string vmMemoryFile, long length, PageBuffer buffer, List<long> candidates, List<long> zeroChanged, string dest)
     {
         string tmp = dest + ".tmp";
         using (var img = File.OpenHandle(tmp, FileMode.CreateNew, FileAccess.ReadWrite))
         {
             RandomAccess.SetLength(img, length);
             MemoryImage.SparseCopy(vmMemoryFile, img, length);
-            using (var raw = File.OpenHandle(rawPath, FileMode.Open, FileAccess.Read))
+            var run = new byte[MaxRunPages * PageSize];
+            for (int i = 0; i < candidates.Count;)
             {
-                var buffer = new byte[MaxRunPages * PageSize];
-                for (int i = 0; i < candidates.Count;)
-                {
-                    long first = candidates[i];
-                    int n = 1;
-                    while (n < MaxRunPages && i + n < candidates.Count && candidates[i + n] == first + n) n++;
-                    GuestRamMapping.ReadExactly(raw, buffer.AsSpan(0, n * PageSize), (long)i * PageSize, "raw pages");
-                    RandomAccess.Write(img, buffer.AsSpan(0, n * PageSize), first * PageSize);
-                    i += n;
-                }
+                long first = candidates[i];
+                int n = 1;
+                while (n < MaxRunPages && i + n < candidates.Count && candidates[i + n] == first + n) n++;
+                for (int k = 0; k < n; k++) buffer.Read(i + k, run.AsSpan(k * PageSize, PageSize));
+                RandomAccess.Write(img, run.AsSpan(0, n * PageSize), first * PageSize);
+                i += n;
             }
             var zero = new byte[PageSize];
             for (int i = 0; i < zeroChanged.Count;)

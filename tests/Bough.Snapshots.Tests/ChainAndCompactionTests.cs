@@ -25,7 +25,9 @@ public class ChainAndCompactionTests(GuestImageFixture fx, ITestOutputHelper out
         Assert.Equal(gen1, await child.ShAsync(Sums));
         await child.ShAsync("dd if=/dev/urandom of=/root/gen2.bin bs=64k count=16 2>/dev/null; dd if=/dev/urandom of=/dev/shm/gen2.bin bs=1M count=2 2>/dev/null");
         string both = await child.ShAsync(Sums);
-        var (snap2, r2) = await lab.CaptureAsync(child, "c2");
+        // This capture holds at most 1 MiB of copied pages in memory: the rest goes through the spill file.
+        var (snap2, r2) = await lab.CaptureAsync(child, "c2", new SnapshotCapturer(maxBufferedBytes: 1 << 20));
+        Assert.True(r2.StoredPages > 256, "the spill path was not exercised");
         Assert.Equal("c1", r2.Metadata.ParentId);
         Assert.Equal(["c1"], r2.Metadata.AncestorIds);
         Assert.Contains("c1", r2.Metadata.LayerIds);

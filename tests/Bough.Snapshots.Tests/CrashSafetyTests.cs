@@ -39,7 +39,8 @@ public class CrashSafetyTests(GuestImageFixture fx, ITestOutputHelper output)
             Assert.True(await vm.IsRunningAsync(), $"VM left stopped after a failure at {step}");
             Assert.False(File.Exists(next));
             // Only the staging dir (which the caller deletes) has new content.
-            Assert.Empty(Tree(lab.Root).Except(before).Where(p => !p.StartsWith(staging, StringComparison.Ordinal)));
+            var outside = Tree(lab.Root).Except(before).Where(p => !p.StartsWith(staging, StringComparison.Ordinal)).ToList();
+            Assert.True(outside.Count == 0, "written outside the staging dir: " + string.Join(", ", outside));
             Directory.Delete(staging, recursive: true);
         }
         await CaptureRestoreTests.AssertCountingAsync(vm);

@@ -166,10 +166,10 @@ public sealed class Lab : IAsyncDisposable
     }
 
     /// <summary>Captures <paramref name="vm"/> into snapshots/&lt;id&gt; (staging dir, then rename, as the engine would).</summary>
-    public async Task<(SnapshotRef Snapshot, CaptureResult Result)> CaptureAsync(TestVm vm, string id)
+    public async Task<(SnapshotRef Snapshot, CaptureResult Result)> CaptureAsync(TestVm vm, string id, SnapshotCapturer? capturer = null)
     {
         string staging = Path.Combine(SnapshotsDir, ".staging-" + id);
-        var result = await Capturer.CaptureAsync(new CaptureRequest(vm.Vm, staging, vm.MemoryFile, vm.MemoryBase, vm.ActiveDisk, vm.NewDiskPath())
+        var result = await (capturer ?? Capturer).CaptureAsync(new CaptureRequest(vm.Vm, staging, vm.MemoryFile, vm.MemoryBase, vm.ActiveDisk, vm.NewDiskPath())
         {
             Parent = vm.LastSnapshot,
         }, CancellationToken.None);
