@@ -144,6 +144,11 @@ public sealed class SnapshotRestorer
         {
             throw new SnapshotException($"Loading the device state did not finish within {IncomingTimeout.TotalSeconds} s.");
         }
+        catch (QmpDisconnectedException e)
+        {
+            // QEMU exits when the incoming stream does not load (truncated, or from another QEMU/machine).
+            throw new SnapshotException("QEMU exited while loading the device state (corrupt device.state, or taken with a different QEMU or machine configuration).", e);
+        }
     }
 
     private static async Task<string> QueryMigrateAsync(QmpClient qmp, CancellationToken ct)

@@ -83,4 +83,39 @@ public class CrashSafetyTests(GuestImageFixture fx, ITestOutputHelper output)
         Assert.Equal("still-writable", await child.ShAsync("cat /root/after-failures"));
         await CaptureRestoreTests.AssertCountingAsync(child);
     }
+
+    [Fact]
+    public async Task A_failed_restore_leaves_no_qemu_behind()
+    {
+        await using var lab = new Lab(fx, output);
+        var vm = await lab.BootAsync("rsrc");
+        var (snap, _) = await lab.CaptureAsync(vm, "good");
+        await lab.StopAsync(vm);
+
+        // Same snapshot, but the device state is cut short.
+        string brokenDir = Path.Combine(lab.SnapshotsDir, "broken");
+        Directory.CreateDirectory(brokenDir);
+        foreach (string f in Directory.GetFiles(snap.Dir))
+            File.Copy(f, Path.Combine(brokenDir, Path.GetFileName(f)));
+        string state = Path.Combine(brokenDir, SnapshotFiles.DeviceState);
+        File.WriteAllBytes(state, File.ReadAllBytes(state)[..100]);
+        var broken = new SnapshotRef("broken", brokenDir);
+
+        string dir = Path.Combine(lab.Root, "rbad");
+        Directory.CreateDirectory(dir);
+        string disk = Path.Combine(dir, "disk.qcow2");
+        await SnapshotRestorer.CreateChildDiskAsync(broken, disk, CancellationToken.None);
+        var spec = new Bough.Vmm.VmSpec
+        {
+            Name = "rbad", RuntimeDir = dir, KernelPath = fx.Kernel.KernelPath, InitrdPath = fx.Kernel.InitrdPath,
+            KernelCmdline = fx.Kernel.CommandLine, DiskPath = disk, Accel = "tcg", Internet = false,
+        };
+        var e = await Assert.ThrowsAsync<SnapshotException>(() => lab.Restorer.RestoreAsync(lab.Launcher, spec, broken, CancellationToken.None));
+        lab.Log("restore of a truncated device state: " + e.Message);
+        Assert.Empty(Bough.Vmm.VmProcessScanner.FindQemuProcessesUnder(dir));
+
+        // The intact snapshot still restores.
+        var child = await lab.RestoreAsync("rgood", snap);
+        Assert.Equal("ok", await child.ShAsync("echo ok"));
+    }
 }
