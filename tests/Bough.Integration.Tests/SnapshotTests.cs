@@ -125,6 +125,17 @@ public sealed class SnapshotTests(DaemonFixture f)
                 Assert.Equal(string.Join(' ', Enumerable.Range(1, i).Select(k => $"cycle-{k}")) + " ", files);
                 Assert.Equal($"{i}\n", await Run(sb.Id, "cat /tmp/n"));
             }
+
+            // Twenty pause snapshots exist, but only the one the VM maps keeps a memory image.
+            var pauses = (await Client.ListSnapshotsAsync()).Where(s => s.SourceSandboxId == sb.Id && s.Kind == "pause").ToList();
+            Assert.Equal(20, pauses.Count);
+            var images = pauses.Count(p => File.Exists(Path.Combine(f.Daemon.DataDir, "snapshots", p.Id, "memory.img")));
+            Assert.Equal(1, images);
+
+            // Deleting the sandbox takes its pause snapshots with it.
+            await Client.DeleteSandboxAsync(sb.Id);
+            Assert.DoesNotContain(await Client.ListSnapshotsAsync(), s => s.SourceSandboxId == sb.Id && s.Kind == "pause");
+            Assert.All(pauses, p => Assert.False(Directory.Exists(Path.Combine(f.Daemon.DataDir, "snapshots", p.Id))));
         }
         finally { await DeleteAll([sb.Id]); }
     }

@@ -95,7 +95,11 @@ public sealed partial class SandboxManager : ISnapshotService
             // The state is on disk: the VM can go. Persist 'paused' first, so a crash from here
             // on finds a paused sandbox (its leftover QEMU is killed by recovery).
             rt.Stopping = true;
-            var record = rt.Record with { State = SandboxStates.Paused, StateReason = null, SnapshotId = snap.Id, Pid = null };
+            var record = rt.Record with
+            {
+                State = SandboxStates.Paused, StateReason = null, SnapshotId = snap.Id, Pid = null,
+                MemoryFile = null, DiskPath = null, // no VM maps or writes anything now
+            };
             await _store.UpdateAsync(record, CancellationToken.None);
             rt.Record = record;
             await DisposeRuntimeAsync(rt, rt.Vm);
@@ -105,6 +109,7 @@ public sealed partial class SandboxManager : ISnapshotService
             foreach (var f in Directory.EnumerateFiles(record.RuntimeDir, "disk*.qcow2")) TryDeleteFile(f);
             if (record.MemoryFile is { } mem && mem.StartsWith(record.RuntimeDir, StringComparison.Ordinal)) TryDeleteFile(mem);
             _log.LogInformation("sandbox {Id} paused into {Snapshot} ({PauseMs} ms stopped)", rt.Id, snap.Id, snap.PauseMs);
+            await CollectGarbageAsync(deletedSandboxId: null);
             return ToContract(record);
         }
         finally { ReleaseLifecycle(rt); }
@@ -235,6 +240,54 @@ public sealed partial class SandboxManager : ISnapshotService
         var roots = snaps.Where(s => s.ParentId is null || !ids.Contains(s.ParentId)).Select(Node)
             .Concat(boxes.Where(b => b.SnapshotId is null || !ids.Contains(b.SnapshotId)).Select(Leaf)).ToList();
         return new LineageTree(roots);
+    }
+
+    // ---------------------------------------------------------------- garbage
+
+    /// <summary>
+    /// Pause snapshots are the sandbox's own state, not something the user asked to keep: they
+    /// go with the sandbox once nothing else depends on them (leaves first). And a pause
+    /// snapshot's memory.img is only a cache for mapping (rebuildable from the layers), so it is
+    /// evicted once no sandbox maps it or will map it on resume; the layers stay.
+    /// </summary>
+    private async Task CollectGarbageAsync(string? deletedSandboxId)
+    {
+        try
+        {
+            var snaps = (await _snapshots.ListAsync(CancellationToken.None)).ToList();
+            var boxes = await _store.ListAsync(CancellationToken.None);
+            bool Used(SnapshotRecord s) =>
+                snaps.Any(c => c.ParentId == s.Id) || boxes.Any(b => b.SnapshotId == s.Id
+                    || (b.MemoryFile is { } m && m.StartsWith(s.Dir + "/", StringComparison.Ordinal)));
+
+            for (var removed = true; removed && deletedSandboxId is not null;)
+            {
+                removed = false;
+                var leaf = snaps.FirstOrDefault(s => s.Kind == "pause" && s.SourceSandboxId == deletedSandboxId && !Used(s));
+                if (leaf is null) break;
+                await _snapshots.DeleteAsync(leaf.Id, CancellationToken.None);
+                TryDeleteDirectory(leaf.Dir);
+                snaps.Remove(leaf);
+                removed = true;
+                _log.LogInformation("removed pause snapshot {Id} of deleted sandbox {Sandbox}", leaf.Id, deletedSandboxId);
+            }
+
+            foreach (var s in snaps.Where(s => s.Kind == "pause"))
+            {
+                if (boxes.Any(b => b.SnapshotId == s.Id || (b.MemoryFile is { } m && m.StartsWith(s.Dir + "/", StringComparison.Ordinal))))
+                    continue;
+                var image = Path.Combine(s.Dir, SnapshotFiles.Image);
+                if (File.Exists(image))
+                {
+                    TryDeleteFile(image);
+                    _log.LogDebug("evicted the memory image of {Id}", s.Id);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or Microsoft.Data.Sqlite.SqliteException)
+        {
+            _log.LogWarning(ex, "snapshot garbage collection failed; will retry on the next pause or delete");
+        }
     }
 
     // ---------------------------------------------------------------- internals

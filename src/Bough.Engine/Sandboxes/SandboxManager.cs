@@ -178,6 +178,7 @@ public sealed partial class SandboxManager : ISandboxService
             await KillLeftoversAsync(row.RuntimeDir);
             TryDeleteDirectory(row.RuntimeDir);
             await _store.DeleteAsync(id, CancellationToken.None);
+            await CollectGarbageAsync(id);
             return;
         }
 
@@ -194,6 +195,7 @@ public sealed partial class SandboxManager : ISandboxService
             await _store.DeleteAsync(id, CancellationToken.None);
             _sandboxes.TryRemove(id, out _);
             _log.LogInformation("sandbox {Id} deleted", id);
+            await CollectGarbageAsync(id);
         }
         finally
         {
