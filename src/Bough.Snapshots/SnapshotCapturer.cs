@@ -129,6 +129,9 @@ public sealed class SnapshotCapturer
                 throw new ArgumentException($"The VM has {mapping.PageCount} pages of RAM but a base/parent snapshot has {m.PageCount}.");
         var (diskNode, diskSize) = await ResolveDiskNodeAsync(r.Vm.Qmp, r.DiskNodeName, activeDisk, ct).ConfigureAwait(false);
         int vcpus = (await r.Vm.Qmp.ExecuteAsync("query-cpus-fast", null, ct).ConfigureAwait(false)).GetArrayLength();
+        var memSummary = await r.Vm.Qmp.ExecuteAsync("query-memory-size-summary", null, ct).ConfigureAwait(false);
+        if (memSummary.TryGetProperty("base-memory", out var baseMem) && baseMem.GetInt64() != mapping.Length)
+            throw new ArgumentException($"{r.VmMemoryFile} is mapped with {mapping.Length} bytes but the VM has {baseMem.GetInt64()} bytes of RAM; it is not the VM's RAM file.");
         var status = await r.Vm.Qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
         bool running = status.TryGetProperty("running", out var rn) && rn.GetBoolean();
         string accel = ReadAccel(r.Vm.Pid);
