@@ -73,6 +73,35 @@ public class MemoryAccountingTests(GuestImageFixture fx, ITestOutputHelper outpu
         await child.ShAsync("echo disk-ok > /root/x; sync");
         lab.Log($"pause: first {first.PauseMs} ms, idle {idle.PauseMs}, +4 MiB {small.PauseMs}, +64 MiB {large.PauseMs}, +32 MiB zeros {zeros.PauseMs}");
     }
+
+    /// <summary>
+    /// A restored VM's private set starts empty, so its pause and its snapshot scale with what it wrote
+    /// since the restore (a freshly booted VM's first capture includes everything since boot).
+    /// </summary>
+    [Fact]
+    public async Task A_restored_vms_capture_scales_with_what_it_wrote_since_the_restore()
+    {
+        await using var lab = new Lab(fx, output);
+        var vm = await lab.BootAsync("pbase");
+        var (baseSnap, _) = await lab.CaptureAsync(vm, "pbase");
+        await lab.StopAsync(vm);
+
+        var results = new List<(int MiB, CaptureResult R)>();
+        foreach (int mib in new[] { 4, 64 })
+        {
+            var child = await lab.RestoreAsync($"p{mib}", baseSnap);
+            await child.ShAsync($"dd if=/dev/urandom of=/dev/shm/fill bs=1M count={mib} 2>/dev/null");
+            var (_, r) = await lab.CaptureAsync(child, $"p{mib}");
+            results.Add((mib, r));
+            Assert.True(r.StoredPages >= mib * PagesPerMiB);
+            Assert.True(r.ChangedPages < (mib + 24) * PagesPerMiB, $"{mib} MiB written, {r.ChangedPages} pages changed");
+            await lab.StopAsync(child);
+        }
+        var (small, large) = (results[0].R, results[1].R);
+        Assert.True(large.ChangedPages > 3 * small.ChangedPages);
+        lab.Log($"restored VM: +4 MiB -> pause {small.PauseMs} ms, {small.ChangedPages} changed, {small.BytesStored >> 10} KiB stored; " +
+                $"+64 MiB -> pause {large.PauseMs} ms, {large.ChangedPages} changed, {large.BytesStored >> 10} KiB stored");
+    }
 }
 
 internal static class SnapshotAssert
