@@ -12,10 +12,16 @@ using Bough.Contracts;
 
 var url = Arg("--url") ?? Environment.GetEnvironmentVariable("BOUGH_URL") ?? "http://127.0.0.1:7878";
 var runs = int.Parse(Arg("--runs") ?? "10");
+var suite = Arg("--suite") ?? "core";
 var client = new BoughClient(new Uri(url));
 var version = await client.GetVersionAsync();
-Console.WriteLine($"# Bough bench against {url} (bough {version.Version}, accel {version.Accel}), runs={runs}");
+Console.WriteLine($"# Bough bench ({suite}) against {url} (bough {version.Version}, accel {version.Accel}), runs={runs}");
 Console.WriteLine($"# host: {Environment.ProcessorCount} cpus, {Environment.OSVersion}, {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z");
+if (suite == "snapshots")
+{
+    await SnapshotBench.RunAsync(client, runs, Arg("--fanout") ?? "1,10,50");
+    return;
+}
 
 // 1. Cold create -> first exec answered.
 var cold = new List<double>();

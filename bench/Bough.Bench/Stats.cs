@@ -21,11 +21,15 @@ public static class Stats
 public static class Proc
 {
     /// <summary>Proportional set size: shared pages count once across the processes sharing them.</summary>
-    public static long PssKiB(int pid)
+    public static long PssKiB(int pid) => Field(pid, "Pss:");
+
+    public static long RssKiB(int pid) => Field(pid, "Rss:");
+
+    private static long Field(int pid, string name)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/smaps_rollup"))
-            if (line.StartsWith("Pss:", StringComparison.Ordinal))
+            if (line.StartsWith(name, StringComparison.Ordinal))
                 return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
-        throw new InvalidOperationException("no Pss in smaps_rollup");
+        throw new InvalidOperationException($"no {name} in smaps_rollup");
     }
 }

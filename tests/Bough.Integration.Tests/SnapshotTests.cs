@@ -246,6 +246,11 @@ public sealed class SnapshotTests(DaemonFixture f)
             Assert.Equal(409, dup.Status);
             Assert.Equal(ErrorCodes.TagExists, dup.Code);
 
+            // The source's live disk is layered on its newest snapshot: that one stays.
+            var sourceUses = await Assert.ThrowsAsync<BoughApiException>(() => Client.DeleteSnapshotAsync(snap.Id));
+            Assert.Equal(409, sourceUses.Status);
+            Assert.Contains(sb.Id, sourceUses.Detail);
+
             var child = (await Client.CreateSandboxesFromSnapshotAsync(tag, 1))[0];
             cleanup.Add(child.Id);
             var inUse = await Assert.ThrowsAsync<BoughApiException>(() => Client.DeleteSnapshotAsync(snap.Id));

@@ -178,7 +178,15 @@ public sealed partial class SandboxManager : ISnapshotService
         for (var i = 0; i < subtree.Count; i++)
             subtree.AddRange(all.Where(s => s.ParentId == subtree[i].Id));
         var ids = subtree.Select(s => s.Id).ToHashSet();
-        var users = (await _store.ListAsync(ct)).Where(s => s.SnapshotId is { } sid && ids.Contains(sid)).ToList();
+        var sandboxes = await _store.ListAsync(ct);
+        // A sandbox uses a snapshot when it started from it (its RAM file and disk chain), and
+        // its source uses its newest snapshot: the source's live overlay is layered on that
+        // snapshot's frozen disk.
+        var newestBySource = all.Where(s => s.SourceSandboxId is not null && s.Kind != "compacted")
+            .GroupBy(s => s.SourceSandboxId!).ToDictionary(g => g.Key, g => g.Last().Id);
+        var users = sandboxes.Where(b =>
+            (b.SnapshotId is { } sid && ids.Contains(sid)) ||
+            (newestBySource.TryGetValue(b.Id, out var newest) && ids.Contains(newest))).ToList();
 
         if (!cascade && subtree.Count > 1)
             throw new BoughException(ErrorCodes.SnapshotInUse,
@@ -257,7 +265,7 @@ public sealed partial class SandboxManager : ISnapshotService
             var snaps = (await _snapshots.ListAsync(CancellationToken.None)).ToList();
             var boxes = await _store.ListAsync(CancellationToken.None);
             bool Used(SnapshotRecord s) =>
-                snaps.Any(c => c.ParentId == s.Id) || boxes.Any(b => b.SnapshotId == s.Id
+                snaps.Any(c => c.ParentId == s.Id) || boxes.Any(b => b.SnapshotId == s.Id || b.Id == s.SourceSandboxId
                     || (b.MemoryFile is { } m && m.StartsWith(s.Dir + "/", StringComparison.Ordinal)));
 
             for (var removed = true; removed && deletedSandboxId is not null;)
