@@ -529,7 +529,9 @@ public sealed partial class SandboxManager : ISnapshotService
                 DiskPath = disk,
             };
             rt.Record = record;
-            await _store.UpdateAsync(record, CancellationToken.None);
+            // A resume stays 'paused' in the catalog until it runs: a crash in between must
+            // not turn a paused sandbox into an interrupted create (which recovery deletes).
+            await _store.UpdateAsync(isResume ? record with { State = SandboxStates.Paused } : record, CancellationToken.None);
 
             var agent = await AgentConnection.ConnectAsync(vm.AgentSocketPath,
                 _loggers.CreateLogger("Bough.Agent." + id), TimeSpan.FromSeconds(60), ct);

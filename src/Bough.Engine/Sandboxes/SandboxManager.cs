@@ -338,18 +338,15 @@ public sealed partial class SandboxManager : ISandboxService
         {
             switch (row.State)
             {
-                case SandboxStates.Starting:
-                    // Interrupted create: the caller never got a sandbox; remove every trace.
+                case SandboxStates.Starting or SandboxStates.Stopping:
+                    // An interrupted create (the caller never got a sandbox) or delete: remove
+                    // every trace. (A resume keeps its row 'paused' until it runs, so it never
+                    // lands here.)
                     await KillLeftoversAsync(row.RuntimeDir);
                     TryDeleteDirectory(row.RuntimeDir);
                     await _store.DeleteAsync(row.Id, ct);
-                    _log.LogWarning("removed sandbox {Id}: its creation was interrupted by a daemon restart", row.Id);
-                    break;
-                case SandboxStates.Stopping:
-                    await KillLeftoversAsync(row.RuntimeDir);
-                    TryDeleteDirectory(row.RuntimeDir);
-                    await _store.DeleteAsync(row.Id, ct);
-                    _log.LogInformation("finished interrupted delete of sandbox {Id}", row.Id);
+                    _log.LogWarning("removed sandbox {Id}: its {Operation} was interrupted by a daemon restart", row.Id,
+                        row.State == SandboxStates.Starting ? "creation" : "deletion");
                     break;
                 case SandboxStates.Paused:
                     // Its state is in the pause snapshot; a VM still running here is a leftover
