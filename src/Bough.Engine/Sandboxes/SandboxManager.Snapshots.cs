@@ -58,12 +58,22 @@ public sealed partial class SandboxManager : ISnapshotService
         finally { ReleaseLifecycle(rt); }
 
         // Children start after the source is released: the source keeps serving meanwhile.
-        var children = await StartManyAsync(snap, count, i => new ChildSpec(
-            Env: Merge(source.Env, perChild[i].Env),
-            Metadata: perChild[i].Meta,
-            Internet: source.Internet,
-            Ports: source.Ports.Select(p => p.GuestPort).ToList()), ct);
-        return new BranchResult(ToContract(snap), snap.PauseMs ?? 0, children);
+        try
+        {
+            var children = await StartManyAsync(snap, count, i => new ChildSpec(
+                Env: Merge(source.Env, perChild[i].Env),
+                Metadata: perChild[i].Meta,
+                Internet: source.Internet,
+                Ports: source.Ports.Select(p => p.GuestPort).ToList()), ct);
+            return new BranchResult(ToContract(snap), snap.PauseMs ?? 0, children);
+        }
+        catch (BoughException ex)
+        {
+            // The capture itself succeeded and is kept: say so, so the caller can retry from it.
+            throw new BoughException(ex.Code,
+                $"{ex.Message} (no children were kept; the snapshot {snap.Id} ({snap.Tag}) was, and " +
+                $"POST /v1/sandboxes {{\"snapshot\": \"{snap.Id}\"}} starts children from it)", ex) { RetryAfter = ex.RetryAfter };
+        }
     }
 
     public async Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, CancellationToken ct)
