@@ -5,14 +5,18 @@ namespace Bough.Engine.Sandboxes;
 /// <summary>Sandbox ids: "sb-" plus 12 base32 characters (60 random bits), safe in paths and hostnames.</summary>
 public static class SandboxId
 {
-    private const string Alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+    /// <summary>Lower-case base32 without look-alikes (no l, o, 0, 1).</summary>
+    internal const string Alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
 
-    public static string New()
+    public static string New() => NewWithPrefix("sb-");
+
+    /// <summary>A prefix plus 12 random characters of <see cref="Alphabet"/>; shared by all engine ids.</summary>
+    internal static string NewWithPrefix(string prefix)
     {
         Span<char> chars = stackalloc char[12];
         for (var i = 0; i < chars.Length; i++)
             chars[i] = Alphabet[RandomNumberGenerator.GetInt32(Alphabet.Length)];
-        return "sb-" + new string(chars);
+        return prefix + new string(chars);
     }
 
     /// <summary>True when the string could be an id; lets lookups reject junk without touching disk.</summary>

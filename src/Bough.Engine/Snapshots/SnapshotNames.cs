@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 
 namespace Bough.Engine.Snapshots;
@@ -6,15 +5,7 @@ namespace Bough.Engine.Snapshots;
 /// <summary>Snapshot ids and tags. Ids are random, so auto tags built from them never collide.</summary>
 public static partial class SnapshotNames
 {
-    private const string Alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
-
-    public static string NewId()
-    {
-        Span<char> chars = stackalloc char[12];
-        for (var i = 0; i < chars.Length; i++)
-            chars[i] = Alphabet[RandomNumberGenerator.GetInt32(Alphabet.Length)];
-        return "sn-" + new string(chars);
-    }
+    public static string NewId() => Sandboxes.SandboxId.NewWithPrefix("sn-");
 
     /// <summary>"&lt;sandbox&gt;-&lt;random part of the snapshot id&gt;": readable, and unique because the id is.</summary>
     public static string AutoTag(string sandboxId, string snapshotId) => $"{sandboxId}.{snapshotId[3..]}";
