@@ -33,7 +33,8 @@ public sealed record Sandbox(
     string Accel,
     string? StateReason = null,
     int? Pid = null,
-    string? SnapshotId = null);
+    string? SnapshotId = null,
+    string? Template = null);
 
 public sealed record CreateSandboxRequest
 {
@@ -46,6 +47,8 @@ public sealed record CreateSandboxRequest
     public List<int>? Ports { get; init; }
     /// <summary>Start from this snapshot (id or tag) instead of booting the image.</summary>
     public string? Snapshot { get; init; }
+    /// <summary>Start by forking this template's snapshot (a fork, not a boot). Excludes Image and Snapshot.</summary>
+    public string? Template { get; init; }
     /// <summary>With <see cref="Snapshot"/>: how many sandboxes to start (1..100); the answer is then a list.</summary>
     public int? Count { get; init; }
 }
@@ -116,6 +119,8 @@ public sealed record ExecRequest
     public List<string>? Cmd { get; init; }
     public Dictionary<string, string>? Env { get; init; }
     public string? Cwd { get; init; }
+    /// <summary>User to run as (name or uid[:gid]); default: the image's User, else root.</summary>
+    public string? User { get; init; }
     /// <summary>Standard input, base64.</summary>
     public string? Stdin { get; init; }
     public double? TimeoutSeconds { get; init; }
@@ -191,7 +196,135 @@ public static class ErrorCodes
     public const string TagExists = "tag_exists";
     public const string SnapshotInUse = "snapshot_in_use";
     public const string TooManyCaptures = "too_many_captures";
+    public const string ImageInUse = "image_in_use";
+    public const string ImageExists = "image_exists";
+    /// <summary>The registry has no such repository, tag or digest.</summary>
+    public const string ImageRefNotFound = "image_ref_not_found";
+    /// <summary>The registry refused our credentials (or has none for us).</summary>
+    public const string RegistryUnauthorized = "registry_unauthorized";
+    /// <summary>The registry could not be reached or answered with something that is not the OCI API.</summary>
+    public const string RegistryUnavailable = "registry_unavailable";
+    /// <summary>A downloaded blob did not hash to its digest, or a manifest/config was malformed.</summary>
+    public const string ImageCorrupt = "image_corrupt";
+    /// <summary>A layer tried to write outside the root, or used a type/format we refuse.</summary>
+    public const string LayerRejected = "layer_rejected";
+    /// <summary>No linux/amd64 image in the index, or a media type we do not know.</summary>
+    public const string ImageUnsupported = "image_unsupported";
+    public const string ImageBuildFailed = "image_build_failed";
+    public const string TemplateNotFound = "template_not_found";
+    public const string TemplateExists = "template_exists";
+    public const string TemplateInUse = "template_in_use";
+    /// <summary>The template's ready command never succeeded within its timeout.</summary>
+    public const string TemplateNotReady = "template_not_ready";
     public const string Internal = "internal_error";
+}
+
+/// <summary>POST /v1/images: pull (or re-pull) an OCI image by reference.</summary>
+public sealed record PullImageRequest
+{
+    /// <summary>Reference: <c>python:3.12-slim</c>, <c>ghcr.io/org/app@sha256:...</c>, <c>localhost:5000/x:1</c>.</summary>
+    public string? Ref { get; init; }
+    /// <summary>Allow plain HTTP (and unverified TLS) to this registry.</summary>
+    public bool? Insecure { get; init; }
+    /// <summary>Root filesystem size in MiB; default: content plus headroom.</summary>
+    public int? DiskSizeMiB { get; init; }
+}
+
+/// <summary>POST /v1/images/import: an OCI image layout directory or a <c>docker save</c> tar on the daemon's host.</summary>
+public sealed record ImportImageRequest
+{
+    public string? Path { get; init; }
+    /// <summary>Name to publish under; default: the reference recorded in the archive.</summary>
+    public string? Name { get; init; }
+    public int? DiskSizeMiB { get; init; }
+}
+
+/// <summary>POST /v1/images/build: a built-in recipe (e.g. <c>debian-python</c>).</summary>
+public sealed record BuildImageRequest
+{
+    public string? Recipe { get; init; }
+    public string? Name { get; init; }
+}
+
+/// <summary>Image states: <c>pulling</c> (or building) then <c>ready</c>; <c>failed</c> is kept briefly for pollers.</summary>
+public static class ImageStates
+{
+    public const string Pulling = "pulling";
+    public const string Ready = "ready";
+    public const string Failed = "failed";
+}
+
+/// <summary>Defaults an image gives every exec in its sandboxes (from the OCI config).</summary>
+public sealed record ImageConfig
+{
+    public List<string> Env { get; init; } = [];
+    public string? WorkingDir { get; init; }
+    public string? User { get; init; }
+    public List<string>? Entrypoint { get; init; }
+    public List<string>? Cmd { get; init; }
+}
+
+public sealed record LayerStatus
+{
+    public required string Digest { get; init; }
+    public long Size { get; init; }
+    public long Done { get; init; }
+    /// <summary>"waiting", "downloading", "cached", "done" or "extracting".</summary>
+    public required string State { get; init; }
+}
+
+public sealed record Image
+{
+    /// <summary>Canonical name: the normalised reference (<c>docker.io/library/python:3.12-slim</c>) or a recipe/import name.</summary>
+    public required string Name { get; init; }
+    public required string State { get; init; }
+    /// <summary>"registry", "archive", "recipe" or "builtin".</summary>
+    public string? Source { get; init; }
+    public string? Digest { get; init; }
+    public long? ContentBytes { get; init; }
+    public long? DiskBytes { get; init; }
+    public ImageConfig? Config { get; init; }
+    public DateTimeOffset? CreatedAt { get; init; }
+    /// <summary>While pulling: what is happening now ("resolving", "downloading", "extracting", "building", "publishing").</summary>
+    public string? Phase { get; init; }
+    public List<LayerStatus>? Layers { get; init; }
+    /// <summary>When failed: the error as it would have been returned.</summary>
+    public ProblemSummary? Error { get; init; }
+}
+
+public sealed record ProblemSummary(string Code, string Detail);
+
+public sealed record CreateTemplateRequest
+{
+    public string? Name { get; init; }
+    public string? Image { get; init; }
+    public int? Vcpus { get; init; }
+    public int? MemoryMiB { get; init; }
+    /// <summary>Started in the background (detached, output to /var/log/bough-template-start.log) after boot.</summary>
+    public List<string>? Start { get; init; }
+    /// <summary>Run repeatedly until it exits 0; then the sandbox is snapshotted.</summary>
+    public List<string>? Ready { get; init; }
+    public double? ReadyTimeoutSeconds { get; init; }
+    public Dictionary<string, string>? Env { get; init; }
+    public List<int>? Ports { get; init; }
+    public bool? Internet { get; init; }
+}
+
+public sealed record Template
+{
+    public required string Name { get; init; }
+    public required string Image { get; init; }
+    public required string SnapshotId { get; init; }
+    public int Vcpus { get; init; }
+    public int MemoryMiB { get; init; }
+    public List<string>? Start { get; init; }
+    public List<string>? Ready { get; init; }
+    public Dictionary<string, string> Env { get; init; } = [];
+    public List<int> Ports { get; init; } = [];
+    public bool Internet { get; init; } = true;
+    /// <summary>How long boot + start + ready took when the template was made.</summary>
+    public long WarmupMs { get; init; }
+    public DateTimeOffset CreatedAt { get; init; }
 }
 
 public static class BoughJson
