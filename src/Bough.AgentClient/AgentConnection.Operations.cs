@@ -22,6 +22,8 @@ public sealed partial class AgentConnection
             UnixTimeMs = config.UnixTimeMs,
             Entropy = config.Entropy,
             Env = config.Env == null ? null : new Dictionary<string, string>(config.Env),
+            Cwd = config.Cwd,
+            User = config.User,
         };
         await RunAsync(new OpenRequest { Op = Ops.Configure, Configure = request }, ct).ConfigureAwait(false);
     }
@@ -42,6 +44,7 @@ public sealed partial class AgentConnection
             Argv = [.. spec.Argv],
             Env = spec.Env == null ? null : new Dictionary<string, string>(spec.Env),
             Cwd = spec.Cwd,
+            User = spec.User,
             TimeoutMs = spec.Timeout is { } t ? Math.Max(1, (long)Math.Ceiling(t.TotalMilliseconds)) : null,
             Stdin = stdin != null,
         };

@@ -22,6 +22,14 @@ public sealed class GuestConfig
     public byte[]? Entropy { get; init; }
     /// <summary>Merged into the default environment of later execs.</summary>
     public IReadOnlyDictionary<string, string>? Env { get; init; }
+    /// <summary>Default working directory (absolute) of later execs that set no <see cref="ExecSpec.Cwd"/> (an image's WorkingDir).</summary>
+    public string? Cwd { get; init; }
+    /// <summary>
+    /// Default user of later execs that set no <see cref="ExecSpec.User"/> (an image's User): <c>name</c>, <c>uid</c>,
+    /// <c>name:group</c> or <c>uid:gid</c>. The agent resolves it against the guest's /etc/passwd and /etc/group and
+    /// rejects an unknown name (bad_request) without applying anything.
+    /// </summary>
+    public string? User { get; init; }
 }
 
 /// <summary>A command to run in the guest. argv is executed directly (no shell).</summary>
@@ -29,8 +37,13 @@ public sealed class ExecSpec
 {
     public required IReadOnlyList<string> Argv { get; init; }
     public IReadOnlyDictionary<string, string>? Env { get; init; }
-    /// <summary>Absolute working directory; default /root.</summary>
+    /// <summary>Absolute working directory; default: the configured Cwd, else /root if it exists, else /.</summary>
     public string? Cwd { get; init; }
+    /// <summary>
+    /// User to run as (<c>name</c>, <c>uid</c>, <c>name:group</c>, <c>uid:gid</c>); default: the configured User, else root.
+    /// HOME comes from /etc/passwd unless Env sets it; supplementary groups from /etc/group.
+    /// </summary>
+    public string? User { get; init; }
     /// <summary>Streamed to the command's stdin; the caller keeps ownership. Without Stdin/StdinBytes stdin is /dev/null.</summary>
     public Stream? Stdin { get; init; }
     public ReadOnlyMemory<byte>? StdinBytes { get; init; }

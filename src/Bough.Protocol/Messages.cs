@@ -47,6 +47,12 @@ public sealed class ExecRequest
     public long? TimeoutMs { get; set; }
     /// <summary>True: stdin is a pipe fed by DATA channel 0 until EOF. False: stdin is /dev/null.</summary>
     public bool Stdin { get; set; }
+    /// <summary>
+    /// Run as this user instead of the configured default: <c>name</c>, <c>uid</c>, <c>name:group</c> or
+    /// <c>uid:gid</c>, resolved in the guest against /etc/passwd and /etc/group. Optional, like every field added
+    /// after v1: the agent ships inside the image built with the host, so both ends always know it.
+    /// </summary>
+    public string? User { get; set; }
 }
 
 public sealed class ConfigureRequest
@@ -56,6 +62,10 @@ public sealed class ConfigureRequest
     public byte[]? Entropy { get; set; }
     /// <summary>Merged into the default environment of later execs.</summary>
     public Dictionary<string, string>? Env { get; set; }
+    /// <summary>Default working directory of later execs that name none (absolute).</summary>
+    public string? Cwd { get; set; }
+    /// <summary>Default user of later execs that name none (same forms as <see cref="ExecRequest.User"/>); validated when set.</summary>
+    public string? User { get; set; }
 }
 
 /// <summary>REPLY payload (intermediate, op specific).</summary>
