@@ -61,5 +61,40 @@ public static class CatalogMigrations
             ALTER TABLE sandboxes ADD COLUMN memory_file TEXT;
             ALTER TABLE sandboxes ADD COLUMN disk_path TEXT;
             """),
+        new(3, "images-templates", """
+            -- OCI/recipe images published under images/oci/<id>/. The row is written last (after
+            -- the directory is in place); previous_ids lists older published ids of the same name
+            -- that overlays may still be layered on, deleted together with the image.
+            CREATE TABLE images (
+                name              TEXT    NOT NULL PRIMARY KEY,
+                id                TEXT    NOT NULL UNIQUE,
+                source            TEXT    NOT NULL,
+                digest            TEXT,
+                disk_path         TEXT    NOT NULL,
+                dir               TEXT    NOT NULL,
+                config_json       TEXT    NOT NULL DEFAULT '{}',
+                content_bytes     INTEGER NOT NULL,
+                disk_bytes        INTEGER NOT NULL,
+                created_at        TEXT    NOT NULL,
+                previous_ids_json TEXT    NOT NULL DEFAULT '[]'
+            );
+            -- A template is a snapshot of a sandbox whose start command is up and ready.
+            CREATE TABLE templates (
+                name        TEXT    NOT NULL PRIMARY KEY,
+                image       TEXT    NOT NULL,
+                snapshot_id TEXT    NOT NULL REFERENCES snapshots(id),
+                vcpus       INTEGER NOT NULL,
+                memory_mib  INTEGER NOT NULL,
+                start_json  TEXT,
+                ready_json  TEXT,
+                env_json    TEXT    NOT NULL DEFAULT '{}',
+                ports_json  TEXT    NOT NULL DEFAULT '[]',
+                internet    INTEGER NOT NULL,
+                warmup_ms   INTEGER NOT NULL,
+                created_at  TEXT    NOT NULL
+            );
+            -- The template a sandbox was created from (null otherwise).
+            ALTER TABLE sandboxes ADD COLUMN template TEXT;
+            """),
     ];
 }

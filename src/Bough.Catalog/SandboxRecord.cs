@@ -31,4 +31,6 @@ public sealed record SandboxRecord
     public string? MemoryFile { get; init; }
     /// <summary>The qcow2 overlay the VM writes to now.</summary>
     public string? DiskPath { get; init; }
+    /// <summary>The template this sandbox was forked from (null: not from a template).</summary>
+    public string? Template { get; init; }
 }

@@ -13,7 +13,7 @@ public sealed class SandboxStore
 {
     private const string Columns =
         "id, state, state_reason, image, vcpus, memory_mib, created_at, updated_at, " +
-        "metadata_json, env_json, ports_json, internet, accel, pid, runtime_dir, snapshot_id, memory_file, disk_path";
+        "metadata_json, env_json, ports_json, internet, accel, pid, runtime_dir, snapshot_id, memory_file, disk_path, template";
 
     private const int SqliteConstraintPrimaryKey = 1555;
     private const int SqliteConstraintUnique = 2067;
@@ -45,7 +45,7 @@ public sealed class SandboxStore
         await using var conn = _db.Open();
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = $"INSERT INTO sandboxes ({Columns}) VALUES " +
-                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk);";
+                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk, $template);";
         Bind(cmd, r);
         try
         {
@@ -94,7 +94,7 @@ public sealed class SandboxStore
             UPDATE sandboxes SET state = $state, state_reason = $reason, image = $image, vcpus = $vcpus,
                 memory_mib = $mem, updated_at = $updated, metadata_json = $meta, env_json = $env,
                 ports_json = $ports, internet = $internet, accel = $accel, pid = $pid, runtime_dir = $dir,
-                snapshot_id = $snap, memory_file = $memfile, disk_path = $disk
+                snapshot_id = $snap, memory_file = $memfile, disk_path = $disk, template = $template
             WHERE id = $id;
             """;
         Bind(cmd, r);
@@ -148,6 +148,7 @@ public sealed class SandboxStore
         p.AddWithValue("$snap", (object?)r.SnapshotId ?? DBNull.Value);
         p.AddWithValue("$memfile", (object?)r.MemoryFile ?? DBNull.Value);
         p.AddWithValue("$disk", (object?)r.DiskPath ?? DBNull.Value);
+        p.AddWithValue("$template", (object?)r.Template ?? DBNull.Value);
     }
 
     private static SandboxRecord Read(SqliteDataReader x) => new()
@@ -170,6 +171,7 @@ public sealed class SandboxStore
         SnapshotId = x.IsDBNull(15) ? null : x.GetString(15),
         MemoryFile = x.IsDBNull(16) ? null : x.GetString(16),
         DiskPath = x.IsDBNull(17) ? null : x.GetString(17),
+        Template = x.IsDBNull(18) ? null : x.GetString(18),
     };
 
     /// <summary>Fixed-width UTC ISO 8601 so text order equals time order.</summary>
