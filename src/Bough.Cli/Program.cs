@@ -24,6 +24,10 @@ root.Subcommands.Add(SnapshotsVerb.Build(context));
 root.Subcommands.Add(TreeVerb.Build(context));
 root.Subcommands.Add(CompactVerb.Build(context));
 root.Subcommands.Add(RemoveSnapshotVerb.Build(context));
+root.Subcommands.Add(PullVerb.Build(context));
+root.Subcommands.Add(ImagesVerb.Build(context));
+root.Subcommands.Add(ImagesVerb.BuildRmi(context));
+root.Subcommands.Add(TemplateVerb.Build(context));
 HostCommands.Register(root);
 
 if (args.Length == 0)

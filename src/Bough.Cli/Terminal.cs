@@ -10,6 +10,7 @@ namespace Bough.Cli;
 internal sealed class Terminal
 {
     private readonly Lazy<IAnsiConsole> _ansi;
+    private readonly Lazy<IAnsiConsole> _ansiErr;
 
     public Terminal()
     {
@@ -22,6 +23,12 @@ internal sealed class Terminal
             Ansi = StdoutIsTerminal ? AnsiSupport.Detect : AnsiSupport.No,
             ColorSystem = StdoutIsTerminal && ColorEnabled ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
         }));
+        _ansiErr = new Lazy<IAnsiConsole>(() => AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(Console.Error),
+            Ansi = StderrIsTerminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = StderrIsTerminal && ColorEnabled ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        }));
     }
 
     public bool StdoutIsTerminal { get; }
@@ -30,6 +37,12 @@ internal sealed class Terminal
 
     /// <summary>Spectre console over stdout; only for rich output when <see cref="StdoutIsTerminal"/>.</summary>
     public IAnsiConsole Ansi => _ansi.Value;
+
+    /// <summary>
+    /// Spectre console over stderr; for live progress when <see cref="StderrIsTerminal"/>, so that
+    /// stdout keeps only the result (<c>name=$(bough pull ...)</c> still shows progress).
+    /// </summary>
+    public IAnsiConsole AnsiErr => _ansiErr.Value;
 
     public TextWriter Out => Console.Out;
     public TextWriter Err => Console.Error;

@@ -28,7 +28,8 @@ public sealed class BoughApiException : Exception
 
     /// <summary>
     /// The HTTP status, or 0 when none applies: the daemon was unreachable, the connection broke,
-    /// or an exec stream reported an error after its 200 response had started.
+    /// an exec stream reported an error after its 200 response had started, or a polled image
+    /// reported that its pull, import or build failed.
     /// </summary>
     public int Status { get; }
 

@@ -13,7 +13,7 @@ namespace Bough.Client;
 /// <see cref="BoughApiException"/> (cancellation excepted), so callers have one thing to catch.
 /// </summary>
 /// <remarks>Thread-safe; meant to be long-lived, like the <see cref="HttpClient"/> under it.</remarks>
-public sealed class BoughClient : IDisposable
+public sealed partial class BoughClient : IDisposable
 {
     public const string DefaultUrl = "http://127.0.0.1:7878";
 
@@ -70,9 +70,10 @@ public sealed class BoughClient : IDisposable
     // ---- sandboxes ----------------------------------------------------------------------
 
     /// <summary>
-    /// Boots a sandbox from <see cref="CreateSandboxRequest.Image"/>, or starts one from
-    /// <see cref="CreateSandboxRequest.Snapshot"/>. For several at once use
-    /// <see cref="CreateSandboxesFromSnapshotAsync"/>; a request with <see cref="CreateSandboxRequest.Count"/> is refused here.
+    /// Boots a sandbox from <see cref="CreateSandboxRequest.Image"/>, starts one from
+    /// <see cref="CreateSandboxRequest.Snapshot"/>, or forks <see cref="CreateSandboxRequest.Template"/>'s
+    /// snapshot. For several at once use <see cref="CreateSandboxesFromSnapshotAsync"/> or
+    /// <see cref="CreateSandboxesFromTemplateAsync"/>; a request with <see cref="CreateSandboxRequest.Count"/> is refused here.
     /// </summary>
     public Task<Sandbox> CreateSandboxAsync(CreateSandboxRequest request, CancellationToken ct = default)
     {
@@ -94,6 +95,18 @@ public sealed class BoughClient : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(snapshot);
         // The range (1..100) is the daemon's to enforce and report.
         var request = (extra ?? new CreateSandboxRequest()) with { Snapshot = snapshot, Count = count };
+        return SendJsonAsync<IReadOnlyList<Sandbox>>(HttpMethod.Post, "v1/sandboxes", request, ct);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="count"/> sandboxes forked from <paramref name="template"/>'s snapshot in
+    /// one call. <paramref name="extra"/> supplies env and metadata; its own Template and Count are replaced.
+    /// </summary>
+    public Task<IReadOnlyList<Sandbox>> CreateSandboxesFromTemplateAsync(
+        string template, int count, CreateSandboxRequest? extra = null, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(template);
+        var request = (extra ?? new CreateSandboxRequest()) with { Template = template, Count = count };
         return SendJsonAsync<IReadOnlyList<Sandbox>>(HttpMethod.Post, "v1/sandboxes", request, ct);
     }
 

@@ -3,7 +3,7 @@ using Bough.Contracts;
 
 namespace Bough.Cli.Commands;
 
-/// <summary><c>bough create</c>: starts a sandbox (from an image or a snapshot) and prints its id; with -n, several.</summary>
+/// <summary><c>bough create</c>: starts a sandbox (from an image, a snapshot or a template) and prints its id; with -n, several.</summary>
 internal static class CreateVerb
 {
     public static Command Build(CliContext context)
@@ -16,12 +16,13 @@ internal static class CreateVerb
         var noInternet = new Option<bool>("--no-internet") { Description = "No outbound network access" };
         var ports = NumericOptions.Integers("--port", "Guest port to publish on the host (repeatable)", "PORT", "-p");
         var snapshot = new Option<string?>("--snapshot") { Description = "Start from this snapshot (id or tag) instead of booting an image", HelpName = "SNAPSHOT" };
-        var count = NumericOptions.Integer("--count", "With --snapshot: how many sandboxes to start (prints one id per line)", "N", "-n");
+        var template = new Option<string?>("--template") { Description = "Fork this template's warm snapshot instead of booting an image", HelpName = "NAME" };
+        var count = NumericOptions.Integer("--count", "With --snapshot or --template: how many sandboxes to start (prints one id per line)", "N", "-n");
         var json = new Option<bool>("--json") { Description = "Print the sandbox as JSON instead of its id" };
 
-        var command = new Command("create", "Create and boot a sandbox, or start some from a snapshot; prints the id(s)")
+        var command = new Command("create", "Create and boot a sandbox, or start some from a snapshot or template; prints the id(s)")
         {
-            image, vcpus, memory, env, meta, noInternet, ports, snapshot, count, json,
+            image, vcpus, memory, env, meta, noInternet, ports, snapshot, template, count, json,
         };
         context.SetAction(command, async (parse, client, ct) =>
         {
@@ -37,13 +38,19 @@ internal static class CreateVerb
                 Internet = parse.GetValue(noInternet) ? false : null,
                 Ports = portList is { Length: > 0 } ? [.. portList] : null,
                 Snapshot = parse.GetValue(snapshot),
+                Template = parse.GetValue(template),
             };
+            if (request.Template is not null && (request.Image is not null || request.Snapshot is not null))
+                throw new UsageException("--template starts from the template's own image and snapshot; leave out --image and --snapshot");
 
             if (parse.GetOptional(count) is { } n)
             {
-                if (request.Snapshot is null)
-                    throw new UsageException("-n/--count needs --snapshot (several sandboxes are started from one snapshot)");
-                var sandboxes = await client.CreateSandboxesFromSnapshotAsync(request.Snapshot, n, request, ct);
+                var sandboxes = (request.Template, request.Snapshot) switch
+                {
+                    ({ } t, _) => await client.CreateSandboxesFromTemplateAsync(t, n, request, ct),
+                    (_, { } s) => await client.CreateSandboxesFromSnapshotAsync(s, n, request, ct),
+                    _ => throw new UsageException("-n/--count needs --snapshot or --template (several sandboxes are started from one snapshot)"),
+                };
                 if (parse.GetValue(json))
                     context.WriteJson(sandboxes);
                 else

@@ -5,7 +5,8 @@ namespace Bough.Cli.Commands;
 
 /// <summary>
 /// <c>bough exec ID -- CMD ARGS...</c>: runs a command in a sandbox with its output streamed
-/// live, byte for byte, to our stdout/stderr, and exits with the command's status.
+/// live, byte for byte, to our stdout/stderr, and exits with the command's status. Without a
+/// command it runs the image's entrypoint and cmd.
 /// </summary>
 internal static class ExecVerb
 {
@@ -14,23 +15,31 @@ internal static class ExecVerb
         var id = new Argument<string>("id") { Description = "Sandbox id" };
         var argv = new Argument<string[]>("command")
         {
-            Description = "Command and its arguments; put them after -- so their options are not taken for bough's",
-            Arity = ArgumentArity.OneOrMore,
+            Description = "Command and its arguments; put them after -- so their options are not taken for bough's. "
+                + "None: the image's entrypoint + cmd",
+            Arity = ArgumentArity.ZeroOrMore,
         };
         var env = new Option<string[]>("--env", "-e") { Description = "Extra environment variable (repeatable)", HelpName = "KEY=VALUE" };
         var cwd = new Option<string?>("--cwd", "-w") { Description = "Working directory in the guest", HelpName = "DIR" };
         var timeout = NumericOptions.Number("--timeout", "Kill the command after this many seconds (exit code 124)", "SECONDS");
         var stdin = new Option<bool>("--stdin", "-i") { Description = "Send this process's standard input to the command" };
+        var user = new Option<string?>("--user", "-u")
+        {
+            Description = "Run as this user: a name from the guest's /etc/passwd, or UID[:GID] (default: the image's user, else root)",
+            HelpName = "USER",
+        };
 
         var command = new Command("exec", "Run a command in a sandbox; exits with its exit code (128+N if killed by signal N, 124 on timeout)")
         {
-            id, argv, env, cwd, timeout, stdin,
+            id, argv, env, cwd, timeout, stdin, user,
         };
         context.SetAction(command, async (parse, client, ct) =>
         {
             var request = new ExecRequest
             {
-                Cmd = [.. parse.GetValue(argv)!],
+                // Absent (not []) asks the daemon for the image's default command.
+                Cmd = parse.GetValue(argv) is { Length: > 0 } words ? [.. words] : null,
+                User = parse.GetValue(user),
                 Env = KeyValues.Parse("--env", parse.GetValue(env)),
                 Cwd = parse.GetValue(cwd),
                 TimeoutSeconds = parse.GetOptional(timeout),
