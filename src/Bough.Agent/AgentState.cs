@@ -1,20 +1,24 @@
+using System.Collections;
 using System.Diagnostics;
 using System.Reflection;
+using Bough.Agent.Users;
 
 namespace Bough.Agent;
 
 /// <summary>
-/// State that outlives sessions and channels: the configured default environment (a daemon restart
-/// opens a new session but the guest's configuration stays), start time, and settings.
+/// State that outlives sessions and channels: the configured exec defaults (environment, working
+/// directory, user; a daemon restart opens a new session but the guest's configuration stays),
+/// start time, and settings.
 /// </summary>
-internal sealed class AgentState(AgentLog log, string hostnameFile)
+internal sealed class AgentState(AgentLog log, string hostnameFile, string etcDir = "/etc")
 {
-    private readonly object _envLock = new();
+    private readonly Lock _lock = new();
     private readonly Dictionary<string, string> _defaultEnv = new(StringComparer.Ordinal)
     {
         ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        ["HOME"] = "/root",
     };
+    private string? _defaultCwd;
+    private string? _defaultUser;
     private readonly Stopwatch _uptime = Stopwatch.StartNew();
 
     public AgentLog Log { get; } = log;
@@ -22,20 +26,44 @@ internal sealed class AgentState(AgentLog log, string hostnameFile)
     /// <summary>File rewritten by configure's hostname (the tests point it elsewhere to keep the host untouched).</summary>
     public string HostnameFile { get; } = hostnameFile;
 
+    /// <summary>Resolves exec users against <c>etcDir</c>/passwd and /group (the guest's /etc).</summary>
+    public UserResolver Users { get; } = new(etcDir);
+
+    /// <summary>This binary, spawned as the exec-as trampoline.</summary>
+    public string AgentPath { get; } = Environment.ProcessPath ?? "/proc/self/exe";
+
+    /// <summary>
+    /// The agent's own environment (e.g. LD_LIBRARY_PATH=/.bough/lib that its private loader needs),
+    /// given only to the trampoline; commands never see it.
+    /// </summary>
+    public IReadOnlyList<string> AgentEnvironment { get; } =
+        Environment.GetEnvironmentVariables().Cast<DictionaryEntry>().Select(e => $"{e.Key}={e.Value}").ToArray();
+
     public static string Version { get; } =
         typeof(AgentState).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
     public long UptimeMs => _uptime.ElapsedMilliseconds;
 
-    public Dictionary<string, string> SnapshotDefaultEnv()
+    /// <summary>A copy of the exec defaults; HOME is absent unless configured (exec derives it from the user).</summary>
+    public (Dictionary<string, string> Env, string? Cwd, string? User) SnapshotDefaults()
     {
-        lock (_envLock) return new Dictionary<string, string>(_defaultEnv, StringComparer.Ordinal);
+        lock (_lock) return (new Dictionary<string, string>(_defaultEnv, StringComparer.Ordinal), _defaultCwd, _defaultUser);
     }
 
     public void MergeDefaultEnv(IReadOnlyDictionary<string, string> env)
     {
-        lock (_envLock)
+        lock (_lock)
             foreach (var (k, v) in env) _defaultEnv[k] = v;
+    }
+
+    public void SetDefaultCwd(string cwd)
+    {
+        lock (_lock) _defaultCwd = cwd.Length == 0 ? null : cwd;
+    }
+
+    public void SetDefaultUser(string user)
+    {
+        lock (_lock) _defaultUser = user.Length == 0 ? null : user;
     }
 
     public static string? ReadTrimmed(string path)

@@ -2,7 +2,9 @@ using Bough.Agent;
 using Bough.Agent.Transport;
 using Bough.Protocol;
 
-// bough-agent: runs as root inside the guest (busybox init respawns it). See docs/protocol.md.
+// bough-agent: runs as root inside the guest (busybox init or /.bough/init respawns it). See docs/protocol.md.
+// The same binary is the exec-as trampoline that runs commands as another user (see ExecAs).
+if (args.Length > 0 && args[0] == Bough.Agent.Users.ExecAs.Flag) return Bough.Agent.Users.ExecAs.Run(args);
 return await AgentProgram.RunAsync(args);
 
 namespace Bough.Agent
@@ -18,6 +20,7 @@ namespace Bough.Agent
               --device PATH           open this device instead of searching /sys/class/virtio-ports
               --listen-unix PATH      test mode: listen on a unix socket, one channel per connection
               --hostname-file PATH    file rewritten by configure.hostname (default /etc/hostname)
+              --etc DIR               where exec users are looked up (DIR/passwd, DIR/group; default /etc)
               --verbose               debug logging
             """;
 
@@ -26,6 +29,7 @@ namespace Bough.Agent
             string portName = Environment.GetEnvironmentVariable("BOUGH_AGENT_PORT") ?? DefaultPortName;
             string? device = null, listenUnix = null;
             string hostnameFile = "/etc/hostname";
+            string etcDir = "/etc";
             bool verbose = false;
             for (int i = 0; i < args.Length; i++)
             {
@@ -42,20 +46,21 @@ namespace Bough.Agent
                     case "--device": device = Next(); break;
                     case "--listen-unix": listenUnix = Next(); break;
                     case "--hostname-file": hostnameFile = Next() ?? ""; break;
+                    case "--etc": etcDir = Next() ?? ""; break;
                     case "--verbose": verbose = true; break;
                     default:
                         Console.Error.WriteLine($"unknown argument '{args[i]}'\n{Usage}");
                         return 2;
                 }
             }
-            if (portName.Length == 0 || hostnameFile.Length == 0 || (args.Contains("--listen-unix") && string.IsNullOrEmpty(listenUnix)))
+            if (portName.Length == 0 || hostnameFile.Length == 0 || etcDir.Length == 0 || (args.Contains("--listen-unix") && string.IsNullOrEmpty(listenUnix)))
             {
                 Console.Error.WriteLine(Usage);
                 return 2;
             }
 
             var log = new AgentLog(Console.Error, verbose);
-            var state = new AgentState(log, hostnameFile);
+            var state = new AgentState(log, hostnameFile, etcDir);
             using var stop = new CancellationTokenSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });

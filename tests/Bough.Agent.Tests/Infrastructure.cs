@@ -43,7 +43,10 @@ public sealed class AgentProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the agent; <paramref name="isolatedUts"/> wraps it in `unshare --uts` so configure's hostname cannot touch the host.</summary>
-    public static async Task<AgentProcess> StartAsync(bool isolatedUts = false)
+    /// <param name="extraArgs">Appended to the agent's command line (e.g. --etc DIR).</param>
+    /// <param name="environment">Added to the agent's own environment (to check nothing of it reaches commands).</param>
+    public static async Task<AgentProcess> StartAsync(bool isolatedUts = false, IEnumerable<string>? extraArgs = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         string dir = Path.Combine(Path.GetTempPath(), "bough-agent-test-" + Guid.NewGuid().ToString("n")[..12]);
         System.IO.Directory.CreateDirectory(dir);
@@ -57,6 +60,8 @@ public sealed class AgentProcess : IAsyncDisposable
         }
         else psi.FileName = BinaryPath();
         foreach (var a in new[] { "--listen-unix", socket, "--hostname-file", Path.Combine(dir, "hostname") }) psi.ArgumentList.Add(a);
+        foreach (var a in extraArgs ?? []) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var process = Process.Start(psi) ?? throw new InvalidOperationException("agent did not start");
         var agent = new AgentProcess(process, dir, socket);
         var deadline = DateTime.UtcNow.AddSeconds(30);

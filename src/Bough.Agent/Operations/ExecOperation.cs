@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Bough.Agent.Native;
+using Bough.Agent.Users;
 using Bough.Protocol;
 
 namespace Bough.Agent.Operations;
@@ -24,9 +25,14 @@ internal static class ExecOperation
             throw new AgentError(ErrorCodes.BadRequest, $"timeoutMs must be 1..{MaxTimeoutMs}");
         if (request.Env != null) ValidateEnv(request.Env);
 
-        string cwd = ResolveCwd(request.Cwd);
-        var env = state.SnapshotDefaultEnv();
+        var (env, defaultCwd, defaultUser) = state.SnapshotDefaults();
+        string? userSpec = string.IsNullOrEmpty(request.User) ? defaultUser : request.User;
+        ResolvedUser? user = userSpec == null ? null : state.Users.Resolve(userSpec);
+        string cwd = ResolveCwd(request.Cwd ?? defaultCwd);
         if (request.Env != null) foreach (var (k, v) in request.Env) env[k] = v;
+        // Docker's rule: HOME from the user's passwd entry unless the image or the caller set one.
+        if (!env.ContainsKey("HOME"))
+            env["HOME"] = user?.Home ?? (user == null || user.Uid == 0 ? "/root" : "/");
         var envList = env.Select(kv => $"{kv.Key}={kv.Value}").ToList();
 
         var watch = Stopwatch.StartNew();
@@ -34,7 +40,10 @@ internal static class ExecOperation
         if (executable == null)
             return await FailLikeShellAsync(stream, 127, $"{argv[0]}: command not found", watch).ConfigureAwait(false);
 
-        var process = ProcessSpawner.Spawn(executable, argv, envList, cwd, request.Stdin, out int errno);
+        var process = user is null or { IsRoot: true }
+            ? ProcessSpawner.Spawn(executable, argv, envList, cwd, request.Stdin, out int errno)
+            : ProcessSpawner.Spawn(state.AgentPath, ExecAs.BuildArgv(state.AgentPath, user, executable, argv, envList),
+                state.AgentEnvironment, cwd, request.Stdin, out errno);
         if (process == null)
         {
             if (errno == Libc.ENOENT && !Directory.Exists(cwd))
@@ -57,7 +66,10 @@ internal static class ExecOperation
         }
     }
 
-    /// <summary>Default /root (falls back to / when the image has none); an explicit cwd must exist.</summary>
+    /// <summary>
+    /// Without a request or configured cwd: /root, or / when the image has none. A given cwd must exist
+    /// (the image builder creates an image's WorkingDir, so a configured default does).
+    /// </summary>
     private static string ResolveCwd(string? cwd)
     {
         if (cwd == null)

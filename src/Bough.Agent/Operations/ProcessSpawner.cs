@@ -96,7 +96,7 @@ internal static unsafe class ProcessSpawner
         Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK);
     }
 
-    private static byte* Utf8(List<nint> owned, string s)
+    internal static byte* Utf8(List<nint> owned, string s)
     {
         int len = Encoding.UTF8.GetByteCount(s);
         byte* p = (byte*)NativeMemory.Alloc((nuint)len + 1);
@@ -106,7 +106,7 @@ internal static unsafe class ProcessSpawner
         return p;
     }
 
-    private static byte** StringArray(List<nint> owned, IReadOnlyList<string> items)
+    internal static byte** StringArray(List<nint> owned, IReadOnlyList<string> items)
     {
         byte** array = (byte**)NativeMemory.AllocZeroed((nuint)(items.Count + 1), (nuint)sizeof(nint));
         owned.Add((nint)array);

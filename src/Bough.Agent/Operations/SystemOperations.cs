@@ -40,16 +40,25 @@ internal static class SystemOperations
     public static EndMessage Configure(ConfigureRequest? request, AgentState state)
     {
         if (request == null) throw new AgentError(ErrorCodes.BadRequest, "configure arguments missing");
-        Validate(request);
+        Validate(request, state);
         if (request.UnixTimeMs is { } ms) SetClock(ms);
         if (request.Entropy is { } entropy) AddEntropy(entropy);
         if (request.Hostname is { } hostname) SetHostname(hostname, state.HostnameFile);
         if (request.Env is { } env) state.MergeDefaultEnv(env);
+        if (request.Cwd is { } cwd) state.SetDefaultCwd(cwd);
+        if (request.User is { } user) state.SetDefaultUser(user);
         return new EndMessage();
     }
 
-    public static void Validate(ConfigureRequest request)
+    /// <summary>
+    /// Cwd must be absolute (existence is checked per exec: a command may create it later). User must
+    /// resolve now, so a typo in an image's User fails the configure instead of every later exec.
+    /// An empty string for either restores the built-in default (/root, root), as an empty OCI field means.
+    /// </summary>
+    public static void Validate(ConfigureRequest request, AgentState state)
     {
+        if (request.Cwd is { Length: > 0 } cwd) AgentError.RequireAbsolute(cwd, "cwd");
+        if (request.User is { Length: > 0 } user) state.Users.Resolve(user);
         if (request.Hostname is { } h && !IsValidHostname(h))
             throw new AgentError(ErrorCodes.BadRequest, $"invalid hostname '{h}': 1-64 characters of [A-Za-z0-9-.], not starting or ending with '-' or '.'");
         if (request.UnixTimeMs is { } ms && (ms < MinClock.ToUnixTimeMilliseconds() || ms > MaxClock.ToUnixTimeMilliseconds()))
