@@ -1,0 +1,17 @@
+namespace Bough.Images.Oci;
+
+/// <summary>Settings for registry access.</summary>
+public sealed record RegistryOptions
+{
+    /// <summary>
+    /// Docker-style credentials file (<c>{"auths": {"host": {"auth": base64(user:pass)} or {"username","password"}}}</c>).
+    /// Default: <c>&lt;data&gt;/registries.json</c> if present.
+    /// </summary>
+    public string? CredentialsFile { get; init; }
+    /// <summary>Concurrent layer downloads.</summary>
+    public int MaxConcurrentDownloads { get; init; } = 3;
+    /// <summary>Limit for one request up to its response headers (a blob body may stream longer).</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>How often download progress is reported at most (state changes are always reported).</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+}
