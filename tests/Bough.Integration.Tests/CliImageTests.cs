@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using Bough.Contracts;
+
+namespace Bough.Integration.Tests;
+
+/// <summary>
+/// The real `bough` CLI for templates, images and exec --user, against the shared daemon.
+/// Each test uses its own template names, so they do not depend on one another's leftovers.
+/// </summary>
+[Collection("daemon")]
+public sealed class CliImageTests(DaemonFixture f)
+{
+    private Task<CliRun> Bough(params string[] args) => CliRunner.RunAsync(f.Daemon.Url, args);
+
+    [Fact]
+    public async Task Template_create_ls_show_then_create_from_it_and_rm()
+    {
+        var name = "cli-tpl-" + Guid.NewGuid().ToString("N")[..6];
+        // The start command leaves a process and a file behind; a sandbox forked from the
+        // template must see both without running anything itself.
+        var created = await Bough("template", "create", name, "--image", "base",
+            "--start", "sh -c 'echo \"warm up\" > /tmp/started; exec sleep 100000'",
+            "--ready", "test -s /tmp/started", "--timeout", "120", "--env", "TPL_LEVEL=from-template");
+        Assert.True(created.Code == 0, created.ToString());
+        Assert.Equal(name + "\n", created.Out);
+
+        var ls = await Bough("template", "ls");
+        Assert.Equal(0, ls.Code);
+        Assert.Contains(name, ls.Out);
+        Assert.DoesNotContain("\u001b[", ls.Out);
+
+        var show = await Bough("template", "show", name);
+        Assert.Equal(0, show.Code);
+        // Shown in the shell-quoted form --start accepts, so it reads back as the same argv.
+        Assert.Contains("start: sh -c 'echo \"warm up\" > /tmp/started; exec sleep 100000'", show.Out);
+        Assert.Contains("ready: test -s /tmp/started", show.Out);
+        Assert.Contains("env: TPL_LEVEL=from-template", show.Out);
+
+        var fork = await Bough("create", "--template", name);
+        Assert.True(fork.Code == 0, fork.ToString());
+        var id = fork.Out.Trim();
+        Assert.StartsWith("sb-", id);
+        try
+        {
+            var state = await Bough("exec", id, "--", "sh", "-c", "cat /tmp/started; pgrep -x sleep >/dev/null && echo sleeping; echo $TPL_LEVEL");
+            Assert.True(state.Code == 0, state.ToString());
+            Assert.Equal("warm up\nsleeping\nfrom-template\n", state.Out);
+
+            var sandbox = await f.Daemon.Client.GetSandboxAsync(id);
+            Assert.Equal(name, sandbox.Template);
+
+            var inUse = await Bough("template", "rm", name);
+            Assert.Equal(1, inUse.Code);
+            Assert.Contains(ErrorCodes.TemplateInUse, inUse.Err);
+        }
+        finally
+        {
+            await Bough("rm", id);
+        }
+
+        var rm = await Bough("template", "rm", name);
+        Assert.True(rm.Code == 0, rm.ToString());
+        Assert.DoesNotContain(name, (await Bough("template", "ls")).Out);
+
+        var gone = await Bough("template", "show", name);
+        Assert.Equal(1, gone.Code);
+        Assert.Contains(ErrorCodes.TemplateNotFound, gone.Err);
+    }
+
+    [Fact]
+    public async Task Create_with_a_count_forks_several_sandboxes_from_a_template()
+    {
+        var name = "cli-tpl-n-" + Guid.NewGuid().ToString("N")[..6];
+        var created = await Bough("template", "create", name, "--image", "base", "--json");
+        Assert.True(created.Code == 0, created.ToString());
+        Assert.Contains($"\"name\": \"{name}\"", created.Out);
+
+        var forks = await Bough("create", "--template", name, "-n", "2");
+        Assert.True(forks.Code == 0, forks.ToString());
+        var ids = forks.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        try
+        {
+            Assert.Equal(2, ids.Length);
+            Assert.NotEqual(ids[0], ids[1]);
+            foreach (var id in ids)
+            {
+                var hostname = await Bough("exec", id, "--", "hostname");
+                Assert.Equal(id + "\n", hostname.Out);
+            }
+        }
+        finally
+        {
+            foreach (var id in ids)
+                await Bough("rm", id);
+            await Bough("template", "rm", name);
+        }
+    }
+
+    [Fact]
+    public async Task Exec_user_runs_the_command_as_that_user()
+    {
+        var byName = await Bough("exec", "--user", "nobody", f.Primary.Id, "--", "sh", "-c", "id -u; id -g");
+        Assert.True(byName.Code == 0, byName.ToString());
+        Assert.Equal("65534\n65534\n", byName.Out);
+
+        var byId = await Bough("exec", "-u", "1234:2345", f.Primary.Id, "--", "sh", "-c", "id -u; id -g");
+        Assert.True(byId.Code == 0, byId.ToString());
+        Assert.Equal("1234\n2345\n", byId.Out);
+
+        var root = await Bough("exec", f.Primary.Id, "--", "id", "-u");
+        Assert.Equal("0\n", root.Out);
+
+        var unknown = await Bough("exec", "--user", "no-such-user", f.Primary.Id, "--", "true");
+        Assert.NotEqual(0, unknown.Code);
+        Assert.StartsWith("error:", unknown.Err.Trim());
+    }
+
+    [Fact]
+    public async Task Images_lists_and_shows_the_base_image()
+    {
+        var ls = await Bough("images");
+        Assert.Equal(0, ls.Code);
+        var lines = ls.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("NAME", lines[0]);
+        Assert.Contains(lines, l => l.StartsWith("base ", StringComparison.Ordinal));
+
+        var json = await Bough("images", "--json");
+        Assert.Equal(0, json.Code);
+        Assert.Contains("\"name\": \"base\"", json.Out);
+
+        var show = await Bough("images", "show", "base");
+        Assert.Equal(0, show.Code);
+        Assert.Contains("name: base", show.Out);
+        Assert.Contains("state: ready", show.Out);
+    }
+
+    [Fact]
+    public async Task Bad_usage_and_unknown_names_fail_clearly()
+    {
+        var unterminated = await Bough("template", "create", "x", "--image", "base", "--start", "sh -c 'echo");
+        Assert.Equal(2, unterminated.Code);
+        Assert.Contains("unterminated", unterminated.Err);
+
+        var both = await Bough("create", "--template", "x", "--image", "base");
+        Assert.Equal(2, both.Code);
+
+        var noImage = await Bough("template", "create", "x");
+        Assert.Equal(2, noImage.Code);
+
+        var countWithoutSource = await Bough("create", "-n", "2");
+        Assert.Equal(2, countWithoutSource.Code);
+
+        var rmi = await Bough("rmi", "example.invalid/none/such:1");
+        Assert.Equal(1, rmi.Code);
+        Assert.Contains(ErrorCodes.ImageNotFound, rmi.Err);
+        Assert.Single(rmi.Err.Trim().Split('\n'));
+
+        var baseInUse = await Bough("images", "rm", "base");
+        Assert.Equal(1, baseInUse.Code);
+
+        var noTemplate = await Bough("create", "--template", "no-such-template");
+        Assert.Equal(1, noTemplate.Code);
+        Assert.Contains(ErrorCodes.TemplateNotFound, noTemplate.Err);
+    }
+}
+
+/// <summary>What one CLI run left behind.</summary>
+public sealed record CliRun(int Code, string Out, string Err)
+{
+    public override string ToString() => $"exit {Code}\nstdout: {Out}\nstderr: {Err}";
+}
+
+/// <summary>Runs the built CLI (bough.dll next to the tests) as a user would, piped, no colour.</summary>
+public static class CliRunner
+{
+    /// <summary>Generous: a template create boots and snapshots a VM under TCG on a busy host.</summary>
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(10);
+
+    public static async Task<CliRun> RunAsync(Uri daemon, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bough.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["BOUGH_URL"] = daemon.ToString().TrimEnd('/');
+        psi.Environment["NO_COLOR"] = "1";
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(Limit);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"bough {string.Join(' ', args)} ran past {Limit}");
+        }
+        return new CliRun(p.ExitCode, await stdout, await stderr);
+    }
+}
