@@ -20,10 +20,19 @@ public sealed class BoughException(string code, string message, Exception? inner
     {
         ErrorCodes.InvalidRequest or ErrorCodes.InvalidJson or ErrorCodes.InvalidPath => 400,
         ErrorCodes.NotFound or ErrorCodes.SandboxNotFound or ErrorCodes.ImageNotFound
-            or ErrorCodes.FileNotFound or ErrorCodes.SnapshotNotFound => 404,
+            or ErrorCodes.FileNotFound or ErrorCodes.SnapshotNotFound or ErrorCodes.TemplateNotFound
+            or ErrorCodes.ImageRefNotFound => 404,
         ErrorCodes.IsADirectory or ErrorCodes.NotADirectory => 400,
         ErrorCodes.SandboxNotRunning or ErrorCodes.SandboxBusy or ErrorCodes.Conflict
-            or ErrorCodes.TagExists or ErrorCodes.SnapshotInUse => 409,
+            or ErrorCodes.TagExists or ErrorCodes.SnapshotInUse or ErrorCodes.ImageInUse or ErrorCodes.ImageExists
+            or ErrorCodes.TemplateExists or ErrorCodes.TemplateInUse => 409,
+        // The registry refused the daemon's credentials: retrying the same request will not help
+        // (unlike a 5xx), and 401 would wrongly suggest the daemon itself wants authentication.
+        ErrorCodes.RegistryUnauthorized => 403,
+        // Upstream trouble: the registry is down, or what it (or an archive) sent is broken.
+        ErrorCodes.RegistryUnavailable or ErrorCodes.ImageCorrupt or ErrorCodes.ImageBuildFailed => 502,
+        // Well-formed requests for content we refuse to run, and templates whose ready check never passed.
+        ErrorCodes.LayerRejected or ErrorCodes.ImageUnsupported or ErrorCodes.TemplateNotReady => 422,
         ErrorCodes.TooManyCaptures => 429,
         ErrorCodes.PayloadTooLarge => 413,
         ErrorCodes.PermissionDenied => 403,

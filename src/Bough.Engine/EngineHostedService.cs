@@ -1,4 +1,5 @@
 using Bough.Catalog;
+using Bough.Engine.Images;
 using Bough.Engine.Sandboxes;
 using Microsoft.Extensions.Hosting;
 
@@ -8,11 +9,12 @@ namespace Bough.Engine;
 /// Brings the engine up before the HTTP server listens (catalog migrations, adoption of
 /// surviving VMs) and takes it down after the server has drained.
 /// </summary>
-internal sealed class EngineHostedService(CatalogDb catalog, SandboxManager manager) : IHostedLifecycleService
+internal sealed class EngineHostedService(CatalogDb catalog, SandboxManager manager, ImageService images) : IHostedLifecycleService
 {
     public async Task StartAsync(CancellationToken ct)
     {
         await catalog.MigrateAsync(ct);
+        await images.RecoverAsync(ct);
         await manager.RecoverAsync(ct);
     }
 
@@ -20,6 +22,7 @@ internal sealed class EngineHostedService(CatalogDb catalog, SandboxManager mana
     public Task StoppingAsync(CancellationToken ct)
     {
         manager.BeginShutdown();
+        images.BeginShutdown();
         return Task.CompletedTask;
     }
 

@@ -46,4 +46,6 @@ public sealed class EngineOptions
     public string SnapshotsDir => Path.Combine(DataDir, "snapshots");
     public string CatalogPath => Path.Combine(DataDir, "bough.db");
     public string SandboxesDir => Path.Combine(DataDir, "sandboxes");
+    /// <summary>Docker-style registry credentials (<c>{"auths": {...}}</c>), used when present.</summary>
+    public string RegistryCredentialsPath => Path.Combine(DataDir, "registries.json");
 }

@@ -1,5 +1,10 @@
 using Bough.Catalog;
+using Bough.Engine.Images;
 using Bough.Engine.Sandboxes;
+using Bough.Engine.Templates;
+using Bough.HostSetup;
+using Bough.Images.Oci;
+using Bough.Images.Rootfs;
 using Bough.Engine.Setup;
 using Bough.Vmm;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,7 +17,7 @@ public static class EngineServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the engine for a host that has already been prepared (see
-    /// <see cref="HostPreparer"/>): catalog, VMM launcher, sandbox manager and the hosted
+    /// <see cref="HostPreparer"/>): catalog, VMM launcher, sandbox manager, images, templates and the hosted
     /// service that migrates and recovers on start and stops VMs on shutdown.
     /// </summary>
     public static IServiceCollection AddBoughEngine(this IServiceCollection services, EngineOptions options, PreparedHost host)
@@ -22,6 +27,19 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(sp => new CatalogDb(options.CatalogPath, sp.GetService<ILogger<CatalogDb>>()));
         services.AddSingleton(sp => new SandboxStore(sp.GetRequiredService<CatalogDb>()));
         services.AddSingleton(sp => new SnapshotStore(sp.GetRequiredService<CatalogDb>()));
+        services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<CatalogDb>()));
+        services.AddSingleton(sp => new TemplateStore(sp.GetRequiredService<CatalogDb>()));
+        services.AddSingleton(_ => new BlobStore(options.DataDir));
+        services.AddSingleton(_ => new GuestImageBuilder(options.DataDir, host.AgentPath, HostRequirements.BusyboxPath));
+        services.AddSingleton(sp => new OciPuller(sp.GetRequiredService<BlobStore>(), new RegistryOptions
+        {
+            CredentialsFile = File.Exists(options.RegistryCredentialsPath) ? options.RegistryCredentialsPath : null,
+        }));
+        services.AddSingleton(sp => new OciArchiveImporter(sp.GetRequiredService<BlobStore>()));
+        services.AddSingleton<ImageService>();
+        services.AddSingleton<IImageService>(sp => sp.GetRequiredService<ImageService>());
+        services.AddSingleton<TemplateService>();
+        services.AddSingleton<ITemplateService>(sp => sp.GetRequiredService<TemplateService>());
         services.AddSingleton(sp => new VmLauncher(sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<SandboxManager>();
         services.AddSingleton<ISandboxService>(sp => sp.GetRequiredService<SandboxManager>());

@@ -35,13 +35,14 @@ public interface ISandboxService
     EngineInfo Info { get; }
 }
 
-/// <summary>What to run: argv, extra environment, working directory, stdin and a timeout.</summary>
+/// <summary>What to run: argv (empty: the image's Entrypoint + Cmd), extra environment, working directory, stdin, a timeout and the user.</summary>
 public sealed record ExecCommand(
     IReadOnlyList<string> Argv,
     IReadOnlyDictionary<string, string>? Env = null,
     string? Cwd = null,
     ReadOnlyMemory<byte> Stdin = default,
-    TimeSpan? Timeout = null);
+    TimeSpan? Timeout = null,
+    string? User = null);
 
 public enum ExecOutputKind { Stdout, Stderr, Exit }
 

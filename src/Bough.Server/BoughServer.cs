@@ -98,6 +98,8 @@ public static class BoughServer
         sandboxes.MapLogEndpoints();
         sandboxes.MapSandboxSnapshotEndpoints();
         app.MapSnapshotEndpoints();
+        app.MapImagesEndpoints();
+        app.MapTemplatesEndpoints();
 
         return app;
     }

@@ -84,8 +84,22 @@ internal static class RequestValidation
                 throw BoughException.Invalid($"cmd[{i}] must be a string without NUL");
         ValidateEnv(c.Env, "env");
         if (c.Cwd is not null) ValidateGuestPath(c.Cwd, "cwd");
+        if (c.User is not null && (c.User.Length is 0 or > MaxKeyLength || c.User.Contains('\0')))
+            throw BoughException.Invalid($"user must be 1-{MaxKeyLength} characters without NUL (a name, uid, name:group or uid:gid)");
         if (c.Timeout is { } t && (t <= TimeSpan.Zero || t > MaxExecTimeout))
             throw BoughException.Invalid($"timeoutSeconds must be > 0 and at most {MaxExecTimeout.TotalSeconds}");
+    }
+
+    /// <summary>An argv list (start/ready commands): non-empty strings without NUL.</summary>
+    public static List<string>? ValidateArgv(List<string>? argv, string field)
+    {
+        if (argv is null) return null;
+        if (argv.Count == 0) throw BoughException.Invalid($"{field} must be a non-empty array of strings (argv) or left out");
+        if (argv.Count > MaxArgs) throw BoughException.Invalid($"{field}: at most {MaxArgs} arguments");
+        for (var i = 0; i < argv.Count; i++)
+            if (argv[i] is null || argv[i].Contains('\0') || (i == 0 && argv[i].Length == 0))
+                throw BoughException.Invalid($"{field}[{i}] must be a non-empty string without NUL");
+        return argv;
     }
 
     public static void ValidateGuestPath(string? path, string field = "path")

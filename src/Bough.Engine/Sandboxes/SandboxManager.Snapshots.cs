@@ -32,6 +32,14 @@ public sealed partial class SandboxManager : ISnapshotService
         finally { ReleaseLifecycle(rt); }
     }
 
+    /// <summary>Captures a template's builder sandbox: kind "template", so snapshot listings say what it is.</summary>
+    internal async Task<Snapshot> CaptureTemplateAsync(string sandboxId, string? tag, CancellationToken ct)
+    {
+        var rt = await LockForCaptureAsync(sandboxId, "snapshot", ct);
+        try { return ToContract(await CaptureAsync(rt, tag, "template", ct)); }
+        finally { ReleaseLifecycle(rt); }
+    }
+
     public async Task<BranchResult> BranchAsync(string sandboxId, BranchRequest request, CancellationToken ct)
     {
         var count = request.Count ?? 1;
@@ -76,7 +84,11 @@ public sealed partial class SandboxManager : ISnapshotService
         }
     }
 
-    public async Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, CancellationToken ct)
+    public Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, CancellationToken ct) =>
+        CreateFromSnapshotAsync(request, template: null, ct);
+
+    /// <summary>As the public form; <paramref name="template"/> is recorded on each sandbox (for template_in_use).</summary>
+    internal async Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, string? template, CancellationToken ct)
     {
         var snap = await ResolveSnapshotAsync(request.Snapshot ?? throw BoughException.Invalid("snapshot is required"), ct);
         var count = request.Count ?? 1;
@@ -91,7 +103,7 @@ public sealed partial class SandboxManager : ISnapshotService
         // Reuse the create validation for env/metadata/ports.
         var spec = RequestValidation.ValidateCreate(request with { Snapshot = null, Count = null, Image = snap.Image,
             Vcpus = snap.Vcpus, MemoryMiB = snap.MemoryMiB }, _options);
-        return await StartManyAsync(snap, count, _ => new ChildSpec(spec.Env, spec.Metadata, spec.Internet, spec.Ports), ct);
+        return await StartManyAsync(snap, count, _ => new ChildSpec(spec.Env, spec.Metadata, spec.Internet, spec.Ports, template), ct);
     }
 
     // ---------------------------------------------------------------- pause / resume
@@ -198,6 +210,10 @@ public sealed partial class SandboxManager : ISnapshotService
             (b.SnapshotId is { } sid && ids.Contains(sid)) ||
             (newestBySource.TryGetValue(b.Id, out var newest) && ids.Contains(newest))).ToList();
 
+        var templates = (await _templates.ListAsync(ct)).Where(t => ids.Contains(t.SnapshotId)).Select(t => t.Name).ToList();
+        if (templates.Count > 0)
+            throw new BoughException(ErrorCodes.SnapshotInUse,
+                $"snapshot {snap.Id}{(subtree.Count > 1 ? " or a descendant" : "")} belongs to template(s) {string.Join(", ", templates)}; delete the template instead (DELETE /v1/templates/NAME, `bough template rm`)");
         if (!cascade && subtree.Count > 1)
             throw new BoughException(ErrorCodes.SnapshotInUse,
                 $"snapshot {snap.Id} has child snapshots ({string.Join(", ", subtree.Skip(1).Select(s => s.Id))}); delete them first, or delete the subtree with cascade (?cascade=true, `bough rm-snapshot --cascade`)");
@@ -311,7 +327,7 @@ public sealed partial class SandboxManager : ISnapshotService
     // ---------------------------------------------------------------- internals
 
     private sealed record ChildSpec(IReadOnlyDictionary<string, string> Env, IReadOnlyDictionary<string, string> Metadata,
-        bool Internet, IReadOnlyList<int> Ports);
+        bool Internet, IReadOnlyList<int> Ports, string? Template = null);
 
     /// <summary>Takes the sandbox's lifecycle lock (waiting briefly) and a global capture slot.</summary>
     private async Task<SandboxRuntime> LockForCaptureAsync(string id, string operation, CancellationToken ct)
@@ -471,6 +487,7 @@ public sealed partial class SandboxManager : ISnapshotService
                     CreatedAt = now, UpdatedAt = now, Metadata = s.Metadata, Env = s.Env,
                     Ports = s.Ports.Select(p => new PortRecord(p, 0)).ToList(), Internet = s.Internet,
                     Accel = _host.Accel.Accel, RuntimeDir = Path.Combine(_options.SandboxesDir, id), SnapshotId = snap.Id,
+                    Template = s.Template,
                 });
                 await rt.Lifecycle.WaitAsync(token);
                 rt.Operation = "create";
@@ -546,7 +563,7 @@ public sealed partial class SandboxManager : ISnapshotService
             var agent = await AgentConnection.ConnectAsync(vm.AgentSocketPath,
                 _loggers.CreateLogger("Bough.Agent." + id), TimeSpan.FromSeconds(60), ct);
             rt.Agent = agent;
-            await ConfigureGuestAsync(agent, id, spec.Env, ct);
+            await ConfigureGuestAsync(agent, id, await _images.GetConfigAsync(snap.Image, ct), spec.Env, ct);
 
             record = record with { State = SandboxStates.Running, StateReason = null };
             rt.Record = record;

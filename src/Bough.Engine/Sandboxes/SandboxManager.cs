@@ -5,6 +5,7 @@ using Bough.AgentClient;
 using Bough.Catalog;
 using Bough.Contracts;
 using Bough.Engine.Block;
+using Bough.Engine.Images;
 using Bough.Engine.Setup;
 using Bough.Vmm;
 using AgentExecEvent = Bough.AgentClient.ExecEvent;
@@ -29,6 +30,8 @@ public sealed partial class SandboxManager : ISandboxService
     private readonly PreparedHost _host;
     private readonly SandboxStore _store;
     private readonly SnapshotStore _snapshots;
+    private readonly TemplateStore _templates;
+    private readonly ImageService _images;
     private readonly SemaphoreSlim _captureSlots;
     private readonly VmLauncher _launcher;
     private readonly ILoggerFactory _loggers;
@@ -39,10 +42,12 @@ public sealed partial class SandboxManager : ISandboxService
     private readonly CancellationTokenSource _shutdown = new();
 
     public SandboxManager(EngineOptions options, PreparedHost host, SandboxStore store, SnapshotStore snapshots,
-        VmLauncher launcher, ILoggerFactory loggers)
+        TemplateStore templates, ImageService images, VmLauncher launcher, ILoggerFactory loggers)
     {
         _options = options;
         _snapshots = snapshots;
+        _templates = templates;
+        _images = images;
         _captureSlots = new SemaphoreSlim(options.MaxConcurrentCaptures, options.MaxConcurrentCaptures);
         _host = host;
         _store = store;
@@ -61,7 +66,9 @@ public sealed partial class SandboxManager : ISandboxService
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _shutdown.Token);
         var ct = linked.Token;
         var spec = RequestValidation.ValidateCreate(request, _options);
-        var image = ResolveImage(spec.Image);
+        // The lease keeps the image from being deleted until this sandbox's row names it.
+        using var lease = await _images.AcquireAsync(spec.Image, ct);
+        var image = lease.Image;
 
         var id = SandboxId.New();
         var dir = Path.Combine(_options.SandboxesDir, id);
@@ -121,7 +128,7 @@ public sealed partial class SandboxManager : ISandboxService
             var agent = await AgentConnection.ConnectAsync(vm.AgentSocketPath,
                 _loggers.CreateLogger("Bough.Agent." + id), _options.AgentTimeout, ct);
             rt.Agent = agent;
-            await ConfigureGuestAsync(agent, id, spec.Env, ct);
+            await ConfigureGuestAsync(agent, id, image.Config, spec.Env, ct);
 
             record = record with { State = SandboxStates.Running };
             rt.Record = record;
@@ -239,11 +246,13 @@ public sealed partial class SandboxManager : ISandboxService
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, _shutdown.Token);
         var ct = linked.Token;
+        if (command.Argv is null || command.Argv.Count == 0) command = command with { Argv = await DefaultCommandAsync(id, ct) };
         RequestValidation.ValidateExec(command);
         var agent = await GetAgentAsync(id, ct);
         var spec = new ExecSpec
         {
             Argv = command.Argv,
+            User = command.User,
             Env = command.Env,
             Cwd = command.Cwd,
             StdinBytes = command.Stdin.IsEmpty ? null : command.Stdin,
@@ -268,6 +277,17 @@ public sealed partial class SandboxManager : ISandboxService
         {
             await events.DisposeAsync();
         }
+    }
+
+    /// <summary>An exec without a command runs the image's Entrypoint + Cmd, as a container would.</summary>
+    private async Task<IReadOnlyList<string>> DefaultCommandAsync(string id, CancellationToken ct)
+    {
+        var image = _sandboxes.TryGetValue(id, out var rt) ? rt.Record.Image : (await GetAsync(id, ct)).Image;
+        var config = await _images.GetConfigAsync(image, ct);
+        var argv = (config.Entrypoint ?? []).Concat(config.Cmd ?? []).ToList();
+        if (argv.Count == 0)
+            throw BoughException.Invalid($"cmd is empty and image '{image}' defines no Entrypoint or Cmd to run instead");
+        return argv;
     }
 
     // ---------------------------------------------------------------- files
@@ -473,23 +493,23 @@ public sealed partial class SandboxManager : ISandboxService
 
     // ---------------------------------------------------------------- helpers
 
-    private BaseImageRef ResolveImage(string name)
+    /// <summary>
+    /// Makes the guest this sandbox: hostname, clock, fresh entropy, and the exec defaults (the
+    /// image's Env first, the request's env winning; the image's WorkingDir and User).
+    /// </summary>
+    private async Task ConfigureGuestAsync(AgentConnection agent, string id, ImageConfig image,
+        IReadOnlyDictionary<string, string> env, CancellationToken ct)
     {
-        if (name == _host.BaseImage.Name || name == "base")
-            return new BaseImageRef(_host.BaseImage.Name, _host.BaseImage.DiskPath);
-        throw new BoughException(ErrorCodes.ImageNotFound, $"no image named '{name}' (available: {_host.BaseImage.Name})");
-    }
-
-    private readonly record struct BaseImageRef(string Name, string DiskPath);
-
-    private async Task ConfigureGuestAsync(AgentConnection agent, string id, IReadOnlyDictionary<string, string> env, CancellationToken ct)
-    {
+        var merged = ImageConfigs.EnvMap(image);
+        foreach (var (k, v) in env) merged[k] = v;
         await agent.ConfigureAsync(new GuestConfig
         {
             Hostname = id,
             UnixTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
             Entropy = RandomNumberGenerator.GetBytes(64),
-            Env = env.Count > 0 ? env : null,
+            Env = merged.Count > 0 ? merged : null,
+            Cwd = image.WorkingDir,
+            User = image.User,
         }, ct);
     }
 
@@ -664,5 +684,5 @@ public sealed partial class SandboxManager : ISandboxService
     private static Sandbox ToContract(SandboxRecord r) => new(
         r.Id, r.State, r.Image, r.Vcpus, r.MemoryMiB, r.CreatedAt,
         r.Metadata, r.Ports.Select(p => new PortMapping(p.GuestPort, p.HostPort)).ToList(),
-        r.Internet, r.Accel, r.StateReason, r.Pid, r.SnapshotId);
+        r.Internet, r.Accel, r.StateReason, r.Pid, r.SnapshotId, r.Template);
 }

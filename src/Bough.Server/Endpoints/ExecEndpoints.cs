@@ -21,7 +21,7 @@ internal static class ExecEndpoints
     {
         group.MapPost("/{id}/exec", Exec)
             .WithName("Exec").WithTags("exec")
-            .WithDescription($"Runs a command. With `Accept: {NdjsonMediaType}` the output is streamed as one ExecEvent per line, ending with an `exit` (or `error`) event.")
+            .WithDescription($"Runs a command (`cmd` left out or empty: the image's Entrypoint + Cmd; `user`: name or uid[:gid], default the image's User). With `Accept: {NdjsonMediaType}` the output is streamed as one ExecEvent per line, ending with an `exit` (or `error`) event.")
             .Accepts<ExecRequest>("application/json")
             .AddOpenApiOperationTransformer(DocumentNdjsonAsync)
             .ProducesBoughProblems(400, 404, 409, 500, 502, 503);
@@ -53,11 +53,11 @@ internal static class ExecEndpoints
     /// <summary>Maps the wire request to the engine's command, rejecting what cannot be represented.</summary>
     internal static ExecCommand ToCommand(ExecRequest request)
     {
-        if (request.Cmd is null || request.Cmd.Count == 0)
-            throw new BoughException(ErrorCodes.InvalidRequest, "field 'cmd' is required: a non-empty array of strings (argv)");
-        for (var i = 0; i < request.Cmd.Count; i++)
+        // No cmd: the engine runs the image's Entrypoint + Cmd (400 when it has none).
+        var cmd = request.Cmd ?? [];
+        for (var i = 0; i < cmd.Count; i++)
         {
-            if (request.Cmd[i] is null)
+            if (cmd[i] is null)
                 throw new BoughException(ErrorCodes.InvalidRequest, $"wrong type at $.cmd[{i}]: expected a string, got null");
         }
 
@@ -83,7 +83,7 @@ internal static class ExecEndpoints
             timeout = TimeSpan.FromSeconds(seconds);
         }
 
-        return new ExecCommand(request.Cmd, request.Env, request.Cwd, stdin, timeout);
+        return new ExecCommand(cmd, request.Env, request.Cwd, stdin, timeout, request.User);
     }
 
     private static bool WantsNdjson(HttpRequest request)

@@ -18,7 +18,7 @@ internal static class SandboxEndpoints
     {
         group.MapPost("/", Create)
             .WithName("CreateSandbox").WithTags("sandboxes")
-            .WithDescription("Boots a sandbox from `image`, or starts one from `snapshot`. With `snapshot` and `count` the answer is an array of `count` sandboxes.")
+            .WithDescription("Boots a sandbox from `image`, or starts one from `snapshot` or `template` (a fork of the template's snapshot). With `snapshot`/`template` and `count` the answer is an array of `count` sandboxes.")
             .Accepts<CreateSandboxRequest>("application/json")
             .AddOpenApiOperationTransformer(DocumentListAnswerAsync)
             .ProducesBoughProblems(400, 404, 409, 413, 500, 502, 503);
@@ -41,21 +41,35 @@ internal static class SandboxEndpoints
     /// request that names a snapshot needs it.
     /// </param>
     private static async Task<Results<Created<Sandbox>, Created<IReadOnlyList<Sandbox>>>> Create(
-        HttpContext ctx, [FromServices] ISandboxService engine, [FromServices] ISnapshotService? snapshots)
+        HttpContext ctx, [FromServices] ISandboxService engine, [FromServices] ISnapshotService? snapshots,
+        [FromServices] ITemplateService? templates)
     {
         var ct = ctx.RequestAborted;
         var request = await JsonBody.ReadAsync<CreateSandboxRequest>(ctx.Request, ct);
+        if (request.Template is not null)
+        {
+            if (request.Image is not null || request.Snapshot is not null)
+                throw BoughException.Invalid("'template' excludes 'image' and 'snapshot' (a template fixes both)");
+            if (templates is null)
+                throw new BoughException(ErrorCodes.Internal, "this daemon was started without template support");
+            return Many(request, await templates.CreateSandboxesAsync(request, ct));
+        }
         if (request.Snapshot is null)
         {
             if (request.Count is not null)
-                throw BoughException.Invalid("field 'count' only applies with 'snapshot' (to start several sandboxes from one snapshot)");
+                throw BoughException.Invalid("field 'count' only applies with 'snapshot' or 'template' (to start several sandboxes from one snapshot)");
             var sandbox = await engine.CreateAsync(request, ct);
             return TypedResults.Created(Location(sandbox), sandbox);
         }
 
         if (snapshots is null)
             throw new BoughException(ErrorCodes.Internal, "this daemon was started without snapshot support");
-        var started = await snapshots.CreateFromSnapshotAsync(request, ct);
+        return Many(request, await snapshots.CreateFromSnapshotAsync(request, ct));
+    }
+
+    /// <summary>With <c>count</c> the answer is a list; without it, the one sandbox.</summary>
+    private static Results<Created<Sandbox>, Created<IReadOnlyList<Sandbox>>> Many(CreateSandboxRequest request, IReadOnlyList<Sandbox> started)
+    {
         if (request.Count is not null)
             return TypedResults.Created((string?)null, started);
         if (started.Count != 1)
