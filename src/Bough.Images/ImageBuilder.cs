@@ -130,9 +130,6 @@ public sealed class ImageBuilder
 
     private async Task<BaseImage> BuildAsync(string work, string hash, ImageInputs inputs, IProgress<SetupProgress>? p, CancellationToken ct)
     {
-        var mkfs = CommandLocator.Require("mkfs.ext4", "e2fsprogs");
-        var qemuImg = CommandLocator.Require("qemu-img", "qemu-utils");
-
         p?.Report(new SetupProgress("image", "laying out the root filesystem"));
         var root = Path.Combine(work, "rootfs");
         await RootFs.WriteAsync(root, _options.BusyboxPath, _agentPath, RootFs.FindHostLibraries(), ct);
@@ -142,22 +139,12 @@ public sealed class ImageBuilder
         var size = Math.Max(_options.DiskSizeBytes, content * 2 + (256L << 20));
         size = (size + (1 << 20) - 1) / (1 << 20) * (1 << 20);
 
-        p?.Report(new SetupProgress("image", $"creating ext4 ({size >> 20} MiB, {content >> 20} MiB used)"));
-        var ext4 = Path.Combine(work, "rootfs.ext4");
-        // lazy_itable_init=0: zero inode tables now, or every guest's kernel would do it into its overlay.
-        await CommandRunner.RunCheckedAsync(mkfs,
-            ["-q", "-F", "-t", "ext4", "-L", "bough-root", "-d", root,
-             "-E", "root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0", ext4, $"{size >> 20}M"], null, ct);
-        Files.TryDeleteDirectory(root);
-
-        p?.Report(new SetupProgress("image", "converting to qcow2"));
+        p?.Report(new SetupProgress("image", $"creating ext4 ({size >> 20} MiB, {content >> 20} MiB used) and converting to qcow2"));
         var output = Path.Combine(work, "out");
         Directory.CreateDirectory(output);
         var disk = Path.Combine(output, DiskFile);
-        await CommandRunner.RunCheckedAsync(qemuImg, ["convert", "-q", "-f", "raw", "-O", "qcow2", ext4, disk], null, ct);
-        File.Delete(ext4);
-        // Read-only on disk too: a base written to by mistake would corrupt every overlay on it.
-        Files.SetMode(disk, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        await Rootfs.DiskImage.BuildAsync(root, Path.Combine(work, "rootfs.ext4"), disk, size, "bough-root", null, ct);
+        Files.TryDeleteDirectory(root);
 
         var builtAt = DateTimeOffset.UtcNow;
         File.WriteAllText(Path.Combine(output, ManifestFile),

@@ -8,12 +8,13 @@ namespace Bough.Images;
 /// <summary>
 /// Builds the guest initramfs: static busybox, the virtio modules the cloud kernel keeps outside
 /// the bzImage, and an /init that loads them and hands over to the root disk. It is deliberately
-/// tiny: the only thing it must do is make /dev/vda appear and <c>switch_root</c> onto it.
+/// tiny: the only thing it must do is make /dev/vda appear and <c>switch_root</c> onto it (to
+/// <c>/.bough/init</c> when the disk has one, else <c>/sbin/init</c>).
 /// </summary>
 public static class Initramfs
 {
     /// <summary>Bump when the init script or the archive layout changes so existing initramfs files are rebuilt.</summary>
-    public const int RecipeVersion = 1;
+    public const int RecipeVersion = 2;
 
     /// <summary>
     /// Load order matters: each module needs symbols of the ones before it
@@ -60,11 +61,15 @@ public static class Initramfs
             sleep 0.1
         done
         mount -t ext4 -o rw /dev/vda /newroot || fail "cannot mount /dev/vda as ext4"
-        [ -x /newroot/sbin/init ] || fail "/sbin/init is missing on the root disk"
+        # User images (OCI, recipes) carry the Bough runtime and its init under /.bough; the image's
+        # own init is never run. The base image has none and boots busybox init.
+        init=/sbin/init
+        [ -x /newroot/.bough/init ] && init=/.bough/init
+        [ -x /newroot$init ] || fail "$init is missing on the root disk"
         mkdir -p /newroot/dev /newroot/proc /newroot/sys
         mount --move /dev /newroot/dev || fail "cannot move /dev to the new root"
         umount /sys /proc
-        exec switch_root /newroot /sbin/init
+        exec switch_root /newroot $init
         fail "switch_root failed"
         """;
 

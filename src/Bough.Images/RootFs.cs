@@ -10,7 +10,7 @@ namespace Bough.Images;
 public static class RootFs
 {
     /// <summary>Bump whenever anything written here changes, so base images are rebuilt.</summary>
-    public const int RecipeVersion = 2;
+    public const int RecipeVersion = 3;
 
     /// <summary>Hash of the scripts written into the image, so an edit rebuilds images even if nobody bumps <see cref="RecipeVersion"/>.</summary>
     public static string ScriptsHash() => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
@@ -134,6 +134,10 @@ public static class RootFs
         }
         if (!File.Exists(Path.Combine(root, "sbin/init")))
             File.CreateSymbolicLink(Path.Combine(root, "sbin/init"), "/bin/busybox");
+        // The engine runs detached commands as `/.bough/bin/busybox sh -c ...` on every image; here
+        // that is the base image's own busybox. No /.bough/init: the base boots busybox init.
+        Directory.CreateDirectory(Path.Combine(root, ".bough/bin"));
+        File.CreateSymbolicLink(Path.Combine(root, ".bough/bin/busybox"), "/bin/busybox");
 
         foreach (var (name, hostPath) in hostLibraries)
         {

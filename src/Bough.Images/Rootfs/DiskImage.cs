@@ -1,0 +1,51 @@
+using Bough.HostSetup;
+
+namespace Bough.Images.Rootfs;
+
+/// <summary>
+/// Directory tree → ext4 (mkfs.ext4 -d) → qcow2, the one way every Bough image becomes a disk.
+/// The qcow2 is made read-only (0444): it is the backing file of sandbox overlays, and a write by
+/// mistake would corrupt every one of them.
+/// </summary>
+internal static class DiskImage
+{
+    /// <summary>What a tree needs on ext4: file data in 4 KiB blocks plus a block per directory and long symlink.</summary>
+    public sealed record TreeSize(long Bytes, long Entries);
+
+    public static TreeSize Measure(string dir)
+    {
+        long bytes = 0, entries = 0;
+        foreach (var e in new DirectoryInfo(dir).EnumerateFileSystemInfos("*",
+                     new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false }))
+        {
+            entries++;
+            if (e.LinkTarget != null) bytes += e.LinkTarget.Length > 60 ? 4096 : 0;
+            else if (e is FileInfo f) bytes += (f.Length + 4095) / 4096 * 4096;
+            else bytes += 4096;
+        }
+        return new TreeSize(bytes, entries);
+    }
+
+    /// <summary>
+    /// Builds <paramref name="qcow2Path"/> from <paramref name="root"/>. mkfs.ext4 copies ownership and
+    /// modes from the tree (so a root builder keeps the image's owners) and root_owner=0:0 makes the
+    /// root directory root's either way. lazy_itable_init=0: zero inode tables now, or every guest's
+    /// kernel would do it into its overlay. <paramref name="inodes"/>: a floor for -N (images of many
+    /// small files would run out of ext4's default of one inode per 16 KiB).
+    /// </summary>
+    public static async Task BuildAsync(string root, string ext4Path, string qcow2Path, long sizeBytes, string label,
+        long? inodes, CancellationToken ct)
+    {
+        var mkfs = CommandLocator.Require("mkfs.ext4", "e2fsprogs");
+        var qemuImg = CommandLocator.Require("qemu-img", "qemu-utils");
+        long mib = (sizeBytes + (1 << 20) - 1) >> 20;
+        var args = new List<string> { "-q", "-F", "-t", "ext4", "-L", label, "-d", root,
+            "-E", "root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0" };
+        if (inodes is { } n && n > (mib << 20) / 16384) args.AddRange(["-N", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        args.AddRange([ext4Path, $"{mib}M"]);
+        await CommandRunner.RunCheckedAsync(mkfs, args, null, ct);
+        await CommandRunner.RunCheckedAsync(qemuImg, ["convert", "-q", "-f", "raw", "-O", "qcow2", ext4Path, qcow2Path], null, ct);
+        File.Delete(ext4Path);
+        Files.SetMode(qcow2Path, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+    }
+}
