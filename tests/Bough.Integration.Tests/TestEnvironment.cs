@@ -16,18 +16,31 @@ public static class TestEnvironment
     /// <summary>The data dir whose kernel/ and images/ every test daemon links to.</summary>
     public static string SharedDataDir => Path.Combine(CacheRoot, "daemon-data");
 
-    /// <summary>A new, empty data directory that reuses the shared kernel and images.</summary>
+    /// <summary>
+    /// A new, empty data directory that reuses the shared kernel and base image. <c>images/</c>
+    /// itself is the daemon's own (only <c>images/base</c> and the base builder's lock are
+    /// links): pulled images belong to one catalog, and a daemon removes published image
+    /// directories its catalog does not know, which must never hit another test daemon's.
+    /// </summary>
     public static string NewDataDir()
     {
         var dir = Path.Combine("/tmp", "bough-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         Directory.CreateDirectory(SharedDataDir);
-        foreach (var shared in new[] { "kernel", "images", "cache" })
+        foreach (var shared in new[] { "kernel", "cache" })
         {
             var target = Path.Combine(SharedDataDir, shared);
             Directory.CreateDirectory(target);
             Directory.CreateSymbolicLink(Path.Combine(dir, shared), target);
         }
+        var sharedImages = Path.Combine(SharedDataDir, "images");
+        Directory.CreateDirectory(Path.Combine(sharedImages, "base"));
+        var sharedLock = Path.Combine(sharedImages, ".lock");
+        if (!File.Exists(sharedLock)) File.WriteAllBytes(sharedLock, []);
+        var images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(images);
+        Directory.CreateSymbolicLink(Path.Combine(images, "base"), Path.Combine(sharedImages, "base"));
+        Directory.CreateSymbolicLink(Path.Combine(images, ".lock"), sharedLock);
         return dir;
     }
 

@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using Bough.Contracts;
+using Bough.TestSupport.Registry;
+
+namespace Bough.Integration.Tests;
+
+/// <summary>OCI images end to end: a real registry (docker-registry + skopeo), the real daemon, real VMs.</summary>
+[Collection("daemon")]
+public sealed class ImageTests(DaemonFixture f, RegistryFixture reg) : IClassFixture<RegistryFixture>
+{
+    private HttpClient Http => f.Daemon.Http;
+
+    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    [Fact]
+    public async Task Pulled_image_boots_with_its_files_env_workdir_user_and_default_command()
+    {
+        var (reference, built) = await reg.PushImageAsync(Unique("test/bb") + ":1", TestImages.Busybox(
+            new LayerSpec([TarItem.Dir("data"), TarItem.File("data/hello.txt", "from layer 2\n")])));
+        var before = ImageApi.PublishedDirs(f.Daemon.DataDir).Count;
+
+        var (status, image) = await ImageApi.PullAsync(Http, reference);
+        Assert.Equal(HttpStatusCode.Created, status);
+        Assert.Equal(ImageStates.Ready, image.State);
+        Assert.Equal(reference, image.Name);
+        Assert.Equal("registry", image.Source);
+        Assert.Equal(built.Manifest.Digest, image.Digest);
+        Assert.Equal("/home/app", image.Config!.WorkingDir);
+        Assert.Equal("app", image.Config.User);
+        Assert.Contains("GREETING=hello world", image.Config.Env);
+        Assert.Equal(before + 1, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+
+        // Same manifest again: 200, nothing new published. Both URL encodings find it.
+        var (again, same) = await ImageApi.PullAsync(Http, reference);
+        Assert.Equal(HttpStatusCode.OK, again);
+        Assert.Equal(image.Digest, same.Digest);
+        Assert.Equal(before + 1, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+        Assert.Equal(reference, (await ImageApi.GetAsync(Http, reference)).Name);
+        using (var whole = await Http.GetAsync("/v1/images/" + Uri.EscapeDataString(reference)))
+            Assert.Equal(HttpStatusCode.OK, whole.StatusCode);
+        var list = await Http.GetFromJsonAsync<List<Image>>("/v1/images", ImageApi.Json);
+        Assert.Equal("base", list![0].Name);
+        Assert.Contains(list, i => i.Name == reference && i.State == ImageStates.Ready);
+
+        var sb = await ImageApi.CreateAsync(Http, new CreateSandboxRequest { Image = reference, Env = new() { ["GREETING"] = "from create" } });
+        try
+        {
+            Assert.Equal(reference, sb.Image);
+            Assert.Equal("from layer 2\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/cat", "/data/hello.txt"));
+            // Image env applies (PATH=/bin), the create request's env wins over the image's.
+            Assert.Equal("/bin|from create\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/sh", "-c", "echo \"$PATH|$GREETING\""));
+            Assert.Equal("/home/app\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/sh", "-c", "pwd"));
+            Assert.Equal("1000\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/busybox", "id", "-u"));
+            var asRoot = await ImageApi.ExecAsync(Http, sb.Id, new ExecRequest { Cmd = ["/bin/busybox", "id", "-u"], User = "root" });
+            Assert.Equal("0\n", asRoot.Stdout);
+            // No cmd: the image's Cmd runs.
+            var dflt = await ImageApi.ExecAsync(Http, sb.Id, new ExecRequest());
+            Assert.Equal(0, dflt.ExitCode);
+            Assert.Equal("hi\n", dflt.Stdout);
+
+            // In use: 409 naming the sandbox.
+            using var busy = await Http.DeleteAsync(ImageApi.Path(reference));
+            var p = await Problems.ReadAsync(busy);
+            Assert.Equal(409, p.Status);
+            Assert.Equal(ErrorCodes.ImageInUse, p.Code);
+            Assert.Contains(sb.Id, p.Detail);
+        }
+        finally { await ImageApi.DeleteSandboxQuietlyAsync(Http, sb.Id); }
+
+        using (var gone = await Http.DeleteAsync(ImageApi.Path(reference)))
+            Assert.Equal(HttpStatusCode.NoContent, gone.StatusCode);
+        Assert.Equal(before, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+        using (var missing = await Http.GetAsync(ImageApi.Path(reference)))
+            Assert.Equal(ErrorCodes.ImageNotFound, (await Problems.ReadAsync(missing)).Code);
+    }
+
+    [Fact]
+    public async Task Multi_arch_index_picks_amd64_and_whiteouts_hide_lower_layer_files()
+    {
+        BuiltImage? amd64 = null;
+        var reference = await reg.PushAsync(Unique("test/multi") + ":1", b =>
+        {
+            var arm = b.AddImage(TestImages.Busybox(new LayerSpec([TarItem.File("arch.txt", "arm64\n")])) with { Architecture = "arm64" });
+            amd64 = b.AddImage(TestImages.Busybox(
+                new LayerSpec([TarItem.File("arch.txt", "amd64\n"), TarItem.Dir("data"), TarItem.File("data/gone.txt", "x"), TarItem.File("data/keep.txt", "kept\n")]),
+                new LayerSpec([TarItem.Whiteout("data/gone.txt")])));
+            b.Tag(b.AddIndex(arm, amd64), "t");
+        });
+
+        var (_, image) = await ImageApi.PullAsync(Http, reference);
+        Assert.Equal(amd64!.Manifest.Digest, image.Digest);
+        var sb = await ImageApi.CreateAsync(Http, new CreateSandboxRequest { Image = reference });
+        try
+        {
+            Assert.Equal("amd64\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/cat", "/arch.txt"));
+            Assert.Equal("kept\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/cat", "/data/keep.txt"));
+            Assert.Equal("absent\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/sh", "-c", "test -e /data/gone.txt && echo present || echo absent"));
+            Assert.Equal("", await ImageApi.RunAsync(Http, sb.Id, "/bin/sh", "-c", "ls -a /data | grep wh || true"));
+        }
+        finally
+        {
+            await ImageApi.DeleteSandboxQuietlyAsync(Http, sb.Id);
+            using var _ = await Http.DeleteAsync(ImageApi.Path(reference));
+        }
+    }
+
+    [Fact]
+    public async Task Unknown_reference_is_404_image_ref_not_found()
+    {
+        using var r = await Http.PostAsJsonAsync("/v1/images", new PullImageRequest { Ref = $"{reg.Registry.Host}/nope/never:1", Insecure = true }, ImageApi.Json);
+        var p = await Problems.ReadAsync(r);
+        Assert.Equal(404, p.Status);
+        Assert.Equal(ErrorCodes.ImageRefNotFound, p.Code);
+
+        using var bad = await Http.PostAsJsonAsync("/v1/images", new PullImageRequest { Ref = "UPPER/Case::bad" }, ImageApi.Json);
+        Assert.Equal(ErrorCodes.InvalidRequest, (await Problems.ReadAsync(bad)).Code);
+        using var unknown = await Http.GetAsync("/v1/images/never-pulled");
+        var nf = await Problems.ReadAsync(unknown);
+        Assert.Equal(ErrorCodes.ImageNotFound, nf.Code);
+        Assert.Contains("bough pull", nf.Detail);
+        using var baseDelete = await Http.DeleteAsync("/v1/images/base");
+        Assert.Equal(409, (await Problems.ReadAsync(baseDelete)).Status);
+        using var noImage = await Http.PostAsJsonAsync("/v1/sandboxes", new CreateSandboxRequest { Image = "never-pulled" }, ImageApi.Json);
+        Assert.Equal(ErrorCodes.ImageNotFound, (await Problems.ReadAsync(noImage)).Code);
+    }
+
+    [Fact]
+    public async Task Corrupted_blob_fails_with_image_corrupt_and_leaves_no_image()
+    {
+        var (reference, built) = await reg.PushImageAsync(Unique("test/corrupt") + ":1",
+            TestImages.Busybox(new LayerSpec([TarItem.File("payload.txt", Unique("payload"))])));
+        var blob = reg.Registry.BlobDataPath(built.Layers[^1].Digest);
+        var bytes = File.ReadAllBytes(blob);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        File.WriteAllBytes(blob, bytes);
+        var before = ImageApi.PublishedDirs(f.Daemon.DataDir).Count;
+
+        using var r = await Http.PostAsJsonAsync("/v1/images", new PullImageRequest { Ref = reference, Insecure = true }, ImageApi.Json);
+        var p = await Problems.ReadAsync(r);
+        Assert.Equal(ErrorCodes.ImageCorrupt, p.Code);
+        Assert.Equal(502, p.Status);
+
+        Assert.Equal(before, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+        var failed = await ImageApi.GetAsync(Http, reference);
+        Assert.Equal(ImageStates.Failed, failed.State);
+        Assert.Equal(ErrorCodes.ImageCorrupt, failed.Error!.Code);
+        var list = await Http.GetFromJsonAsync<List<Image>>("/v1/images", ImageApi.Json);
+        Assert.DoesNotContain(list!, i => i.Name == reference);
+        Assert.Empty(StagingLeftovers());
+    }
+
+    [Fact]
+    public async Task Layer_escaping_the_root_is_rejected_and_writes_nothing_outside()
+    {
+        var marker = Unique("bough-escape");
+        var (reference, _) = await reg.PushImageAsync(Unique("test/escape") + ":1", TestImages.Busybox(
+            new LayerSpec([TarItem.File($"../../../../../../tmp/{marker}", "escaped")])));
+        var before = ImageApi.PublishedDirs(f.Daemon.DataDir).Count;
+
+        using var r = await Http.PostAsJsonAsync("/v1/images", new PullImageRequest { Ref = reference, Insecure = true }, ImageApi.Json);
+        var p = await Problems.ReadAsync(r);
+        Assert.Equal(ErrorCodes.LayerRejected, p.Code);
+        Assert.Equal(422, p.Status);
+        Assert.False(File.Exists($"/tmp/{marker}"));
+        Assert.Empty(Directory.GetFiles(f.Daemon.DataDir, marker, SearchOption.AllDirectories));
+        Assert.Equal(before, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+        Assert.Empty(StagingLeftovers());
+    }
+
+    [Fact]
+    public async Task Async_pull_answers_202_and_concurrent_pulls_of_one_ref_coalesce()
+    {
+        var (reference, built) = await reg.PushImageAsync(Unique("test/async") + ":1",
+            TestImages.Busybox(new LayerSpec([TarItem.File("big.bin", new byte[8 << 20])])));
+        var before = ImageApi.PublishedDirs(f.Daemon.DataDir).Count;
+
+        var (status, pulling) = await ImageApi.PullAsync(Http, reference, async: true);
+        Assert.Equal(HttpStatusCode.Accepted, status);
+        Assert.Equal(reference, pulling.Name);
+        // Joiners while it runs: waiting ones and another background one.
+        var joiners = await Task.WhenAll(
+            ImageApi.PullAsync(Http, reference),
+            ImageApi.PullAsync(Http, reference),
+            ImageApi.PullAsync(Http, reference, async: true));
+        var ready = await ImageApi.WaitReadyAsync(Http, reference, TimeSpan.FromMinutes(5));
+        Assert.Equal(built.Manifest.Digest, ready.Digest);
+        foreach (var (s, img) in joiners.Take(2))
+        {
+            Assert.True(s is HttpStatusCode.Created or HttpStatusCode.OK, $"joined pull answered {s}");
+            Assert.Equal(built.Manifest.Digest, img.Digest);
+        }
+        Assert.Equal(before + 1, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+        var list = await Http.GetFromJsonAsync<List<Image>>("/v1/images", ImageApi.Json);
+        Assert.Single(list!, i => i.Name == reference);
+
+        using var _ = await Http.DeleteAsync(ImageApi.Path(reference));
+    }
+
+    [Fact]
+    public async Task Import_of_an_oci_layout_dir_and_of_a_docker_save_tar()
+    {
+        var work = Directory.CreateTempSubdirectory("bough-it-import-").FullName;
+        try
+        {
+            var layout = Path.Combine(work, "layout");
+            var b = new OciLayoutBuilder(layout);
+            var img = b.AddImage(TestImages.Busybox(new LayerSpec([TarItem.File("origin.txt", "imported\n")])));
+            b.Tag(img.Manifest, "v1");
+            var name = Unique("imported") + ":v1";
+
+            using (var r = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = layout, Name = name }, ImageApi.Json))
+            {
+                Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+                var image = (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!;
+                Assert.Equal(name, image.Name);
+                Assert.Equal("archive", image.Source);
+                Assert.Equal(img.Manifest.Digest, image.Digest);
+            }
+
+            // docker save format, written by skopeo from the same layout, with its own recorded name.
+            var tar = Path.Combine(work, "image.tar");
+            var recorded = "localhost/" + Unique("saved") + ":2";
+            await RunAsync("skopeo", "--insecure-policy", "copy", "--quiet", $"oci:{layout}:v1", $"docker-archive:{tar}:{recorded}");
+            Image saved;
+            using (var r = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = tar }, ImageApi.Json))
+            {
+                Assert.True(r.StatusCode == HttpStatusCode.Created, await r.Content.ReadAsStringAsync());
+                saved = (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!;
+            }
+            Assert.Equal(recorded, saved.Name);
+
+            var sb = await ImageApi.CreateAsync(Http, new CreateSandboxRequest { Image = saved.Name });
+            try { Assert.Equal("imported\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/cat", "/origin.txt")); }
+            finally { await ImageApi.DeleteSandboxQuietlyAsync(Http, sb.Id); }
+
+            using var missing = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = Path.Combine(work, "nothing-here") }, ImageApi.Json);
+            Assert.Equal(ErrorCodes.InvalidRequest, (await Problems.ReadAsync(missing)).Code);
+            foreach (var n in new[] { name, saved.Name })
+            {
+                using var d = await Http.DeleteAsync(ImageApi.Path(n));
+                Assert.Equal(HttpStatusCode.NoContent, d.StatusCode);
+            }
+        }
+        finally { Directory.Delete(work, recursive: true); }
+    }
+
+    private IEnumerable<string> StagingLeftovers()
+    {
+        var staging = Path.Combine(f.Daemon.DataDir, "images", "oci", ".staging");
+        return Directory.Exists(staging) ? Directory.EnumerateFileSystemEntries(staging) : [];
+    }
+
+    private static async Task RunAsync(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = p.StandardError.ReadToEndAsync();
+        await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, $"{file} failed: {await err}");
+    }
+}
