@@ -1,7 +1,7 @@
 // Bough benchmark harness. Talks to a running daemon on this machine (it reads QEMU's
 // /proc entries for memory figures) and prints medians and spread over repeated runs.
 //
-//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N]
+//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]]
 //
 // Results are recorded in docs/benchmarks.md with the machine and the command.
 using System.Diagnostics;
@@ -17,6 +17,11 @@ var client = new BoughClient(new Uri(url));
 var version = await client.GetVersionAsync();
 Console.WriteLine($"# Bough bench ({suite}) against {url} (bough {version.Version}, accel {version.Accel}), runs={runs}");
 Console.WriteLine($"# host: {Environment.ProcessorCount} cpus, {Environment.OSVersion}, {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z");
+if (suite == "images")
+{
+    await ImageBench.RunAsync(client, runs, args.Contains("--recipe"));
+    return;
+}
 if (suite == "snapshots")
 {
     await SnapshotBench.RunAsync(client, runs, Arg("--fanout") ?? "1,10,50");
