@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Diagnostics;
 using System.Reflection;
 using Bough.Agent.Users;
@@ -29,15 +28,8 @@ internal sealed class AgentState(AgentLog log, string hostnameFile, string etcDi
     /// <summary>Resolves exec users against <c>etcDir</c>/passwd and /group (the guest's /etc).</summary>
     public UserResolver Users { get; } = new(etcDir);
 
-    /// <summary>This binary, spawned as the exec-as trampoline.</summary>
-    public string AgentPath { get; } = Environment.ProcessPath ?? "/proc/self/exe";
-
-    /// <summary>
-    /// The agent's own environment (e.g. LD_LIBRARY_PATH=/.bough/lib that its private loader needs),
-    /// given only to the trampoline; commands never see it.
-    /// </summary>
-    public IReadOnlyList<string> AgentEnvironment { get; } =
-        Environment.GetEnvironmentVariables().Cast<DictionaryEntry>().Select(e => $"{e.Key}={e.Value}").ToArray();
+    /// <summary>The trampoline that runs commands as other users (loaded on first use).</summary>
+    public ExecAs ExecAs { get; } = new();
 
     public static string Version { get; } =
         typeof(AgentState).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";

@@ -3,8 +3,6 @@ using Bough.Agent.Transport;
 using Bough.Protocol;
 
 // bough-agent: runs as root inside the guest (busybox init or /.bough/init respawns it). See docs/protocol.md.
-// The same binary is the exec-as trampoline that runs commands as another user (see ExecAs).
-if (args.Length > 0 && args[0] == Bough.Agent.Users.ExecAs.Flag) return Bough.Agent.Users.ExecAs.Run(args);
 return await AgentProgram.RunAsync(args);
 
 namespace Bough.Agent

@@ -151,7 +151,7 @@ public sealed class UserTests(ITestOutputHelper output) : IAsyncLifetime
         if (OperatingSystem.IsLinux()) File.SetUnixFileMode(_agent.Directory, (UnixFileMode)0b111_101_101);
         var (exit, _, stderr) = await _c.RunToCompletionAsync(new ExecSpec { Argv = [file], User = "alice", Cwd = "/" }, ExecHelpers.Timeout(30));
         Assert.Equal(126, exit.ExitCode);
-        Assert.Contains("Permission denied", stderr.Text());
+        Assert.Contains("exec-as: " + file + ": errno 13", stderr.Text()); // EACCES
         // A timeout kills the trampolined command too.
         var (tx, _, _) = await _c.RunToCompletionAsync(new ExecSpec { Argv = ["sleep", "30"], User = "alice", Cwd = "/", Timeout = TimeSpan.FromSeconds(1) }, ExecHelpers.Timeout(30));
         Assert.True(tx.TimedOut);

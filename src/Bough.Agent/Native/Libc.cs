@@ -44,24 +44,11 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib)] public static partial int getpid();
     [LibraryImport(Lib)] public static partial uint getuid();
 
-    // Used only by the exec-as trampoline (ExecAs), right before execve. glibc applies the set*id
-    // calls to every thread of the process (setxid broadcast), which matters in a managed runtime.
-    [LibraryImport(Lib, SetLastError = true)] public static partial int setgroups(nuint size, uint* list);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int setresgid(uint rgid, uint egid, uint sgid);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int setresuid(uint ruid, uint euid, uint suid);
-    [LibraryImport(Lib, SetLastError = true)] public static partial int execve(byte* path, byte** argv, byte** envp);
-    /// <summary>
-    /// Raw syscalls for rt_sigaction/rt_sigprocmask: glibc's wrappers refuse its internal signals
-    /// (32, 33), and the runtime leaves 32 ignored, which execve would pass on to the command.
-    /// </summary>
-    [LibraryImport(Lib, SetLastError = true)] public static partial nint syscall(nint number, nint a1, nint a2, nint a3, nint a4);
-    public const int SYS_rt_sigaction = 13, SYS_rt_sigprocmask = 14;
-    public const int SIG_SETMASK = 2;
-    public const nint SIG_DFL = 0;
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int memfd_create(string name, uint flags);
+    public const uint MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
+    public const int F_ADD_SEALS = 1033, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
 
-    /// <summary>The kernel's struct sigaction on x86_64 (not glibc's).</summary>
-    [StructLayout(LayoutKind.Sequential)]
-    public struct KernelSigaction { public nint Handler; public ulong Flags; public nint Restorer; public ulong Mask; }
 
     [LibraryImport(Lib)] public static partial int posix_spawn(int* pid, byte* path, void* fileActions, void* attr, byte** argv, byte** envp);
     [LibraryImport(Lib)] public static partial int posix_spawn_file_actions_init(void* fa);

@@ -42,8 +42,7 @@ internal static class ExecOperation
 
         var process = user is null or { IsRoot: true }
             ? ProcessSpawner.Spawn(executable, argv, envList, cwd, request.Stdin, out int errno)
-            : ProcessSpawner.Spawn(state.AgentPath, ExecAs.BuildArgv(state.AgentPath, user, executable, argv, envList),
-                state.AgentEnvironment, cwd, request.Stdin, out errno);
+            : SpawnAs(state.ExecAs.Path(), user, executable, argv, envList, cwd, request.Stdin, out errno);
         if (process == null)
         {
             if (errno == Libc.ENOENT && !Directory.Exists(cwd))
@@ -55,6 +54,10 @@ internal static class ExecOperation
         var loop = new ExecIoLoop(stream, process, request.TimeoutMs, watch);
         return new EndMessage { Exit = await loop.RunAsync().ConfigureAwait(false) };
     }
+
+    private static SpawnedProcess? SpawnAs(string trampoline, ResolvedUser user, string executable, IReadOnlyList<string> argv,
+        IReadOnlyList<string> env, string cwd, bool stdin, out int errno) =>
+        ProcessSpawner.Spawn(trampoline, ExecAs.BuildArgv(trampoline, user, executable, argv), env, cwd, stdin, out errno);
 
     public static void ValidateEnv(IReadOnlyDictionary<string, string> env)
     {

@@ -44,6 +44,7 @@ public static class ElfInterpreter
 
     private static Segment? Find(FileStream f)
     {
+        if (f.Length < 64) throw new InvalidDataException($"{f.Name} is not an ELF file (too short)");
         var hdr = ReadAt(f, 0, 64);
         if (hdr[0] != 0x7f || hdr[1] != 'E' || hdr[2] != 'L' || hdr[3] != 'F' || hdr[4] != 2 /* ELFCLASS64 */ || hdr[5] != 1 /* LE */)
             throw new InvalidDataException($"{f.Name} is not a 64-bit little-endian ELF");
