@@ -127,7 +127,7 @@ public sealed partial class ImageService : IImageService
                 try { return (await PublishAsync(name, "recipe", root, config, null, null, null, token), false); }
                 finally { nameLock.Release(); }
             }
-            finally { TryDeleteDirectory(root); }
+            finally { DeleteStaging(root); }
         });
     }
 
@@ -158,7 +158,7 @@ public sealed partial class ImageService : IImageService
             }
             finally { nameLock.Release(); }
         }
-        finally { TryDeleteDirectory(root); }
+        finally { DeleteStaging(root); }
     }
 
     /// <summary>Publishes a staging root and writes the row (last). Caller holds the name's lock.</summary>
@@ -489,6 +489,14 @@ public sealed partial class ImageService : IImageService
         ContentBytes = r.ContentBytes, DiskBytes = r.DiskBytes, Config = ImageConfigs.FromJson(r.ConfigJson),
         CreatedAt = r.CreatedAt,
     };
+
+    /// <summary>Removes a staging root and the per-build work directory the builder made around it.</summary>
+    private void DeleteStaging(string root)
+    {
+        var work = Path.GetDirectoryName(Path.GetFullPath(root));
+        var insideStaging = work is not null && Path.GetDirectoryName(work) == Path.GetFullPath(_builder.StagingRoot);
+        TryDeleteDirectory(insideStaging ? work! : root);
+    }
 
     private void TryDeleteDirectory(string dir)
     {
