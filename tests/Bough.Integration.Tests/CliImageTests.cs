@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Bough.Contracts;
+using Bough.TestSupport.Registry;
 
 namespace Bough.Integration.Tests;
 
@@ -164,6 +165,131 @@ public sealed class CliImageTests(DaemonFixture f)
         var noTemplate = await Bough("create", "--template", "no-such-template");
         Assert.Equal(1, noTemplate.Code);
         Assert.Contains(ErrorCodes.TemplateNotFound, noTemplate.Err);
+    }
+}
+
+/// <summary>
+/// `bough pull`, `images`, `images show`, `rmi` and the image's exec defaults through the CLI,
+/// against a real docker-registry the images are pushed to with skopeo.
+/// </summary>
+[Collection("daemon")]
+public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassFixture<RegistryFixture>
+{
+    private Task<CliRun> Bough(params string[] args) => CliRunner.RunAsync(f.Daemon.Url, args);
+
+    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    [Fact]
+    public async Task Pull_quiet_prints_the_name_then_images_lists_it_and_rmi_removes_it()
+    {
+        var (reference, built) = await reg.PushImageAsync(Unique("cli/bb") + ":1", TestImages.Busybox());
+
+        var pull = await Bough("pull", "--insecure", "--quiet", reference);
+        Assert.True(pull.Code == 0, pull.ToString());
+        Assert.Equal(reference + "\n", pull.Out);
+        Assert.Equal("", pull.Err);
+
+        var ls = await Bough("images");
+        Assert.Equal(0, ls.Code);
+        var row = Assert.Single(ls.Out.Split('\n'), l => l.StartsWith(reference + " ", StringComparison.Ordinal));
+        Assert.Contains("registry", row);
+        Assert.Contains(built.Manifest.Hex[..12], row);
+
+        var show = await Bough("images", "show", reference);
+        Assert.True(show.Code == 0, show.ToString());
+        Assert.Contains($"digest: {built.Manifest.Digest}", show.Out);
+        Assert.Contains("env: GREETING=hello world", show.Out);
+        Assert.Contains("workdir: /home/app", show.Out);
+        Assert.Contains("user: app", show.Out);
+        Assert.Contains("cmd: [\"/bin/sh\",\"-c\",\"echo hi\"]", show.Out);
+
+        var rmi = await Bough("rmi", reference);
+        Assert.True(rmi.Code == 0, rmi.ToString());
+        Assert.Equal(reference + "\n", rmi.Out);
+        Assert.DoesNotContain(reference, (await Bough("images")).Out);
+        var gone = await Bough("images", "show", reference);
+        Assert.Equal(1, gone.Code);
+        Assert.Contains(ErrorCodes.ImageNotFound, gone.Err);
+    }
+
+    [Fact]
+    public async Task Pull_without_quiet_reports_progress_on_stderr_and_ends_with_name_digest_and_size()
+    {
+        var (reference, built) = await reg.PushImageAsync(Unique("cli/progress") + ":1", TestImages.Busybox(
+            new LayerSpec([TarItem.Dir("data"), TarItem.File("data/big.bin", new byte[2 << 20])])));
+        // By digest: the '@' and ':' in the name must survive the trip through the URL.
+        var byDigest = $"{reference[..reference.LastIndexOf(':')]}@{built.Manifest.Digest}";
+
+        var pull = await Bough("pull", "--insecure", byDigest);
+        try
+        {
+            Assert.True(pull.Code == 0, pull.ToString());
+            var lines = pull.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(3, lines.Length);
+            var name = lines[0];
+            Assert.Contains('@', name);
+            Assert.Equal($"digest: {built.Manifest.Digest}", lines[1]);
+            Assert.Matches(@"^size: [0-9.]+ (KiB|MiB) content", lines[2]);
+            // Plain progress lines (stderr is a pipe): each layer is named with its outcome.
+            foreach (var layer in built.Layers)
+                Assert.Contains($"layer {layer.Hex[..12]} ", pull.Err);
+            Assert.DoesNotContain("\u001b[", pull.Err);
+
+            var show = await Bough("images", "show", "--json", name);
+            Assert.True(show.Code == 0, show.ToString());
+            Assert.Contains(built.Manifest.Digest, show.Out);
+        }
+        finally
+        {
+            if (pull.Code == 0)
+                await Bough("rmi", pull.Out.Split('\n')[0]);
+        }
+    }
+
+    [Fact]
+    public async Task Pull_of_an_unknown_reference_exits_1_with_the_error_code()
+    {
+        var r = await Bough("pull", "--insecure", $"{reg.Registry.Host}/cli/does-not-exist:1");
+        Assert.Equal(1, r.Code);
+        Assert.Equal("", r.Out);
+        var error = r.Err.Split('\n').Last(l => l.Length > 0);
+        Assert.StartsWith("error:", error);
+        Assert.Contains(ErrorCodes.ImageRefNotFound, error);
+
+        var quiet = await Bough("pull", "-q", "--insecure", $"{reg.Registry.Host}/cli/does-not-exist:2");
+        Assert.Equal(1, quiet.Code);
+        Assert.Contains(ErrorCodes.ImageRefNotFound, quiet.Err);
+        Assert.Single(quiet.Err.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task Exec_in_a_pulled_image_uses_its_user_and_default_command()
+    {
+        var (reference, _) = await reg.PushImageAsync(Unique("cli/exec") + ":1", TestImages.Busybox());
+        Assert.Equal(0, (await Bough("pull", "-q", "--insecure", reference)).Code);
+        var create = await Bough("create", "--image", reference);
+        Assert.True(create.Code == 0, create.ToString());
+        var id = create.Out.Trim();
+        try
+        {
+            // The image's user is app (1000); --user overrides it per exec.
+            Assert.Equal("1000\n", (await Bough("exec", id, "--", "/bin/busybox", "id", "-u")).Out);
+            Assert.Equal("0\n", (await Bough("exec", "--user", "root", id, "--", "/bin/busybox", "id", "-u")).Out);
+            // No command: the image's Cmd (sh -c "echo hi").
+            var dflt = await Bough("exec", id);
+            Assert.True(dflt.Code == 0, dflt.ToString());
+            Assert.Equal("hi\n", dflt.Out);
+
+            // In use by the sandbox: rmi refuses, naming why.
+            var inUse = await Bough("rmi", reference);
+            Assert.Equal(1, inUse.Code);
+            Assert.Contains(ErrorCodes.ImageInUse, inUse.Err);
+        }
+        finally
+        {
+            await Bough("rm", id);
+            await Bough("rmi", reference);
+        }
     }
 }
 
