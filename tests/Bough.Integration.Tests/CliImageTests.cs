@@ -263,6 +263,37 @@ public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassF
     }
 
     [Fact]
+    public async Task Images_import_takes_a_relative_layout_path_and_prints_the_name()
+    {
+        var work = Directory.CreateTempSubdirectory("bough-it-cli-import-").FullName;
+        var name = Unique("cli/imported") + ":v1";
+        try
+        {
+            var b = new OciLayoutBuilder(Path.Combine(work, "layout"));
+            var img = b.AddImage(TestImages.Busybox());
+            b.Tag(img.Manifest, "v1");
+
+            // Relative to the CLI's directory; the daemon (another cwd) must get it made absolute.
+            var r = await CliRunner.RunInAsync(f.Daemon.Url, work, "images", "import", "layout", "--name", name, "-q");
+            Assert.True(r.Code == 0, r.ToString());
+            Assert.Equal(name + "\n", r.Out);
+
+            var row = Assert.Single((await Bough("images")).Out.Split('\n'), l => l.StartsWith(name + " ", StringComparison.Ordinal));
+            Assert.Contains("archive", row);
+            Assert.Contains(img.Manifest.Hex[..12], row);
+
+            var missing = await CliRunner.RunInAsync(f.Daemon.Url, work, "images", "import", "nothing-here");
+            Assert.Equal(1, missing.Code);
+            Assert.Contains(ErrorCodes.InvalidRequest, missing.Err);
+        }
+        finally
+        {
+            await Bough("rmi", name);
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Exec_in_a_pulled_image_uses_its_user_and_default_command()
     {
         var (reference, _) = await reg.PushImageAsync(Unique("cli/exec") + ":1", TestImages.Busybox());
@@ -305,13 +336,17 @@ public static class CliRunner
     /// <summary>Generous: a template create boots and snapshots a VM under TCG on a busy host.</summary>
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(10);
 
-    public static async Task<CliRun> RunAsync(Uri daemon, params string[] args)
+    public static Task<CliRun> RunAsync(Uri daemon, params string[] args) => RunInAsync(daemon, null, args);
+
+    /// <summary>Runs in <paramref name="workingDir"/>, for commands that resolve relative paths.</summary>
+    public static async Task<CliRun> RunInAsync(Uri daemon, string? workingDir, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDir ?? "",
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bough.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
