@@ -9,8 +9,9 @@ namespace Bough.Images.Oci;
 /// <summary>
 /// The HTTP side of one pull: talks to one repository on one registry. Decides the scheme once (HTTPS;
 /// with <c>insecure</c> also plain HTTP when HTTPS fails), answers auth challenges (Bearer tokens are
-/// cached per scope for the life of this client, Basic credentials are sent once a registry asks), and
-/// turns every failure into an <see cref="ImageException"/> with a stable code and the URL.
+/// cached per scope for the life of this client and fetched again when the registry refuses a cached
+/// one, Basic credentials are sent once a registry asks), and turns every failure into an
+/// <see cref="ImageException"/> with a stable code and the URL.
 /// </summary>
 internal sealed class RegistryClient(HttpClient http, ImageReference reference, bool insecure, RegistryOptions options)
 {
@@ -160,14 +161,13 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
             if (string.IsNullOrEmpty(realm) || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri))
                 throw new ImageException("registry_unavailable", $"{UrlFor("")}: Bearer challenge without a valid realm ('{realm}')");
             var scope = bearer["scope"] ?? $"repository:{Repo}:pull";
-            if (!_tokens.TryGetValue(scope, out var token))
+            // A cached token the registry now refuses has expired (Docker Hub's last 300 s; a pull of large
+            // layers outlives one) or was revoked: fetch a new one. SendAsync retries only once, so a fresh
+            // token that is refused too ends the pull as unauthorized instead of looping.
+            if (!_tokens.TryGetValue(scope, out var token) || _authorization?.Parameter == token)
             {
                 token = await FetchTokenAsync(realmUri, bearer["service"], scope, what, ct);
                 _tokens[scope] = token;
-            }
-            else if (_authorization?.Parameter == token)
-            {
-                throw Unauthorized(what, HttpStatusCode.Unauthorized, "the registry refused its own token");
             }
             _authorization = new AuthenticationHeaderValue("Bearer", token);
         }
