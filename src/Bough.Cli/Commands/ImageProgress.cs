@@ -1,6 +1,7 @@
 using Bough.Client;
 using Bough.Contracts;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace Bough.Cli.Commands;
 
@@ -45,8 +46,8 @@ internal sealed class ImageProgress(CliContext context, BoughClient client)
             .Columns(
                 new TaskDescriptionColumn { Alignment = Justify.Left },
                 new ProgressBarColumn(),
-                new PercentageColumn(),
-                new DownloadedColumn(),
+                new UnlessIndeterminate(new PercentageColumn()),
+                new UnlessIndeterminate(new DownloadedColumn()),
                 new SpinnerColumn())
             .StartAsync(async ctx =>
             {
@@ -68,9 +69,11 @@ internal sealed class ImageProgress(CliContext context, BoughClient client)
             var layers = image.Layers ?? [];
             foreach (var layer in layers)
             {
+                // Spectre refuses a task without a description, so it is made with its first one.
+                var description = Markup.Escape($"  {ImageFormat.Layer(layer)} {layer.State}");
                 if (!_layers.TryGetValue(layer.Digest, out var bar))
-                    bar = _layers[layer.Digest] = ctx.AddTask("", maxValue: 1);
-                bar.Description = Markup.Escape($"  {ImageFormat.Layer(layer)} {layer.State}");
+                    bar = _layers[layer.Digest] = ctx.AddTask(description, maxValue: 1);
+                bar.Description = description;
                 bar.MaxValue = Math.Max(1, layer.Size);
                 // A cached layer was never downloaded; showing it full says "nothing left to do".
                 bar.Value = layer.State is "cached" or "done" ? bar.MaxValue : Math.Min(layer.Done, bar.MaxValue);
@@ -121,6 +124,18 @@ internal sealed class ImageProgress(CliContext context, BoughClient client)
                 output.WriteLine($"  layer {ImageFormat.Layer(layer)} {SnapshotFormat.Bytes(layer.Size)} {layer.State}");
             }
         }
+    }
+
+    /// <summary>
+    /// Hides a column while its task has nothing to measure (resolving, a recipe build), where
+    /// "0% 0/1 byte" would be a made-up figure.
+    /// </summary>
+    private sealed class UnlessIndeterminate(ProgressColumn inner) : ProgressColumn
+    {
+        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime) =>
+            task.IsIndeterminate ? Text.Empty : inner.Render(options, task, deltaTime);
+
+        public override int? GetColumnWidth(RenderOptions options) => inner.GetColumnWidth(options);
     }
 
     /// <summary>Reports on the polling thread; Spectre's progress context is not thread-safe, and Progress&lt;T&gt; would post elsewhere.</summary>
