@@ -33,8 +33,16 @@ public sealed partial class TemplateService(
     /// process group and stdio. <c>$BOUGH_CWD</c> carries the image's WorkingDir.
     /// </summary>
     private const string StartScript =
-        "cd \"${BOUGH_CWD:-/}\"; setsid \"$@\" >" + StartLog + " 2>&1 </dev/null &";
+        "cd \"${BOUGH_CWD:-/}\" || exit 1; " + Busybox + " setsid \"$@\" >>" + StartLog + " 2>&1 </dev/null &";
 
+    /// <summary>
+    /// Run as root before the start command: an image need not have /var/log, and its User
+    /// (which the start command runs as) may not be allowed to create it.
+    /// </summary>
+    private const string PrepareLogScript =
+        Busybox + " mkdir -p /var/log && : >" + StartLog + " && " + Busybox + " chmod 666 " + StartLog;
+
+    /// <summary>Absolute, so neither the image's PATH nor its applets matter (every image gets it injected).</summary>
     private const string Busybox = "/.bough/bin/busybox";
 
     /// <summary>Names being created right now (a second create of the same name is refused, not queued).</summary>
@@ -102,6 +110,10 @@ public sealed partial class TemplateService(
     private async Task StartAsync(Sandbox builder, List<string> start, CancellationToken ct)
     {
         var config = await images.GetConfigAsync(builder.Image, ct);
+        var prep = await sandboxes.ExecAsync(builder.Id, new ExecCommand([Busybox, "sh", "-c", PrepareLogScript],
+            Cwd: "/", Timeout: TimeSpan.FromSeconds(60), User: "root"), ct);
+        if (prep.ExitCode != 0)
+            throw new BoughException(ErrorCodes.TemplateNotReady, $"could not create {StartLog} (exit {prep.ExitCode}): {Trim(prep.Stderr + prep.Stdout)}");
         var r = await sandboxes.ExecAsync(builder.Id, new ExecCommand(
             [Busybox, "sh", "-c", StartScript, "sh", .. start],
             Env: new Dictionary<string, string> { ["BOUGH_CWD"] = config.WorkingDir ?? "/" },
