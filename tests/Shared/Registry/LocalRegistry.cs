@@ -7,7 +7,7 @@ namespace Bough.TestSupport.Registry;
 /// <summary>
 /// A real registry (distribution 2.8, <c>/usr/bin/docker-registry</c>) on a free loopback port, with a
 /// throwaway config and storage in a temp dir; optionally htpasswd Basic auth (2.8 accepts it without
-/// TLS). Killed and removed on dispose.
+/// TLS) or Bearer token auth against a <see cref="TokenServer"/>. Killed and removed on dispose.
 /// </summary>
 public sealed class LocalRegistry : IDisposable
 {
@@ -38,11 +38,24 @@ public sealed class LocalRegistry : IDisposable
         return Path.Combine(StorageDir, "docker", "registry", "v2", "blobs", "sha256", hex[..2], hex, "data");
     }
 
-    public static async Task<LocalRegistry> StartAsync((string User, string Password)? basicAuth = null, CancellationToken ct = default)
+    /// <param name="basicAuth">htpasswd Basic auth with this one user.</param>
+    /// <param name="tokenAuth">Token auth: the registry challenges with <c>Bearer realm=..,service=..,scope=..</c>
+    /// pointing at this server and trusts the tokens it signs (its certificate is the rootcertbundle).</param>
+    public static async Task<LocalRegistry> StartAsync((string User, string Password)? basicAuth = null,
+        TokenServer? tokenAuth = null, CancellationToken ct = default)
     {
+        if (basicAuth is not null && tokenAuth is not null)
+            throw new ArgumentException("a registry has one auth method: basic or token, not both");
         var dir = Directory.CreateTempSubdirectory("bough-registry-").FullName;
         var port = FreePort();
         var auth = "";
+        if (tokenAuth is not null)
+        {
+            var bundle = Path.Combine(dir, "token-root.pem");
+            await File.WriteAllTextAsync(bundle, tokenAuth.RootCertificatePem, ct);
+            auth = $"auth:\n  token:\n    realm: {tokenAuth.Realm}\n    service: {tokenAuth.Service}\n"
+                   + $"    issuer: {TokenServer.Issuer}\n    rootcertbundle: {bundle}\n";
+        }
         if (basicAuth is { } a)
         {
             var htpasswd = Path.Combine(dir, "htpasswd");
