@@ -246,6 +246,59 @@ public sealed class ImageTests(DaemonFixture f, RegistryFixture reg) : IClassFix
         finally { Directory.Delete(work, recursive: true); }
     }
 
+    [Fact]
+    public async Task Repull_of_a_moved_tag_publishes_anew_and_keeps_the_old_disk_for_running_sandboxes()
+    {
+        var repoTag = Unique("test/moving") + ":latest";
+        var (reference, v1) = await reg.PushImageAsync(repoTag, TestImages.Busybox(new LayerSpec([TarItem.File("version.txt", "1\n")])));
+        var before = ImageApi.PublishedDirs(f.Daemon.DataDir).Count;
+        await ImageApi.PullAsync(Http, reference);
+        var old = await ImageApi.CreateAsync(Http, new CreateSandboxRequest { Image = reference });
+        Sandbox? fresh = null;
+        try
+        {
+            var (_, v2) = await reg.PushImageAsync(repoTag, TestImages.Busybox(new LayerSpec([TarItem.File("version.txt", "2\n")])));
+            var (status, image) = await ImageApi.PullAsync(Http, reference);
+            Assert.Equal(HttpStatusCode.Created, status);
+            Assert.Equal(v2.Manifest.Digest, image.Digest);
+            Assert.NotEqual(v1.Manifest.Digest, image.Digest);
+            Assert.Equal(before + 2, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+
+            // The running sandbox's overlay is still backed by the first disk; a new one gets the second.
+            Assert.Equal("1\n", await ImageApi.RunAsync(Http, old.Id, "/bin/cat", "/version.txt"));
+            fresh = await ImageApi.CreateAsync(Http, new CreateSandboxRequest { Image = reference });
+            Assert.Equal("2\n", await ImageApi.RunAsync(Http, fresh.Id, "/bin/cat", "/version.txt"));
+        }
+        finally
+        {
+            await ImageApi.DeleteSandboxQuietlyAsync(Http, old.Id);
+            if (fresh is not null) await ImageApi.DeleteSandboxQuietlyAsync(Http, fresh.Id);
+        }
+        using (var d = await Http.DeleteAsync(ImageApi.Path(reference)))
+            Assert.Equal(HttpStatusCode.NoContent, d.StatusCode);
+        Assert.Equal(before, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+    }
+
+    [Fact]
+    public async Task Start_up_removes_image_directories_without_a_catalog_row_and_staging_leftovers()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var orphan = Path.Combine(dataDir, "images", "oci", "img-0123456789ab");
+        var staging = Path.Combine(dataDir, "images", "oci", ".staging", "crashed-build");
+        Directory.CreateDirectory(orphan);
+        File.WriteAllText(Path.Combine(orphan, "disk.qcow2"), "half-published");
+        Directory.CreateDirectory(staging);
+        try
+        {
+            await using var daemon = await DaemonProcess.StartAsync(dataDir);
+            Assert.False(Directory.Exists(orphan), "an image directory without a row survived start-up");
+            Assert.False(Directory.Exists(staging), "image staging survived start-up");
+            var list = await daemon.Http.GetFromJsonAsync<List<Image>>("/v1/images", ImageApi.Json);
+            Assert.Equal("base", Assert.Single(list!).Name);
+        }
+        finally { Directory.Delete(dataDir, recursive: true); }
+    }
+
     private IEnumerable<string> StagingLeftovers()
     {
         var staging = Path.Combine(f.Daemon.DataDir, "images", "oci", ".staging");
