@@ -31,10 +31,9 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(sp => new TemplateStore(sp.GetRequiredService<CatalogDb>()));
         services.AddSingleton(_ => new BlobStore(options.DataDir));
         services.AddSingleton(_ => new GuestImageBuilder(options.DataDir, host.AgentPath, HostRequirements.BusyboxPath));
-        services.AddSingleton(sp => new OciPuller(sp.GetRequiredService<BlobStore>(), new RegistryOptions
-        {
-            CredentialsFile = File.Exists(options.RegistryCredentialsPath) ? options.RegistryCredentialsPath : null,
-        }));
+        // The credentials file is read per pull, so one added (or fixed) later needs no restart.
+        services.AddSingleton(sp => new OciPuller(sp.GetRequiredService<BlobStore>(),
+            new RegistryOptions { CredentialsFile = options.RegistryCredentialsPath }));
         services.AddSingleton(sp => new OciArchiveImporter(sp.GetRequiredService<BlobStore>()));
         services.AddSingleton<ImageService>();
         services.AddSingleton<IImageService>(sp => sp.GetRequiredService<ImageService>());

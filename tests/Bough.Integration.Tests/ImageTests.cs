@@ -299,6 +299,80 @@ public sealed class ImageTests(DaemonFixture f, RegistryFixture reg) : IClassFix
         finally { Directory.Delete(dataDir, recursive: true); }
     }
 
+    [Fact]
+    public async Task Registry_credentials_come_from_registries_json_and_a_refusal_is_403()
+    {
+        using var secured = await LocalRegistry.StartAsync(basicAuth: ("bough", "s3cret"));
+        var dir = Directory.CreateTempSubdirectory("bough-it-layout-").FullName;
+        var reference = $"{secured.Host}/{Unique("private/bb")}:1";
+        var credentials = Path.Combine(f.Daemon.DataDir, "registries.json");
+        try
+        {
+            var b = new OciLayoutBuilder(dir);
+            b.Tag(b.AddImage(TestImages.Busybox()).Manifest, "t");
+            await Skopeo.PushAsync(dir, "t", reference, ("bough", "s3cret"));
+
+            using (var refused = await Http.PostAsJsonAsync("/v1/images", new PullImageRequest { Ref = reference, Insecure = true }, ImageApi.Json))
+            {
+                var p = await Problems.ReadAsync(refused);
+                Assert.Equal(ErrorCodes.RegistryUnauthorized, p.Code);
+                Assert.Equal(403, p.Status);
+            }
+            // Read per pull: no restart needed.
+            File.WriteAllText(credentials, "{\"auths\": {\"" + secured.Host + "\": {\"username\": \"bough\", \"password\": \"s3cret\"}}}");
+            var (status, image) = await ImageApi.PullAsync(Http, reference);
+            Assert.Equal(HttpStatusCode.Created, status);
+            using var _ = await Http.DeleteAsync(ImageApi.Path(image.Name));
+        }
+        finally
+        {
+            File.Delete(credentials);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_pull_whose_only_client_disconnects_is_cancelled_and_leaves_nothing()
+    {
+        var noise = new byte[48 << 20];
+        new Random(7).NextBytes(noise);
+        var (reference, _) = await reg.PushImageAsync(Unique("test/cancel") + ":1",
+            TestImages.Busybox(new LayerSpec([TarItem.File("noise.bin", noise)])));
+        var before = ImageApi.PublishedDirs(f.Daemon.DataDir).Count;
+
+        using (var cts = new CancellationTokenSource())
+        {
+            var post = Http.PostAsJsonAsync("/v1/images", new PullImageRequest { Ref = reference, Insecure = true }, ImageApi.Json, cts.Token);
+            // Disconnect once the daemon is working on it (past the download, so it has things to undo).
+            while (true)
+            {
+                if (post.IsCompleted)
+                {
+                    using var early = await post;
+                    Assert.Fail($"the pull finished before it could be abandoned: {(int)early.StatusCode} {await early.Content.ReadAsStringAsync()}");
+                }
+                using var r = await Http.GetAsync(ImageApi.Path(reference));
+                if (r.IsSuccessStatusCode && (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!.Phase is "extracting" or "publishing") break;
+                await Task.Delay(20);
+            }
+            cts.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => post);
+        }
+
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            using var r = await Http.GetAsync(ImageApi.Path(reference));
+            if (r.StatusCode == HttpStatusCode.NotFound) break;
+            var image = (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!;
+            Assert.True(image.State == ImageStates.Pulling, $"expected the pull to be cancelled, it is {image.State}");
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), "the abandoned pull is still running after 60 s");
+            await Task.Delay(250);
+        }
+        Assert.Equal(before, ImageApi.PublishedDirs(f.Daemon.DataDir).Count);
+        Assert.Empty(StagingLeftovers());
+    }
+
     private IEnumerable<string> StagingLeftovers()
     {
         var staging = Path.Combine(f.Daemon.DataDir, "images", "oci", ".staging");

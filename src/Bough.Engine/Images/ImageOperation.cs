@@ -59,6 +59,12 @@ internal sealed class ImageOperation
         }
     }
 
+    /// <summary>Releases the token source once the operation is over (under the gate, so a late <see cref="Leave"/> cannot race it).</summary>
+    public void Complete()
+    {
+        lock (_gate) Cts.Dispose();
+    }
+
     public void SetPhase(string phase)
     {
         lock (_gate) _phase = phase;

@@ -248,13 +248,16 @@ public sealed partial class ImageService : IImageService
         {
             if (_ops.TryGetValue(key, out var current) && ReferenceEquals(current, op)) _ops.Remove(key);
         }
-        if (t.IsFaulted)
+        // A pull every client gave up on (or the daemon stopping) is not a failure worth reporting.
+        var cancelled = op.Cts.IsCancellationRequested;
+        if (t.IsFaulted && !cancelled)
         {
             var ex = Translate(t.Exception!.GetBaseException());
             _failed[op.Name] = (new ProblemSummary(ex.Code, ex.Message), op.Source, DateTimeOffset.UtcNow);
             _log.LogWarning("image operation for {Name} failed: {Code}: {Message}", op.Name, ex.Code, ex.Message);
         }
-        op.Cts.Dispose();
+        if (cancelled) _log.LogInformation("image operation for {Name} cancelled: no client is waiting for it", op.Name);
+        op.Complete();
         PruneFailed();
     }
 
