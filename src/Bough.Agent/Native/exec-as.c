@@ -10,7 +10,7 @@
  * Does setgroups, setresgid, setresuid, resets every signal disposition and the signal mask, then
  * execve. On failure: "bough-agent: exec-as: WHAT: errno N" on stderr, exit 127 (ENOENT) or 126.
  *
- * Build (the bytes are embedded in Users/ExecAs.cs; rebuild and re-embed when this changes):
+ * Built by Bough.Agent.csproj (target BoughBuildExecAs) and embedded as a resource:
  *   gcc -Os -static -nostdlib -fno-pie -no-pie -fno-stack-protector -fno-asynchronous-unwind-tables \
  *       -fcf-protection=none -Wl,--build-id=none -Wl,-N -s -o exec-as exec-as.c
  */

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Bough.Agent.Native;
+using Bough.Protocol;
 
 namespace Bough.Agent.Users;
 
@@ -9,7 +10,7 @@ namespace Bough.Agent.Users;
 /// place (same pid, session, pipes and cwd):
 /// <code>exec-as UID GID G1,G2,..|- EXE ARGV0 ARGV..</code>
 /// The trampoline is Native/exec-as.c: a 1.6 KB freestanding static binary (no libc, so it runs in
-/// any image), embedded here and loaded into a sealed memfd once per agent process, then spawned
+/// any image), compiled from source by the agent's build, embedded as a resource and loaded into a sealed memfd once per agent process, then spawned
 /// as <c>/proc/self/fd/N</c>. A first version spawned the agent itself in a trampoline mode, which
 /// cost a .NET runtime start per exec: ~40 ms natively but ~2.7 s under TCG.
 /// The command's environment is passed as the trampoline's own (it uses none), so nothing of the
@@ -18,26 +19,15 @@ namespace Bough.Agent.Users;
 /// </summary>
 internal sealed class ExecAs
 {
-    /// <summary>Built from Native/exec-as.c with the command in its header comment.</summary>
-    private static readonly string Binary =
-        "f0VMRgIBAQAAAAAAAAAAAAIAPgABAAAAsABAAAAAAABAAAAAAAAAANAEAAAAAAAAAAAAAEAAOAACAEAABgAFAAEAAAAHAAAAsAAAAAAAAACwAEAAAAAAALAA" +
-        "QAAAAAAAywMAAAAAAADQAwQAAAAAACAAAAAAAAAAUeV0ZAYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEAAAAAAAAABIiedI" +
-        "g+Tw6E0BAAD0SIHsqAAAADHSioLeA0AAhMB1CEhj0kgp1+shSIH6yAAAAHTviEQUqEj/wuvcgfrIAAAAdBGIRBSoSP/CigQXSGPKhMB157jVA0AAihCE0nQM" +
-        "iFQMqEj/wEj/wevuSInwvwEAAABBuAoAAABI99hID0nwSInwMdJJ9/CDwjCIVDyTSInySInGSIn4SI1/AUiD+gl33onPSGPQSGPJRIpEFJNI/8pIjXQkqESI" +
-        "RAyoSP/BhdJ1540UB0Ux0khj0sZEFKgKjVQHAbgBAAAAvwIAAABIY9IPBUiBxKgAAADDSYnx6Br///8x/0mD+f64PAAAAEAPlMcx0kUx0kiDx35IidYPBev+" +
-        "MckxwEiLN4oWg+owgPoJdydIa8AKSA++0kj/xv/BSIk3SAHQg/kLddu+FgAAAL/1A0AA6KH///+FyXTtuv7///9IOcJy48NBVkFVQVRVU0iD7DBMiydJg/wF" +
-        "fwy+FgAAAL8ABEAA6yhIi0cQSIn7SInnSIkEJOiF////icVIiwQkgDgAdA++FgAAAL8yBEAA6ET///9Ii0MYSInnSIkEJOhb////QYnFSIsEJIA4AHQMvhYA" +
-        "AAC/OgRAAOvTSItDIEUx9oA4LUiJBCR1BoB4AQB0UEiJ50n/xugi////QokEtXwEQABIiwQkihCE0nQzSP/ASIkEJID6LHUYSYH+AAABAHXOvhYAAAC/QgRA" +
-        "AOl8////vhYAAAC/UgRAAOlt////RTHSvoAEQAC4dAAAADHSTIn3DwW/XQRAAEiJxkiFwA+ISP///0SJ6kUx0rh3AAAASInXSInWDwW/ZwRAAEiJxkiFwA+I" +
-        "JP///4nqRTHSuHUAAABIiddIidYPBb9xBEAASInGSIXAD4gB////SI18JBC5CAAAADHAMdLzq0iNdCQQvwEAAABBuQ0AAABIg/8JTI1HAXQGSIP/E3UFTInH" +
-        "6+tBuggAAABMicgPBUyJx0mD+EF11zHASI10JAi/AgAAAEiJRCQIuA4AAAAPBUUx0kiLeyhKjVTjEEiNczC4OwAAAA8FSIt7MEiJxul9/v//OiBlcnJubyAA" +
-        "Ym91Z2gtYWdlbnQ6IGV4ZWMtYXM6IABiYWQgbnVtYmVyAHVzYWdlOiBleGVjLWFzIFVJRCBHSUQgR1JPVVBTIEVYRSBBUkdWMCBbQVJHVi4uLl0AYmFkIHVp" +
-        "ZABiYWQgZ2lkAHRvbyBtYW55IGdyb3VwcwBiYWQgZ3JvdXBzAHNldGdyb3VwcwBzZXRyZXNnaWQAc2V0cmVzdWlkAEdDQzogKERlYmlhbiAxMi4yLjAtMTQr" +
-        "ZGViMTJ1MSkgMTIuMi4wAAAuc2hzdHJ0YWIALnRleHQALnJvZGF0YQAuYnNzAC5jb21tZW50AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" +
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAACwAAAAEAAAAHAAAAAAAAALAAQAAAAAAAsAAAAAAAAAAlAwAAAAAAAAAAAAAAAAAAAQAAAAAA" +
-        "AAAAAAAAAAAAABEAAAABAAAAMgAAAAAAAADVA0AAAAAAANUDAAAAAAAApgAAAAAAAAAAAAAAAAAAAAEAAAAAAAAAAQAAAAAAAAAZAAAACAAAAAMAAAAAAAAA" +
-        "gARAAAAAAAB7BAAAAAAAAAAABAAAAAAAAAAAAAAAAAAgAAAAAAAAAAAAAAAAAAAAHgAAAAEAAAAwAAAAAAAAAAAAAAAAAAAAewQAAAAAAAAnAAAAAAAAAAAA" +
-        "AAAAAAAAAQAAAAAAAAABAAAAAAAAAAEAAAADAAAAAAAAAAAAAAAAAAAAAAAAAKIEAAAAAAAAJwAAAAAAAAAAAAAAAAAAAAEAAAAAAAAAAAAAAAAAAAA=";
+    /// <summary>Native/exec-as.c, compiled by the agent's build (see Bough.Agent.csproj) and embedded.</summary>
+    private static byte[] LoadBinary()
+    {
+        using var stream = typeof(ExecAs).Assembly.GetManifestResourceStream("bough.exec-as")
+            ?? throw new AgentError(ErrorCodes.Unsupported, "the exec-as trampoline is missing from the agent build");
+        var bytes = new byte[stream.Length];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
 
     private readonly Lock _lock = new();
     private string? _path;
@@ -66,7 +56,7 @@ internal sealed class ExecAs
         lock (_lock)
         {
             if (_path != null) return _path;
-            var bytes = Convert.FromBase64String(Binary);
+            var bytes = LoadBinary();
             int fd = Libc.memfd_create("bough-exec-as", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING);
             if (fd < 0) throw AgentError.FromErrno(Libc.Errno, "memfd_create", "bough-exec-as");
             fixed (byte* p = bytes)
