@@ -143,4 +143,37 @@ public sealed class RestartTests
         Assert.Equal("before-pause\n", (await second.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["cat", "/root/p"] })).Stdout);
         await second.Client.DeleteSandboxAsync(sb.Id);
     }
+
+    [Fact]
+    public async Task A_template_create_interrupted_by_a_crash_leaves_no_builder_vm_behind()
+    {
+        var dataDir = TestEnvironment.NewDataDir();
+        var first = await DaemonProcess.StartAsync(dataDir);
+        // A ready check that never passes keeps the create in its polling phase until the crash.
+        var create = first.Client.CreateTemplateAsync(new CreateTemplateRequest
+        {
+            Name = "crashy", Image = "base", Ready = ["false"], ReadyTimeoutSeconds = 600,
+        });
+        Sandbox? builder = null;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (builder is null)
+        {
+            Assert.False(create.IsCompleted, "the template create ended before the crash");
+            Assert.True(sw.Elapsed < TimeSpan.FromMinutes(3), "no builder sandbox appeared");
+            builder = (await first.Client.ListSandboxesAsync())
+                .FirstOrDefault(s => s.Metadata.ContainsKey("bough.template-builder") && s.State == SandboxStates.Running);
+            await Task.Delay(200);
+        }
+        await first.KillHardAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => create);
+        Assert.True(TestEnvironment.ProcessAlive(builder.Pid!.Value), "the builder VM should survive the crash (to be cleaned up)");
+
+        await using var second = await DaemonProcess.StartAsync(dataDir);
+        Assert.DoesNotContain(await second.Client.ListSandboxesAsync(), s => s.Id == builder.Id);
+        Assert.Empty(await second.Client.ListTemplatesAsync());
+        Assert.False(TestEnvironment.ProcessAlive(builder.Pid!.Value), "the builder VM is still running after the restart");
+        // The name is free again.
+        Assert.Equal("crashy", (await second.Client.CreateTemplateAsync(new CreateTemplateRequest { Name = "crashy", Image = "base" })).Name);
+        await second.Client.DeleteTemplateAsync("crashy");
+    }
 }

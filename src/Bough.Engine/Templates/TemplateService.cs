@@ -45,6 +45,9 @@ public sealed partial class TemplateService(
     /// <summary>Absolute, so neither the image's PATH nor its applets matter (every image gets it injected).</summary>
     private const string Busybox = "/.bough/bin/busybox";
 
+    /// <summary>Metadata key marking a template's builder sandbox (its value is the template name).</summary>
+    public const string BuilderMetadataKey = "bough.template-builder";
+
     /// <summary>Names being created right now (a second create of the same name is refused, not queued).</summary>
     private readonly ConcurrentDictionary<string, byte> _creating = new(StringComparer.Ordinal);
 
@@ -63,7 +66,7 @@ public sealed partial class TemplateService(
         {
             Image = request.Image ?? "base", Vcpus = request.Vcpus, MemoryMiB = request.MemoryMiB, Env = request.Env,
             Ports = request.Ports, Internet = request.Internet,
-            Metadata = new() { ["bough.template-builder"] = name },
+            Metadata = new() { [BuilderMetadataKey] = name },
         };
         var spec = RequestValidation.ValidateCreate(boot, options);
 
@@ -180,6 +183,35 @@ public sealed partial class TemplateService(
         catch (Exception ex) when (ex is BoughException or OperationCanceledException)
         {
             return "";
+        }
+    }
+
+    /// <summary>
+    /// Start-up, after the sandbox manager's recovery: a template create the daemon was killed in
+    /// left its builder sandbox (a live VM the caller never heard of) and maybe a published
+    /// template snapshot no row names. Both go; nothing can be creating a template yet.
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken ct)
+    {
+        var builders = (await sandboxes.ListAsync(ct)).Where(s => s.Metadata.ContainsKey(BuilderMetadataKey)).ToList();
+        if (builders.Count == 0) return;
+        var named = (await store.ListAsync(ct)).Select(t => t.SnapshotId).ToHashSet(StringComparer.Ordinal);
+        var builderIds = builders.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
+        // Only snapshots of these builders: a template snapshot kept after its template was deleted
+        // (it had child snapshots) is the user's now and is never touched here.
+        var orphans = (await sandboxes.ListSnapshotsAsync(ct))
+            .Where(s => s.Kind == "template" && s.SourceSandboxId is { } src && builderIds.Contains(src) && !named.Contains(s.Id))
+            .ToList();
+        foreach (var builder in builders)
+        {
+            log.LogWarning("removing sandbox {Id}: builder of template '{Name}', whose creation a daemon restart interrupted",
+                builder.Id, builder.Metadata[BuilderMetadataKey]);
+            await DeleteBuilderAsync(builder);
+        }
+        foreach (var snap in orphans)
+        {
+            log.LogWarning("removing snapshot {Id}: captured for a template whose creation a daemon restart interrupted", snap.Id);
+            await TryDeleteSnapshotAsync(snap.Id);
         }
     }
 
