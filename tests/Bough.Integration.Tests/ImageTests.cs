@@ -288,11 +288,15 @@ public sealed class ImageTests(DaemonFixture f, RegistryFixture reg) : IClassFix
         Directory.CreateDirectory(orphan);
         File.WriteAllText(Path.Combine(orphan, "disk.qcow2"), "half-published");
         Directory.CreateDirectory(staging);
+        var partialBlob = Path.Combine(dataDir, "blobs", ".staging", "half-downloaded");
+        Directory.CreateDirectory(Path.GetDirectoryName(partialBlob)!);
+        File.WriteAllText(partialBlob, "partial layer");
         try
         {
             await using var daemon = await DaemonProcess.StartAsync(dataDir);
             Assert.False(Directory.Exists(orphan), "an image directory without a row survived start-up");
             Assert.False(Directory.Exists(staging), "image staging survived start-up");
+            Assert.False(File.Exists(partialBlob), "a partial blob download survived start-up");
             var list = await daemon.Http.GetFromJsonAsync<List<Image>>("/v1/images", ImageApi.Json);
             Assert.Equal("base", Assert.Single(list!).Name);
         }

@@ -32,6 +32,7 @@ public sealed partial class ImageService : IImageService
     private readonly SnapshotStore _snapshots;
     private readonly TemplateStore _templates;
     private readonly GuestImageBuilder _builder;
+    private readonly BlobStore _blobs;
     private readonly OciPuller _puller;
     private readonly OciArchiveImporter _importer;
     private readonly ILogger _log;
@@ -44,7 +45,7 @@ public sealed partial class ImageService : IImageService
     private readonly ConcurrentDictionary<string, int> _leases = new(StringComparer.Ordinal);
 
     public ImageService(EngineOptions options, PreparedHost host, ImageStore images, SandboxStore sandboxes,
-        SnapshotStore snapshots, TemplateStore templates, GuestImageBuilder builder, OciPuller puller,
+        SnapshotStore snapshots, TemplateStore templates, GuestImageBuilder builder, BlobStore blobs, OciPuller puller,
         OciArchiveImporter importer, ILogger<ImageService> log)
     {
         _options = options;
@@ -54,6 +55,7 @@ public sealed partial class ImageService : IImageService
         _snapshots = snapshots;
         _templates = templates;
         _builder = builder;
+        _blobs = blobs;
         _puller = puller;
         _importer = importer;
         _log = log;
@@ -384,10 +386,11 @@ public sealed partial class ImageService : IImageService
         return row is null ? new ImageConfig() : ImageConfigs.FromJson(row.ConfigJson);
     }
 
-    /// <summary>Start-up: drop staging leftovers and published directories no row accounts for.</summary>
+    /// <summary>Start-up: drop staging leftovers (image builds, blob downloads) and published directories no row accounts for.</summary>
     internal async Task RecoverAsync(CancellationToken ct)
     {
         _builder.CleanStaging();
+        _blobs.CleanStaging();
         var rows = await _images.ListAsync(ct);
         var known = rows.SelectMany(r => r.PreviousIds.Append(r.Id)).ToHashSet(StringComparer.Ordinal);
         foreach (var id in _builder.ListPublishedIds())
