@@ -113,6 +113,43 @@ public sealed class TemplateTests(DaemonFixture f, RegistryFixture reg) : IClass
     }
 
     [Fact]
+    public async Task Template_of_an_image_without_etc_passwd_or_var_log_works()
+    {
+        // Only busybox and a web root: no /etc/passwd (so no user names resolve), no /var/log.
+        var (reference, _) = await reg.PushImageAsync(Unique("test/bare") + ":1", new ImageSpec([new LayerSpec(
+        [
+            TarItem.Dir("bin"),
+            TarItem.File("bin/busybox", File.ReadAllBytes(TestImages.HostBusybox), (UnixFileMode)0b111_101_101),
+            TarItem.Symlink("bin/sh", "busybox"),
+            TarItem.Dir("www"),
+            TarItem.File("www/index.html", "bare\n"),
+        ])]) { Env = ["PATH=/bin"] });
+        var (_, image) = await ImageApi.PullAsync(Http, reference);
+        var name = Unique("bare");
+        try
+        {
+            using (var r = await Http.PostAsJsonAsync("/v1/templates", new CreateTemplateRequest
+            {
+                Name = name, Image = image.Name, Start = HttpdStart, Ready = WgetReady, ReadyTimeoutSeconds = 120,
+            }, ImageApi.Json))
+                Assert.True(r.StatusCode == HttpStatusCode.Created, $"template create: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+            using var created = await Http.PostAsJsonAsync("/v1/sandboxes", new CreateSandboxRequest { Template = name }, ImageApi.Json);
+            var child = (await created.Content.ReadFromJsonAsync<Sandbox>(ImageApi.Json))!;
+            using var exec = await Http.PostAsJsonAsync($"/v1/sandboxes/{child.Id}/exec",
+                new ExecRequest { Cmd = ["/bin/sh", "-c", "/bin/busybox wget -q -O /tmp/r http://127.0.0.1:8080/ && cat /tmp/r"] }, ImageApi.Json);
+            var result = (await exec.Content.ReadFromJsonAsync<ExecResult>(ImageApi.Json))!;
+            Assert.Equal(0, result.ExitCode);
+            Assert.Equal("bare\n", result.Stdout);
+            using var _ = await Http.DeleteAsync($"/v1/sandboxes/{child.Id}");
+        }
+        finally
+        {
+            using var t = await Http.DeleteAsync($"/v1/templates/{name}");
+            using var i = await Http.DeleteAsync(ImageApi.Path(image.Name));
+        }
+    }
+
+    [Fact]
     public async Task Template_whose_ready_check_never_passes_is_not_ready_with_logs_and_leaves_nothing()
     {
         var image = await PushWebImageAsync();

@@ -114,7 +114,7 @@ public sealed partial class TemplateService(
     {
         var config = await images.GetConfigAsync(builder.Image, ct);
         var prep = await sandboxes.ExecAsync(builder.Id, new ExecCommand([Busybox, "sh", "-c", PrepareLogScript],
-            Cwd: "/", Timeout: TimeSpan.FromSeconds(60), User: "root"), ct);
+            Cwd: "/", Timeout: TimeSpan.FromSeconds(60), User: "0:0"), ct);
         if (prep.ExitCode != 0)
             throw new BoughException(ErrorCodes.TemplateNotReady, $"could not create {StartLog} (exit {prep.ExitCode}): {Trim(prep.Stderr + prep.Stdout)}");
         var r = await sandboxes.ExecAsync(builder.Id, new ExecCommand(
