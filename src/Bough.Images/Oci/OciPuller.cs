@@ -149,9 +149,21 @@ public sealed class OciPuller(BlobStore blobs, RegistryOptions options, HttpMess
 
     private async Task WriteBlobAsync(string digest, Stream body, long size, Action<long>? onBytes, RegistryClient client, CancellationToken ct)
     {
+        // Re-armed on every chunk: only a connection that goes quiet trips it.
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        stall.CancelAfter(options.StallTimeout);
         try
         {
-            await blobs.WriteAsync(digest, body, size, onBytes, ct);
+            await blobs.WriteAsync(digest, body, size, n =>
+            {
+                stall.CancelAfter(options.StallTimeout);
+                onBytes?.Invoke(n);
+            }, stall.Token);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new ImageException("registry_unavailable",
+                $"download of blob {digest} from {client.UrlFor("")} stalled: no data for {options.StallTimeout.TotalSeconds:0} s", e);
         }
         catch (Exception e) when (e is HttpRequestException or IOException && !ct.IsCancellationRequested)
         {

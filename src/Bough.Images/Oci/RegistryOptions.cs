@@ -12,6 +12,11 @@ public sealed record RegistryOptions
     public int MaxConcurrentDownloads { get; init; } = 3;
     /// <summary>Limit for one request up to its response headers (a blob body may stream longer).</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>
+    /// A blob download that receives no byte for this long fails (registry_unavailable) instead of
+    /// hanging: <see cref="RequestTimeout"/> ends at the response headers, a body may stream for hours.
+    /// </summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>How often download progress is reported at most (state changes are always reported).</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 }
