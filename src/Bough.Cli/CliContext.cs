@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Bough.Client;
 using Bough.Contracts;
+using Spectre.Console;
 
 namespace Bough.Cli;
 
@@ -35,6 +36,30 @@ internal sealed class CliContext
     public JsonSerializerOptions Json { get; } = new(BoughJson.Options) { WriteIndented = true };
 
     public void WriteJson<T>(T value) => Terminal.Out.WriteLine(JsonSerializer.Serialize(value, Json));
+
+    /// <summary>
+    /// Details as key/value pairs (the <c>show</c> commands): a grid at a terminal, plain
+    /// <c>key: value</c> lines otherwise, for grep and scripts. <paramref name="markup"/> may style a
+    /// value at the terminal (it gets the key and the already escaped value).
+    /// </summary>
+    public void WriteFields(IEnumerable<(string Key, string Value)> fields, Func<string, string, string>? markup = null)
+    {
+        if (Terminal.StdoutIsTerminal)
+        {
+            var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
+            foreach (var (key, value) in fields)
+            {
+                var escaped = Markup.Escape(value);
+                grid.AddRow($"[bold]{key}[/]", markup?.Invoke(key, escaped) ?? escaped);
+            }
+            Terminal.Ansi.Write(grid);
+        }
+        else
+        {
+            foreach (var (key, value) in fields)
+                Terminal.Out.WriteLine($"{key}: {value}");
+        }
+    }
 
     /// <summary>
     /// Sets <paramref name="command"/>'s action: creates a client for the chosen URL, runs

@@ -85,19 +85,7 @@ internal static class ImagesVerb
                 context.WriteJson(image);
                 return ExitCodes.Ok;
             }
-            var fields = Fields(image);
-            if (context.Terminal.StdoutIsTerminal)
-            {
-                var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
-                foreach (var (key, value) in fields)
-                    grid.AddRow($"[bold]{key}[/]", Markup.Escape(value));
-                context.Terminal.Ansi.Write(grid);
-            }
-            else
-            {
-                foreach (var (key, value) in fields)
-                    context.Terminal.Out.WriteLine($"{key}: {value}");
-            }
+            context.WriteFields(Fields(image));
             return ExitCodes.Ok;
         });
         return command;

@@ -22,24 +22,8 @@ internal static class ShowVerb
                 return ExitCodes.Ok;
             }
 
-            var fields = Fields(sandbox);
-            if (context.Terminal.StdoutIsTerminal)
-            {
-                var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
-                foreach (var (key, value) in fields)
-                {
-                    var shown = key == "state"
-                        ? $"[{SandboxFormat.StateColor(sandbox.State)}]{Markup.Escape(value)}[/]"
-                        : Markup.Escape(value);
-                    grid.AddRow($"[bold]{key}[/]", shown);
-                }
-                context.Terminal.Ansi.Write(grid);
-            }
-            else
-            {
-                foreach (var (key, value) in fields)
-                    context.Terminal.Out.WriteLine($"{key}: {value}");
-            }
+            context.WriteFields(Fields(sandbox),
+                (key, value) => key == "state" ? $"[{SandboxFormat.StateColor(sandbox.State)}]{value}[/]" : value);
             return ExitCodes.Ok;
         });
         return command;

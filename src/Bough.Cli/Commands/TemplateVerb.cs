@@ -144,19 +144,7 @@ internal static class TemplateVerb
                 context.WriteJson(template);
                 return ExitCodes.Ok;
             }
-            var fields = Fields(template);
-            if (context.Terminal.StdoutIsTerminal)
-            {
-                var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
-                foreach (var (key, value) in fields)
-                    grid.AddRow($"[bold]{key}[/]", Markup.Escape(value));
-                context.Terminal.Ansi.Write(grid);
-            }
-            else
-            {
-                foreach (var (key, value) in fields)
-                    context.Terminal.Out.WriteLine($"{key}: {value}");
-            }
+            context.WriteFields(Fields(template));
             return ExitCodes.Ok;
         });
         return command;
