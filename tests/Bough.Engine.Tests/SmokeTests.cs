@@ -1,0 +1,7 @@
+namespace Bough.Engine.Tests;
+
+public class SmokeTests
+{
+    [Fact]
+    public void Engine_assembly_loads() => Assert.NotNull(typeof(EngineOptions).Assembly);
+}
