@@ -96,5 +96,10 @@ public static class CatalogMigrations
             -- The template a sandbox was created from (null otherwise).
             ALTER TABLE sandboxes ADD COLUMN template TEXT;
             """),
+        new(4, "snapshot-keep", """
+            -- 0 for a branch snapshot nobody tagged or asked to keep: collected with its last
+            -- user. Existing rows predate the rule and are kept.
+            ALTER TABLE snapshots ADD COLUMN keep INTEGER NOT NULL DEFAULT 1;
+            """),
     ];
 }

@@ -10,7 +10,7 @@ public sealed record PortRecord(int GuestPort, int HostPort);
 public sealed record SandboxRecord
 {
     public required string Id { get; init; }
-    public required string State { get; init; }
+    public required SandboxState State { get; init; }
     public string? StateReason { get; init; }
     public required string Image { get; init; }
     public int Vcpus { get; init; } = 1;

@@ -103,14 +103,13 @@ public sealed class SandboxStore
 
     /// <summary>Changes only state and reason (the common transition), bumping <c>updated_at</c>.</summary>
     /// <exception cref="SandboxNotFoundException">No such row.</exception>
-    public async Task SetStateAsync(string id, string state, string? reason, CancellationToken ct)
+    public async Task SetStateAsync(string id, SandboxState state, string? reason, CancellationToken ct)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(state);
         await using var conn = _db.Open();
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = "UPDATE sandboxes SET state = $state, state_reason = $reason, updated_at = $updated WHERE id = $id;";
         cmd.Parameters.AddWithValue("$id", id);
-        cmd.Parameters.AddWithValue("$state", state);
+        cmd.Parameters.AddWithValue("$state", state.ToName());
         cmd.Parameters.AddWithValue("$reason", (object?)reason ?? DBNull.Value);
         cmd.Parameters.AddWithValue("$updated", FormatTime(_time.GetUtcNow()));
         if (await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false) == 0) throw new SandboxNotFoundException(id);
@@ -131,7 +130,7 @@ public sealed class SandboxStore
         ArgumentException.ThrowIfNullOrWhiteSpace(r.Id, nameof(r.Id));
         var p = cmd.Parameters;
         p.AddWithValue("$id", r.Id);
-        p.AddWithValue("$state", r.State);
+        p.AddWithValue("$state", r.State.ToName());
         p.AddWithValue("$reason", (object?)r.StateReason ?? DBNull.Value);
         p.AddWithValue("$image", r.Image);
         p.AddWithValue("$vcpus", r.Vcpus);
@@ -154,7 +153,7 @@ public sealed class SandboxStore
     private static SandboxRecord Read(SqliteDataReader x) => new()
     {
         Id = x.GetString(0),
-        State = x.GetString(1),
+        State = CatalogNames.ParseSandboxState(x.GetString(1)),
         StateReason = x.IsDBNull(2) ? null : x.GetString(2),
         Image = x.GetString(3),
         Vcpus = x.GetInt32(4),

@@ -10,7 +10,7 @@ public sealed record SnapshotRecord
     public string? ParentId { get; init; }
     public string? SourceSandboxId { get; init; }
     public int Depth { get; init; }
-    public required string Kind { get; init; }
+    public required SnapshotKind Kind { get; init; }
     public required string Image { get; init; }
     public int Vcpus { get; init; }
     public int MemoryMiB { get; init; }
@@ -19,26 +19,31 @@ public sealed record SnapshotRecord
     public long? PauseMs { get; init; }
     public required string Dir { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>
+    /// False only for a branch snapshot nobody named or asked to keep: it is collected once no
+    /// sandbox, template or child snapshot depends on it.
+    /// </summary>
+    public bool Keep { get; init; } = true;
 }
 
 /// <summary>CRUD for snapshot rows; tags are unique (enforced by SQLite, reported as <see cref="TagTakenException"/>).</summary>
 public sealed class SnapshotStore(CatalogDb db)
 {
     private const string Columns =
-        "id, tag, parent_id, source_sandbox_id, depth, kind, image, vcpus, memory_mib, memory_bytes, disk_bytes, pause_ms, dir, created_at";
+        "id, tag, parent_id, source_sandbox_id, depth, kind, image, vcpus, memory_mib, memory_bytes, disk_bytes, pause_ms, dir, created_at, keep";
 
     public async Task InsertAsync(SnapshotRecord r, CancellationToken ct)
     {
         await using var conn = db.Open();
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = $"INSERT INTO snapshots ({Columns}) VALUES ($id, $tag, $parent, $source, $depth, $kind, $image, $vcpus, $mem, $membytes, $diskbytes, $pause, $dir, $created);";
+        cmd.CommandText = $"INSERT INTO snapshots ({Columns}) VALUES ($id, $tag, $parent, $source, $depth, $kind, $image, $vcpus, $mem, $membytes, $diskbytes, $pause, $dir, $created, $keep);";
         var p = cmd.Parameters;
         p.AddWithValue("$id", r.Id);
         p.AddWithValue("$tag", (object?)r.Tag ?? DBNull.Value);
         p.AddWithValue("$parent", (object?)r.ParentId ?? DBNull.Value);
         p.AddWithValue("$source", (object?)r.SourceSandboxId ?? DBNull.Value);
         p.AddWithValue("$depth", r.Depth);
-        p.AddWithValue("$kind", r.Kind);
+        p.AddWithValue("$kind", r.Kind.ToName());
         p.AddWithValue("$image", r.Image);
         p.AddWithValue("$vcpus", r.Vcpus);
         p.AddWithValue("$mem", r.MemoryMiB);
@@ -47,6 +52,7 @@ public sealed class SnapshotStore(CatalogDb db)
         p.AddWithValue("$pause", (object?)r.PauseMs ?? DBNull.Value);
         p.AddWithValue("$dir", r.Dir);
         p.AddWithValue("$created", SandboxStore.FormatTime(r.CreatedAt == default ? DateTimeOffset.UtcNow : r.CreatedAt));
+        p.AddWithValue("$keep", r.Keep ? 1 : 0);
         try { await cmd.ExecuteNonQueryAsync(ct); }
         catch (SqliteException e) when (e.SqliteErrorCode == 19 && e.Message.Contains("tag", StringComparison.Ordinal))
         {
@@ -88,7 +94,7 @@ public sealed class SnapshotStore(CatalogDb db)
                 ParentId = x.IsDBNull(2) ? null : x.GetString(2),
                 SourceSandboxId = x.IsDBNull(3) ? null : x.GetString(3),
                 Depth = x.GetInt32(4),
-                Kind = x.GetString(5),
+                Kind = CatalogNames.ParseSnapshotKind(x.GetString(5)),
                 Image = x.GetString(6),
                 Vcpus = x.GetInt32(7),
                 MemoryMiB = x.GetInt32(8),
@@ -97,6 +103,7 @@ public sealed class SnapshotStore(CatalogDb db)
                 PauseMs = x.IsDBNull(11) ? null : x.GetInt64(11),
                 Dir = x.GetString(12),
                 CreatedAt = SandboxStore.ParseTime(x.GetString(13)),
+                Keep = x.GetInt64(14) != 0,
             });
         return list;
     }

@@ -62,7 +62,7 @@ public sealed record Snapshot
     public string? SourceSandboxId { get; init; }
     /// <summary>1 for a snapshot of a freshly booted sandbox, parent's depth + 1 otherwise.</summary>
     public int Depth { get; init; }
-    /// <summary>"snapshot", "branch", "pause" or "compacted".</summary>
+    /// <summary>"snapshot", "branch", "pause", "template" or "compacted".</summary>
     public required string Kind { get; init; }
     public required string Image { get; init; }
     public int Vcpus { get; init; }
@@ -74,6 +74,11 @@ public sealed record Snapshot
     /// <summary>How long the source VM was stopped for the capture.</summary>
     public long? PauseMs { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
+    /// <summary>
+    /// False for a branch snapshot made without a tag or <c>keep</c>: it is removed once no
+    /// sandbox, template or child snapshot depends on it.
+    /// </summary>
+    public bool Keep { get; init; } = true;
     /// <summary>Filled by GET /v1/snapshots/{id}: oldest first.</summary>
     public IReadOnlyList<string>? Ancestors { get; init; }
     public IReadOnlyList<string>? Children { get; init; }
@@ -95,7 +100,13 @@ public sealed record BranchChild
 public sealed record BranchRequest
 {
     public int? Count { get; init; }
+    /// <summary>A tag keeps the branch snapshot (like <see cref="Keep"/>).</summary>
     public string? Tag { get; init; }
+    /// <summary>
+    /// Keep the snapshot the branch captures. Without a tag or keep it is collected once no
+    /// sandbox, template or child snapshot depends on it.
+    /// </summary>
+    public bool? Keep { get; init; }
     public List<BranchChild>? Children { get; init; }
 }
 

@@ -1,6 +1,6 @@
 using Bough.Catalog;
 using Bough.Engine.Images;
-using Bough.Engine.Sandboxes;
+using Bough.Engine.Recovery;
 using Bough.Engine.Templates;
 using Microsoft.Extensions.Hosting;
 
@@ -10,28 +10,28 @@ namespace Bough.Engine;
 /// Brings the engine up before the HTTP server listens (catalog migrations, adoption of
 /// surviving VMs) and takes it down after the server has drained.
 /// </summary>
-internal sealed class EngineHostedService(CatalogDb catalog, SandboxManager manager, ImageService images,
-    TemplateService templates) : IHostedLifecycleService
+internal sealed class EngineHostedService(CatalogDb catalog, StartupRecovery recovery, ShutdownCoordinator shutdown,
+    ImageService images, TemplateService templates) : IHostedLifecycleService
 {
-    public async Task StartAsync(CancellationToken ct)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await catalog.MigrateAsync(ct);
-        await images.RecoverAsync(ct);
-        await manager.RecoverAsync(ct);
-        await templates.RecoverAsync(ct);
+        await catalog.MigrateAsync(cancellationToken);
+        await images.RecoverAsync(cancellationToken);
+        await recovery.RecoverAsync(cancellationToken);
+        await templates.RecoverAsync(cancellationToken);
     }
 
-    /// <summary>Runs before the web server drains its requests: in-flight creates and execs end now.</summary>
-    public Task StoppingAsync(CancellationToken ct)
+    /// <summary>Runs before the web server drains its requests: in-flight lifecycle operations and execs end now.</summary>
+    public Task StoppingAsync(CancellationToken cancellationToken)
     {
-        manager.BeginShutdown();
+        shutdown.BeginShutdown();
         images.BeginShutdown();
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken ct) => manager.ShutdownAsync();
+    public Task StopAsync(CancellationToken cancellationToken) => shutdown.ShutdownAsync();
 
-    public Task StartingAsync(CancellationToken ct) => Task.CompletedTask;
-    public Task StartedAsync(CancellationToken ct) => Task.CompletedTask;
-    public Task StoppedAsync(CancellationToken ct) => Task.CompletedTask;
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

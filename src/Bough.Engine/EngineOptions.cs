@@ -22,6 +22,12 @@ public sealed class EngineOptions
     /// </summary>
     public TimeSpan AgentTimeout { get; set; } = TimeSpan.FromSeconds(180);
 
+    /// <summary>How long a VM started from a snapshot may take until its agent answers (no boot, but TCG re-translation).</summary>
+    public TimeSpan RestoreAgentTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a reconnect to a live VM's agent may take (the agent respawns within a second or two).</summary>
+    public TimeSpan AgentReconnectTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>How long a stop waits for QEMU to quit before it is killed.</summary>
     public TimeSpan StopGrace { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -42,6 +48,27 @@ public sealed class EngineOptions
     public TimeSpan BusyWait { get; set; } = TimeSpan.FromSeconds(5);
 
     public const int MaxBranchCount = 100;
+
+    /// <summary>Checks the settings once at start-up, so a bad value fails there and not mid-request.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range; the message names it.</exception>
+    public void Validate()
+    {
+        static void Require(bool ok, string what)
+        {
+            if (!ok) throw new ArgumentException($"engine option {what}");
+        }
+        Require(!string.IsNullOrWhiteSpace(DataDir), "DataDir must be set");
+        Require(Accel is "auto" or "kvm" or "tcg", $"Accel must be auto, kvm or tcg (got '{Accel}')");
+        Require(DefaultVcpus >= 1 && DefaultVcpus <= MaxVcpus, $"DefaultVcpus must be between 1 and MaxVcpus ({MaxVcpus})");
+        Require(MinMemoryMiB >= 16 && MinMemoryMiB <= DefaultMemoryMiB && DefaultMemoryMiB <= MaxMemoryMiB,
+            "memory limits must satisfy 16 <= MinMemoryMiB <= DefaultMemoryMiB <= MaxMemoryMiB");
+        Require(MaxPortsPerSandbox >= 0, "MaxPortsPerSandbox must not be negative");
+        Require(MaxConcurrentCaptures >= 1, "MaxConcurrentCaptures must be at least 1");
+        Require(MaxBufferedOutputBytes >= 1024, "MaxBufferedOutputBytes must be at least 1 KiB");
+        foreach (var (name, value) in new[] { ("AgentTimeout", AgentTimeout), ("RestoreAgentTimeout", RestoreAgentTimeout),
+                     ("AgentReconnectTimeout", AgentReconnectTimeout), ("StopGrace", StopGrace), ("BusyWait", BusyWait) })
+            Require(value > TimeSpan.Zero, $"{name} must be positive");
+    }
 
     public string SnapshotsDir => Path.Combine(DataDir, "snapshots");
     public string CatalogPath => Path.Combine(DataDir, "bough.db");

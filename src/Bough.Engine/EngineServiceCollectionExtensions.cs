@@ -1,34 +1,50 @@
 using Bough.Catalog;
+using Bough.Engine.Boot;
+using Bough.Engine.Capture;
+using Bough.Engine.Guest;
 using Bough.Engine.Images;
+using Bough.Engine.Lifecycle;
+using Bough.Engine.Recovery;
 using Bough.Engine.Sandboxes;
+using Bough.Engine.Setup;
+using Bough.Engine.Snapshots;
 using Bough.Engine.Templates;
 using Bough.HostSetup;
 using Bough.Images.Oci;
 using Bough.Images.Rootfs;
-using Bough.Engine.Setup;
 using Bough.Vmm;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Engine;
 
+/// <summary>The engine's composition root: every engine type is wired here and nowhere else.</summary>
 public static class EngineServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers the engine for a host that has already been prepared (see
-    /// <see cref="HostPreparer"/>): catalog, VMM launcher, sandbox manager, images, templates and the hosted
-    /// service that migrates and recovers on start and stops VMs on shutdown.
+    /// Registers the engine for a host that has already been prepared (see <see cref="HostPreparer"/>):
+    /// catalog, images, the sandbox lifecycle, branching, templates, and the hosted service that
+    /// migrates and recovers on start and stops VMs on shutdown. The seams to the outside world
+    /// (<see cref="IVmLauncher"/>, <see cref="IAgentConnector"/>, <see cref="ISnapshotCapturer"/>,
+    /// <see cref="IBootImages"/>, <see cref="TimeProvider"/>) are registered with TryAdd, so a
+    /// caller (the engine tests) may register its own first.
     /// </summary>
     public static IServiceCollection AddBoughEngine(this IServiceCollection services, EngineOptions options, PreparedHost host)
     {
+        options.Validate();
         services.AddSingleton(options);
         services.AddSingleton(host);
+
+        // Catalog
         services.AddSingleton(sp => new CatalogDb(options.CatalogPath, sp.GetService<ILogger<CatalogDb>>()));
         services.AddSingleton(sp => new SandboxStore(sp.GetRequiredService<CatalogDb>()));
         services.AddSingleton(sp => new SnapshotStore(sp.GetRequiredService<CatalogDb>()));
         services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<CatalogDb>()));
         services.AddSingleton(sp => new TemplateStore(sp.GetRequiredService<CatalogDb>()));
+
+        // Images
         services.AddSingleton(_ => new BlobStore(options.DataDir));
         services.AddSingleton(_ => new GuestImageBuilder(options.DataDir, host.AgentPath, HostRequirements.BusyboxPath));
         // The credentials file is read per pull, so one added (or fixed) later needs no restart.
@@ -37,12 +53,44 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(sp => new OciArchiveImporter(sp.GetRequiredService<BlobStore>()));
         services.AddSingleton<ImageService>();
         services.AddSingleton<IImageService>(sp => sp.GetRequiredService<ImageService>());
+
+        // Seams to the world (tests replace these)
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IBootImages>(sp => new ImageServiceBootImages(sp.GetRequiredService<ImageService>()));
+        services.TryAddSingleton<IVmLauncher>(sp => new QemuVmLauncher(
+            new VmLauncher(sp.GetRequiredService<ILoggerFactory>()), sp.GetRequiredService<ILoggerFactory>()));
+        services.TryAddSingleton<IAgentConnector, AgentConnector>();
+        services.TryAddSingleton<ISnapshotCapturer, QemuSnapshotCapturer>();
+
+        // Lifecycle, boot, guest, capture, snapshots
+        services.AddSingleton<EngineLifetime>();
+        services.AddSingleton<SandboxRegistry>();
+        services.AddSingleton<CaptureSlots>();
+        services.AddSingleton<VmSpecFactory>();
+        services.AddSingleton<GuestChannel>();
+        services.AddSingleton<GuestIdentity>();
+        services.AddSingleton<GuestOperations>();
+        services.AddSingleton<SandboxBooter>();
+        services.AddSingleton<SnapshotLeases>();
+        services.AddSingleton<SnapshotFilesystem>();
+        services.AddSingleton<SnapshotGc>();
+        services.AddSingleton<CaptureOrchestrator>();
+        services.AddSingleton<ChildStarter>();
+
+        // The services the API sees
+        services.AddSingleton<SandboxService>();
+        services.AddSingleton<ISandboxService>(sp => sp.GetRequiredService<SandboxService>());
+        services.AddSingleton<SnapshotService>();
+        services.AddSingleton<ISnapshotService>(sp => sp.GetRequiredService<SnapshotService>());
+        services.AddSingleton<BranchService>();
+        services.AddSingleton<IBranchingService>(sp => sp.GetRequiredService<BranchService>());
+        services.AddSingleton<ITemplateForks>(sp => sp.GetRequiredService<BranchService>());
         services.AddSingleton<TemplateService>();
         services.AddSingleton<ITemplateService>(sp => sp.GetRequiredService<TemplateService>());
-        services.AddSingleton(sp => new VmLauncher(sp.GetRequiredService<ILoggerFactory>()));
-        services.AddSingleton<SandboxManager>();
-        services.AddSingleton<ISandboxService>(sp => sp.GetRequiredService<SandboxManager>());
-        services.AddSingleton<ISnapshotService>(sp => sp.GetRequiredService<SandboxManager>());
+
+        // Start-up and shutdown
+        services.AddSingleton<StartupRecovery>();
+        services.AddSingleton<ShutdownCoordinator>();
         services.AddHostedService<EngineHostedService>();
         // Stopping VMs on shutdown must not be cut short by the default 30 s host timeout.
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));

@@ -3,25 +3,28 @@ using Bough.Contracts;
 namespace Bough.Engine;
 
 /// <summary>
-/// Live branching, pause/resume and the snapshot catalog, as the HTTP layer sees them.
-/// Failures are <see cref="BoughException"/>s with stable codes (snapshot_not_found 404,
-/// tag_exists / snapshot_in_use / sandbox_busy / sandbox_not_running 409,
-/// too_many_captures 429 with RetryAfter).
+/// Live branching and pause/resume, as the HTTP layer sees them. Failures are
+/// <see cref="BoughException"/>s with stable codes (snapshot_not_found 404, tag_exists /
+/// sandbox_busy / sandbox_not_running 409, too_many_captures 429 with RetryAfter).
 /// </summary>
-public interface ISnapshotService
+public interface IBranchingService
 {
     /// <summary>POST /v1/sandboxes/{id}/snapshots: capture; the sandbox keeps running.</summary>
     Task<Snapshot> SnapshotAsync(string sandboxId, string? tag, CancellationToken ct);
 
-    /// <summary>POST /v1/sandboxes/{id}/branch: capture, then start Count children from it.</summary>
+    /// <summary>POST /v1/sandboxes/{id}/branch: capture, then start Count children from it (all or none).</summary>
     Task<BranchResult> BranchAsync(string sandboxId, BranchRequest request, CancellationToken ct);
 
-    /// <summary>POST /v1/sandboxes with "snapshot": start Count (default 1) sandboxes from a snapshot.</summary>
+    /// <summary>POST /v1/sandboxes with "snapshot": start Count (default 1) sandboxes from a snapshot (all or none).</summary>
     Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, CancellationToken ct);
 
     Task<Sandbox> PauseAsync(string sandboxId, CancellationToken ct);
     Task<Sandbox> ResumeAsync(string sandboxId, CancellationToken ct);
+}
 
+/// <summary>The snapshot catalog, as the HTTP layer sees it.</summary>
+public interface ISnapshotService
+{
     Task<IReadOnlyList<Snapshot>> ListSnapshotsAsync(CancellationToken ct);
 
     /// <summary>One snapshot by id or tag, with Ancestors, Children and Sandboxes filled.</summary>
@@ -30,7 +33,7 @@ public interface ISnapshotService
     /// <summary>
     /// 409 snapshot_in_use while child snapshots depend on it, unless cascade, which deletes
     /// the whole subtree of snapshots. Sandboxes are never deleted implicitly: while any
-    /// sandbox uses a snapshot of the subtree the answer is 409 naming them.
+    /// sandbox uses a snapshot of the subtree (or one is starting from it) the answer is 409.
     /// </summary>
     Task DeleteSnapshotAsync(string idOrTag, bool cascade, CancellationToken ct);
 
@@ -38,4 +41,11 @@ public interface ISnapshotService
     Task<Snapshot> CompactSnapshotAsync(string idOrTag, string? tag, CancellationToken ct);
 
     Task<LineageTree> GetTreeAsync(CancellationToken ct);
+}
+
+/// <summary>What templates need of branching beyond the public API: the template capture kind and forks that record their template.</summary>
+internal interface ITemplateForks
+{
+    Task<Snapshot> CaptureTemplateAsync(string sandboxId, CancellationToken ct);
+    Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, string? template, CancellationToken ct);
 }

@@ -23,9 +23,10 @@ public static class BoughServer
     /// </summary>
     /// <param name="options">Where to listen.</param>
     /// <param name="addEngine">
-    /// Registers <see cref="Bough.Engine.ISandboxService"/> and <see cref="Bough.Engine.ISnapshotService"/>
-    /// (and any hosted services they need) into DI. Endpoints resolve the services per request, so
-    /// singletons are expected; without an ISnapshotService the snapshot endpoints answer 500.
+    /// Registers the engine's services (<see cref="Bough.Engine.ISandboxService"/>,
+    /// <see cref="Bough.Engine.IBranchingService"/>, <see cref="Bough.Engine.ISnapshotService"/>,
+    /// images and templates, and the hosted services they need) into DI. Endpoints resolve them
+    /// per request, so singletons are expected.
     /// </param>
     /// <param name="logging">
     /// Optional logging customisation, applied after Bough's defaults (console; ASP.NET Core

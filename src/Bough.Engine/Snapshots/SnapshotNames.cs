@@ -7,7 +7,7 @@ public static partial class SnapshotNames
 {
     public static string NewId() => Sandboxes.SandboxId.NewWithPrefix("sn-");
 
-    /// <summary>"&lt;sandbox&gt;-&lt;random part of the snapshot id&gt;": readable, and unique because the id is.</summary>
+    /// <summary>"&lt;sandbox id&gt;.&lt;random part of the snapshot id&gt;": readable, and unique because the id is.</summary>
     public static string AutoTag(string sandboxId, string snapshotId) => $"{sandboxId}.{snapshotId[3..]}";
 
     public static bool IsId(string s) => s.StartsWith("sn-", StringComparison.Ordinal) && s.Length == 15;

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Bough.Catalog;
 using Bough.Contracts;
-using Bough.Engine.Images;
+using Bough.Engine.Boot;
 using Bough.Engine.Sandboxes;
 using Microsoft.Extensions.Logging;
 
@@ -12,12 +12,12 @@ namespace Bough.Engine.Templates;
 
 /// <summary>
 /// Makes templates (boot → start detached → poll ready → snapshot → row → delete the builder)
-/// and forks sandboxes from them. The sandbox work is <see cref="SandboxManager"/>'s; this type
-/// only orchestrates, so the manager does not grow another responsibility.
+/// and forks sandboxes from them. The sandbox work is the sandbox and branching services'; this
+/// type only orchestrates them through their interfaces.
 /// </summary>
-public sealed partial class TemplateService(
-    EngineOptions options, SandboxManager sandboxes, ImageService images, TemplateStore store, SandboxStore sandboxRows,
-    ILogger<TemplateService> log) : ITemplateService
+internal sealed partial class TemplateService(
+    EngineOptions options, ISandboxService sandboxes, ITemplateForks forks, ISnapshotService snapshots, IBootImages images,
+    TemplateStore store, SandboxStore sandboxRows, ILogger<TemplateService> log) : ITemplateService
 {
     /// <summary>Where the start command's output goes inside the guest.</summary>
     public const string StartLog = "/var/log/bough-template-start.log";
@@ -81,7 +81,7 @@ public sealed partial class TemplateService(
             if (ready is not null) await WaitReadyAsync(name, builder, ready, readyTimeout, ct);
             var warmup = sw.ElapsedMilliseconds;
 
-            var snap = await sandboxes.CaptureTemplateAsync(builder.Id, tag: null, ct);
+            var snap = await forks.CaptureTemplateAsync(builder.Id, ct);
             var row = new TemplateRecord
             {
                 Name = name, Image = builder.Image, SnapshotId = snap.Id, Vcpus = spec.Vcpus, MemoryMiB = spec.MemoryMiB,
@@ -165,7 +165,7 @@ public sealed partial class TemplateService(
         var detail = new StringBuilder(summary);
         var startLog = await StartLogTailAsync(builder.Id);
         if (startLog.Length > 0) detail.Append($"\n--- start log (last lines) ---\n{startLog}");
-        var console = SandboxManager.ConsoleTail(Path.Combine(options.SandboxesDir, builder.Id), 15);
+        var console = ConsoleLog.Tail(Path.Combine(options.SandboxesDir, builder.Id), 15);
         if (console.Length > 0) detail.Append($"\n--- console (last lines) ---\n{console}");
         log.LogInformation("template {Name} not ready: {Summary}", name, summary);
         return new BoughException(ErrorCodes.TemplateNotReady, detail.ToString());
@@ -199,8 +199,8 @@ public sealed partial class TemplateService(
         var builderIds = builders.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
         // Only snapshots of these builders: a template snapshot kept after its template was deleted
         // (it had child snapshots) is the user's now and is never touched here.
-        var orphans = (await sandboxes.ListSnapshotsAsync(ct))
-            .Where(s => s.Kind == "template" && s.SourceSandboxId is { } src && builderIds.Contains(src) && !named.Contains(s.Id))
+        var orphans = (await snapshots.ListSnapshotsAsync(ct))
+            .Where(s => s.Kind == SnapshotKind.Template.ToName() && s.SourceSandboxId is { } src && builderIds.Contains(src) && !named.Contains(s.Id))
             .ToList();
         foreach (var builder in builders)
         {
@@ -240,7 +240,7 @@ public sealed partial class TemplateService(
         var row = await FindAsync(name, ct);
         var env = new Dictionary<string, string>(row.Env);
         foreach (var (k, v) in request.Env ?? []) env[k] = v;
-        return await sandboxes.CreateFromSnapshotAsync(request with
+        return await forks.CreateFromSnapshotAsync(request with
         {
             Template = null, Snapshot = row.SnapshotId, Env = env,
             Ports = request.Ports ?? row.Ports.ToList(), Internet = request.Internet ?? row.Internet,
@@ -267,7 +267,7 @@ public sealed partial class TemplateService(
     /// </summary>
     private async Task TryDeleteSnapshotAsync(string snapshotId)
     {
-        try { await sandboxes.DeleteSnapshotAsync(snapshotId, cascade: false, CancellationToken.None); }
+        try { await snapshots.DeleteSnapshotAsync(snapshotId, cascade: false, CancellationToken.None); }
         catch (BoughException ex) when (ex.Code is ErrorCodes.SnapshotInUse or ErrorCodes.SnapshotNotFound)
         {
             log.LogWarning("kept snapshot {Snapshot} of a deleted template: {Reason}", snapshotId, ex.Message);

@@ -41,7 +41,7 @@ internal static class SandboxEndpoints
     /// request that names a snapshot needs it.
     /// </param>
     private static async Task<Results<Created<Sandbox>, Created<IReadOnlyList<Sandbox>>>> Create(
-        HttpContext ctx, [FromServices] ISandboxService engine, [FromServices] ISnapshotService? snapshots,
+        HttpContext ctx, [FromServices] ISandboxService engine, [FromServices] IBranchingService? snapshots,
         [FromServices] ITemplateService? templates)
     {
         var ct = ctx.RequestAborted;

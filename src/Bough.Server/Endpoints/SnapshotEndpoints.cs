@@ -72,7 +72,7 @@ internal static class SnapshotEndpoints
             .ProducesBoughProblems(500);
     }
 
-    private static async Task<Created<Snapshot>> Capture(string id, HttpContext ctx, [FromServices] ISnapshotService engine)
+    private static async Task<Created<Snapshot>> Capture(string id, HttpContext ctx, [FromServices] IBranchingService engine)
     {
         var ct = ctx.RequestAborted;
         var request = await JsonBody.ReadOptionalAsync<CreateSnapshotRequest>(ctx.Request, ct);
@@ -80,7 +80,7 @@ internal static class SnapshotEndpoints
         return TypedResults.Created(Location(snapshot), snapshot);
     }
 
-    private static async Task<Created<BranchResult>> Branch(string id, HttpContext ctx, [FromServices] ISnapshotService engine)
+    private static async Task<Created<BranchResult>> Branch(string id, HttpContext ctx, [FromServices] IBranchingService engine)
     {
         var ct = ctx.RequestAborted;
         var request = await JsonBody.ReadOptionalAsync<BranchRequest>(ctx.Request, ct) ?? new BranchRequest();
@@ -97,10 +97,10 @@ internal static class SnapshotEndpoints
         return TypedResults.Created(Location(result.Snapshot), result);
     }
 
-    private static async Task<Ok<Sandbox>> Pause(string id, [FromServices] ISnapshotService engine, CancellationToken ct) =>
+    private static async Task<Ok<Sandbox>> Pause(string id, [FromServices] IBranchingService engine, CancellationToken ct) =>
         TypedResults.Ok(await engine.PauseAsync(id, ct));
 
-    private static async Task<Ok<Sandbox>> Resume(string id, [FromServices] ISnapshotService engine, CancellationToken ct) =>
+    private static async Task<Ok<Sandbox>> Resume(string id, [FromServices] IBranchingService engine, CancellationToken ct) =>
         TypedResults.Ok(await engine.ResumeAsync(id, ct));
 
     private static async Task<Ok<IReadOnlyList<Snapshot>>> List([FromServices] ISnapshotService engine, CancellationToken ct) =>

@@ -1,0 +1,27 @@
+using Bough.Engine.Block;
+using Bough.Snapshots;
+using Bough.Vmm;
+using Microsoft.Extensions.Logging;
+
+namespace Bough.Engine.Boot;
+
+/// <summary>The real <see cref="IVmLauncher"/>: QEMU processes, qcow2 overlays, snapshot restore.</summary>
+internal sealed class QemuVmLauncher(VmLauncher launcher, ILoggerFactory loggers) : IVmLauncher
+{
+    private readonly ILogger _log = loggers.CreateLogger<QemuVmLauncher>();
+
+    public Task CreateDiskAsync(string backingFile, string overlayPath, CancellationToken ct) =>
+        DiskOverlay.CreateAsync(backingFile, overlayPath, ct);
+
+    public Task CreateChildDiskAsync(SnapshotRef snapshot, string overlayPath, CancellationToken ct) =>
+        SnapshotRestorer.CreateChildDiskAsync(snapshot, overlayPath, ct);
+
+    public async Task<IVm> BootAsync(VmSpec spec, CancellationToken ct) =>
+        new QemuVm(await launcher.StartAsync(spec, ct), _log);
+
+    public async Task<IVm> RestoreAsync(VmSpec spec, SnapshotRef snapshot, CancellationToken ct) =>
+        new QemuVm(await new SnapshotRestorer(loggers.CreateLogger<SnapshotRestorer>()).RestoreAsync(launcher, spec, snapshot, ct), _log);
+
+    public async Task<IVm?> AdoptAsync(string runtimeDir, CancellationToken ct) =>
+        await VmProcess.TryAdoptAsync(runtimeDir, loggers, ct) is { } p ? new QemuVm(p, _log) : null;
+}

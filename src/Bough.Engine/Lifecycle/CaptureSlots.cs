@@ -1,0 +1,29 @@
+using Bough.Contracts;
+
+namespace Bough.Engine.Lifecycle;
+
+/// <summary>
+/// The daemon-wide cap on concurrent captures (they are I/O heavy and stop VMs). Taken after
+/// a sandbox's lifecycle lease, never before (see docs/ARCHITECTURE.md, lock order).
+/// </summary>
+internal sealed class CaptureSlots(EngineOptions options)
+{
+    private readonly SemaphoreSlim _slots = new(options.MaxConcurrentCaptures, options.MaxConcurrentCaptures);
+
+    /// <exception cref="BoughException">too_many_captures (429) when no slot frees up within <see cref="EngineOptions.BusyWait"/>.</exception>
+    public async Task<CaptureSlotLease> AcquireAsync(CancellationToken ct)
+    {
+        if (!await _slots.WaitAsync(options.BusyWait, ct))
+            throw new BoughException(ErrorCodes.TooManyCaptures,
+                $"{options.MaxConcurrentCaptures} captures are already running; try again shortly")
+            { RetryAfter = TimeSpan.FromSeconds(1) };
+        return new CaptureSlotLease(_slots);
+    }
+}
+
+/// <summary>One capture slot; released exactly once.</summary>
+internal sealed class CaptureSlotLease(SemaphoreSlim slots) : IDisposable
+{
+    private SemaphoreSlim? _slots = slots;
+    public void Dispose() => Interlocked.Exchange(ref _slots, null)?.Release();
+}

@@ -1,0 +1,86 @@
+using Bough.Catalog;
+using Bough.Engine.Boot;
+using Bough.Engine.Guest;
+using Bough.Engine.Lifecycle;
+using Bough.Engine.Snapshots;
+using Microsoft.Extensions.Logging;
+
+namespace Bough.Engine.Recovery;
+
+/// <summary>
+/// Reconciles the catalog with reality after a (re)start: adopts VMs that are still alive,
+/// marks the rest dead with a reason, finishes interrupted creates and deletes, removes
+/// unpublished snapshot directories, kills any QEMU under the sandboxes directory that no
+/// row accounts for, and collects snapshots nothing needs any more.
+/// </summary>
+internal sealed class StartupRecovery(
+    EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, IVmLauncher launcher,
+    GuestChannel channel, SnapshotFilesystem files, SnapshotGc gc, ILogger<StartupRecovery> log)
+{
+    public async Task RecoverAsync(CancellationToken ct)
+    {
+        Directory.CreateDirectory(options.SandboxesDir);
+        var adopted = new HashSet<int>();
+        foreach (var row in await store.ListAsync(ct))
+        {
+            switch (row.State)
+            {
+                case SandboxState.Starting or SandboxState.Stopping:
+                    // An interrupted create (the caller never got a sandbox) or delete: remove every
+                    // trace. (A resume keeps its row 'paused' until it runs, so it never lands here.)
+                    await VmReaper.KillUnderAsync(row.RuntimeDir, log);
+                    files.TryDeleteDirectory(row.RuntimeDir);
+                    await store.DeleteAsync(row.Id, ct);
+                    log.LogWarning("removed sandbox {Id}: its {Operation} was interrupted by a daemon restart", row.Id,
+                        row.State == SandboxState.Starting ? "creation" : "deletion");
+                    break;
+                case SandboxState.Paused:
+                    // Its state is in the pause snapshot; a VM still running here is a leftover of a
+                    // pause interrupted after the snapshot was published.
+                    await VmReaper.KillUnderAsync(row.RuntimeDir, log);
+                    break;
+                case SandboxState.Running:
+                    if (await AdoptAsync(row, ct) is { } pid) adopted.Add(pid);
+                    break;
+            }
+        }
+        files.RemoveUnpublished(await snapshots.ListAsync(ct));
+        VmReaper.KillOrphans(options.SandboxesDir, adopted, log);
+        await gc.CollectAsync();
+    }
+
+    private async Task<int?> AdoptAsync(SandboxRecord row, CancellationToken ct)
+    {
+        var vm = await launcher.AdoptAsync(row.RuntimeDir, ct);
+        if (vm is null)
+        {
+            await store.SetStateAsync(row.Id, SandboxState.Dead,
+                $"its VM (pid {row.Pid?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"}) was gone when the daemon restarted", ct);
+            log.LogWarning("sandbox {Id} is dead: VM gone across daemon restart", row.Id);
+            return null;
+        }
+        // A daemon killed inside a capture leaves the VM stopped and maybe on a newer overlay
+        // than the row says: re-read its disk, then let it run.
+        var disk = await TryAsync(() => vm.ActiveDiskAsync(ct), row.Id, "query the disk of");
+        if (await TryAsync(async () => (bool?)await vm.EnsureRunningAsync(ct), row.Id, "check the run state of") == true)
+            log.LogWarning("sandbox {Id} was left stopped (interrupted capture?); continued it", row.Id);
+        var adoptedRow = row with { Pid = vm.Pid, DiskPath = disk ?? row.DiskPath };
+        if (adoptedRow != row) await store.UpdateAsync(adoptedRow, ct);
+        var rt = new SandboxRuntime(adoptedRow) { Vm = vm };
+        await using (var lease = await registry.AcquireAsync(row.Id, SandboxOperation.Create, wait: null, ct))
+            registry.Set(lease, rt);
+        channel.Watch(rt, vm);
+        log.LogInformation("adopted sandbox {Id} (pid {Pid})", row.Id, vm.Pid);
+        return vm.Pid;
+    }
+
+    private async Task<T?> TryAsync<T>(Func<Task<T?>> query, string id, string what)
+    {
+        try { return await query(); }
+        catch (Exception ex) when (ex is Vmm.QmpException or IOException or InvalidOperationException)
+        {
+            log.LogWarning(ex, "could not {What} sandbox {Id}", what, id);
+            return default;
+        }
+    }
+}
