@@ -25,12 +25,12 @@ internal sealed class SandboxBooter(
     public async Task<SandboxRecord> BootAsync(LifecycleLease lease, SandboxRuntime rt, IBootImageLease image, CancellationToken ct)
     {
         var disk = Path.Combine(rt.Record.RuntimeDir, "disk.qcow2");
-        return await StartAsync(lease, rt, resume: false, ct, async () =>
+        return await StartAsync(lease, rt, resume: false, snapshotId: null, async () =>
         {
             await launcher.CreateDiskAsync(image.DiskPath, disk, ct);
             var vm = await launcher.BootAsync(specs.For(rt.Record, disk), ct);
             return (vm, disk, rt.Record.MemoryFile, image.Config, Restored: false);
-        });
+        }, ct);
     }
 
     /// <summary>
@@ -41,16 +41,16 @@ internal sealed class SandboxBooter(
     {
         var disk = Path.Combine(rt.Record.RuntimeDir, $"disk-{SnapshotNames.NewId()[3..]}.qcow2");
         var snapRef = new SnapshotRef(snap.Id, snap.Dir);
-        return await StartAsync(lease, rt, resume, ct, async () =>
+        return await StartAsync(lease, rt, resume, snap.Id, async () =>
         {
             await launcher.CreateChildDiskAsync(snapRef, disk, ct);
             var vm = await launcher.RestoreAsync(specs.For(rt.Record, disk), snapRef, ct);
             return (vm, disk, Path.Combine(snap.Dir, SnapshotFiles.Image), await images.GetConfigAsync(snap.Image, ct), Restored: true);
-        }, snap.Id);
+        }, ct);
     }
 
-    private async Task<SandboxRecord> StartAsync(LifecycleLease lease, SandboxRuntime rt, bool resume, CancellationToken ct,
-        Func<Task<(IVm Vm, string Disk, string? MemoryFile, ImageConfig Config, bool Restored)>> launch, string? snapshotId = null)
+    private async Task<SandboxRecord> StartAsync(LifecycleLease lease, SandboxRuntime rt, bool resume, string? snapshotId,
+        Func<Task<(IVm Vm, string Disk, string? MemoryFile, ImageConfig Config, bool Restored)>> launch, CancellationToken ct)
     {
         lease.EnsureHeld(rt.Id);
         var dir = rt.Record.RuntimeDir;

@@ -96,5 +96,5 @@ internal sealed class CaptureOrchestrator(
         return record;
     }
 
-    private Task RecordDiskAsync(SandboxRuntime rt, string disk) => rt.UpdateAsync(sandboxes, r => r with { DiskPath = disk });
+    private Task<SandboxRecord> RecordDiskAsync(SandboxRuntime rt, string disk) => rt.UpdateAsync(sandboxes, r => r with { DiskPath = disk });
 }

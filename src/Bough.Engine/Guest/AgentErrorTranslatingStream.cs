@@ -40,5 +40,9 @@ internal sealed class AgentErrorTranslatingStream(Stream inner, IAsyncDisposable
     }
 
     /// <summary>Disposing releases the whole guest read (the agent stream), not just this view.</summary>
-    public override ValueTask DisposeAsync() => owner.DisposeAsync();
+    public override async ValueTask DisposeAsync()
+    {
+        await owner.DisposeAsync();
+        await base.DisposeAsync();
+    }
 }

@@ -56,7 +56,7 @@ internal sealed class GuestOperations(EngineOptions options, GuestChannel channe
         }
         var spec = new ExecSpec
         {
-            Argv = command.Argv,
+            Argv = command.Argv!,
             User = command.User,
             Env = command.Env,
             Cwd = command.Cwd,

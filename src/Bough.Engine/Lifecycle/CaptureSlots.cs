@@ -6,6 +6,8 @@ namespace Bough.Engine.Lifecycle;
 /// The daemon-wide cap on concurrent captures (they are I/O heavy and stop VMs). Taken after
 /// a sandbox's lifecycle lease, never before (see docs/ARCHITECTURE.md, lock order).
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
+    "SemaphoreSlim needs disposing only once its AvailableWaitHandle is used, which Bough never does; this lives as long as the daemon (or its sandbox).")]
 internal sealed class CaptureSlots(EngineOptions options)
 {
     private readonly SemaphoreSlim _slots = new(options.MaxConcurrentCaptures, options.MaxConcurrentCaptures);

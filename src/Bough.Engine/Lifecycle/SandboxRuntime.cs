@@ -8,6 +8,8 @@ namespace Bough.Engine.Lifecycle;
 /// The live half of a sandbox: its catalog record, its VM and its agent channel. Created
 /// and replaced only under the sandbox's lifecycle lease; read by anyone.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
+    "SemaphoreSlim needs disposing only once its AvailableWaitHandle is used, which Bough never does; this lives as long as the daemon (or its sandbox).")]
 internal sealed class SandboxRuntime(SandboxRecord record)
 {
     private readonly Lock _gate = new();

@@ -7,6 +7,7 @@ public static class SandboxId
 {
     /// <summary>Lower-case base32 without look-alikes (no l, o, 0, 1).</summary>
     internal const string Alphabet = "abcdefghijkmnpqrstuvwxyz23456789";
+    private static readonly System.Buffers.SearchValues<char> AlphabetValues = System.Buffers.SearchValues.Create(Alphabet);
 
     public static string New() => NewWithPrefix("sb-");
 
@@ -22,5 +23,5 @@ public static class SandboxId
     /// <summary>True when the string could be an id; lets lookups reject junk without touching disk.</summary>
     public static bool IsWellFormed(string? id) =>
         id is { Length: > 3 and <= 64 } && id.StartsWith("sb-", StringComparison.Ordinal)
-        && id.AsSpan(3).IndexOfAnyExcept(Alphabet) < 0;
+        && id.AsSpan(3).IndexOfAnyExcept(AlphabetValues) < 0;
 }

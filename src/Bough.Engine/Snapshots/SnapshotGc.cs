@@ -18,6 +18,8 @@ namespace Bough.Engine.Snapshots;
 /// Runs are serialised; each claims what it removes through <see cref="SnapshotLeases"/>,
 /// so it never races a child start.
 /// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
+    "SemaphoreSlim needs disposing only once its AvailableWaitHandle is used, which Bough never does; this lives as long as the daemon (or its sandbox).")]
 internal sealed class SnapshotGc(SnapshotStore snapshots, SandboxStore sandboxes, TemplateStore templates,
     SnapshotLeases leases, SnapshotFilesystem files, ILogger<SnapshotGc> log)
 {

@@ -16,7 +16,7 @@ internal static class LogEndpoints
         group.MapGet("/{id}/logs", GetLogs)
             .WithName("GetLogs").WithTags("sandboxes")
             .WithSummary("Console log as text; ?offset=N skips the first N bytes (for polling with `logs --follow`).")
-            .Produces(200, typeof(string), "text/plain")
+            .Produces<string>(200, "text/plain")
             .ProducesBoughProblems(400, 404, 500);
     }
 
