@@ -59,6 +59,8 @@ public abstract record ExecEvent
     public sealed record Stdout(byte[] Data) : ExecEvent;
     public sealed record Stderr(byte[] Data) : ExecEvent;
     /// <summary>ExitCode is 128 + Signal when the command was killed by a signal.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1716:Identifiers should not match keywords",
+        Justification = "Only C# consumes this library; 'Exit' is a keyword in Visual Basic alone, and the engine matches on ExecEvent.Exit.")]
     public sealed record Exit(int ExitCode, int? Signal, bool TimedOut, long DurationMs) : ExecEvent;
 }
 

@@ -61,10 +61,10 @@ public sealed class SnapshotStore(CatalogDb db)
     }
 
     public async Task<SnapshotRecord?> GetAsync(string id, CancellationToken ct) =>
-        (await QueryAsync("WHERE id = $k", id, ct)).FirstOrDefault();
+        await QueryAsync("WHERE id = $k", id, ct) is [var row, ..] ? row : null;
 
     public async Task<SnapshotRecord?> GetByTagAsync(string tag, CancellationToken ct) =>
-        (await QueryAsync("WHERE tag = $k", tag, ct)).FirstOrDefault();
+        await QueryAsync("WHERE tag = $k", tag, ct) is [var row, ..] ? row : null;
 
     /// <summary>All rows, oldest first.</summary>
     public Task<IReadOnlyList<SnapshotRecord>> ListAsync(CancellationToken ct) => QueryAsync("", null, ct);

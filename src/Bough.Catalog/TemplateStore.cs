@@ -59,7 +59,7 @@ public sealed class TemplateStore(CatalogDb db)
     }
 
     public async Task<TemplateRecord?> GetAsync(string name, CancellationToken ct) =>
-        (await QueryAsync("WHERE name = $k", name, ct)).FirstOrDefault();
+        await QueryAsync("WHERE name = $k", name, ct) is [var row, ..] ? row : null;
 
     /// <summary>All rows, oldest first.</summary>
     public Task<IReadOnlyList<TemplateRecord>> ListAsync(CancellationToken ct) => QueryAsync("", null, ct);

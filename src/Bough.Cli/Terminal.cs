@@ -44,13 +44,14 @@ internal sealed class Terminal
     /// </summary>
     public IAnsiConsole AnsiErr => _ansiErr.Value;
 
-    public TextWriter Out => Console.Out;
-    public TextWriter Err => Console.Error;
+    /// <summary>Text stdout, the writer the console had when this terminal was made.</summary>
+    public TextWriter Out { get; } = Console.Out;
+    public TextWriter Err { get; } = Console.Error;
 
     /// <summary>Raw stdout, for bytes that must pass through untouched (exec output, downloads).</summary>
-    public Stream OpenStdout() => OpenOutput(1, Console.OpenStandardOutput);
-    public Stream OpenStderr() => OpenOutput(2, Console.OpenStandardError);
-    public Stream OpenStdin() => Console.OpenStandardInput();
+    public static Stream OpenStdout() => OpenOutput(1, Console.OpenStandardOutput);
+    public static Stream OpenStderr() => OpenOutput(2, Console.OpenStandardError);
+    public static Stream OpenStdin() => Console.OpenStandardInput();
 
     /// <summary>
     /// Console.OpenStandardOutput() silently swallows EPIPE, so `bough exec ID -- yes | head`

@@ -69,7 +69,7 @@ public sealed partial class BoughClient
     /// the polling, not the pull: the daemon carries on with it.
     /// </summary>
     public async Task<Image> WaitForImageAsync(
-        string name, IProgress<Image>? progress = null, CancellationToken ct = default, TimeSpan? pollInterval = null)
+        string name, IProgress<Image>? progress = null, TimeSpan? pollInterval = null, CancellationToken ct = default)
     {
         var interval = pollInterval ?? DefaultImagePollInterval;
         while (true)

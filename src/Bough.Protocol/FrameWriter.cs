@@ -6,6 +6,9 @@ namespace Bough.Protocol;
 /// of a frame would corrupt the channel, so the write itself is bounded by <paramref name="lifetime"/>
 /// (the connection's own token), after which the writer is permanently broken.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
+    Justification = "The SemaphoreSlim is never asked for its wait handle, so it holds nothing to free; disposing it "
+        + "while another writer still waits would turn the channel's clean IOException into ObjectDisposedException.")]
 public sealed class FrameWriter(Stream stream, CancellationToken lifetime)
 {
     private readonly SemaphoreSlim _lock = new(1, 1);

@@ -50,7 +50,7 @@ public sealed class ExecTests(AgentFixture fixture) : IClassFixture<AgentFixture
         Assert.Equal(9, exit.Signal);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(10), $"took {sw.Elapsed}");
         int grandchild = int.Parse(stdout.Text().Trim());
-        Assert.True(await ExecHelpers.WaitDeadAsync(grandchild, TimeSpan.FromSeconds(5)), "grandchild sleep survived the timeout");
+        Assert.True(await HostProcess.WaitExitAsync(grandchild, TimeSpan.FromSeconds(5)), "grandchild sleep survived the timeout");
     }
 
     [Fact]
@@ -136,7 +136,7 @@ public sealed class ExecTests(AgentFixture fixture) : IClassFixture<AgentFixture
         try
         {
             await Task.Delay(300);
-            Assert.False(ExecHelpers.IsDead(pid), "setsid background process was killed");
+            Assert.True(HostProcess.IsAlive(pid), "setsid background process was killed");
         }
         finally
         {
@@ -174,7 +174,7 @@ public sealed class ExecTests(AgentFixture fixture) : IClassFixture<AgentFixture
             }
         });
         Assert.NotEqual(0, pid);
-        Assert.True(await ExecHelpers.WaitDeadAsync(pid, TimeSpan.FromSeconds(5)), "background sleep survived cancellation");
+        Assert.True(await HostProcess.WaitExitAsync(pid, TimeSpan.FromSeconds(5)), "background sleep survived cancellation");
         // The connection is still usable.
         Assert.Equal(0, (await C.Run("true")).Exit.ExitCode);
     }

@@ -5,13 +5,11 @@ namespace Bough.Agent.Tests;
 
 public sealed class FileTests(AgentFixture fixture) : IClassFixture<AgentFixture>, IDisposable
 {
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "bough-files-" + Guid.NewGuid().ToString("n")[..10]);
+    private readonly TempDir _dir = new("agent-files");
+    private string Root => _dir.Path;
     private AgentConnection C => fixture.Connection;
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_root, true); } catch (IOException) { }
-    }
+    public void Dispose() => _dir.Dispose();
 
     [Theory]
     [InlineData(0)]
@@ -20,7 +18,7 @@ public sealed class FileTests(AgentFixture fixture) : IClassFixture<AgentFixture
     public async Task Round_trip_by_sha256(int size)
     {
         var data = RandomNumberGenerator.GetBytes(size);
-        string path = $"{_root}/deep/er/file-{size}.bin";
+        string path = $"{Root}/deep/er/file-{size}.bin";
         await C.WriteFileAsync(path, new MemoryStream(data), 0x1C0 /* 0700 */, ExecHelpers.Timeout(120));
 
         await using var reader = await C.OpenReadAsync(path, ExecHelpers.Timeout(120));
@@ -40,7 +38,7 @@ public sealed class FileTests(AgentFixture fixture) : IClassFixture<AgentFixture
     [Fact]
     public async Task Overwrite_keeps_existing_mode_when_none_given()
     {
-        string path = $"{_root}/mode.txt";
+        string path = $"{Root}/mode.txt";
         await C.WriteFileAsync(path, new MemoryStream("a"u8.ToArray()), 0x180, ExecHelpers.Timeout(30));
         await C.WriteFileAsync(path, new MemoryStream("bb"u8.ToArray()), null, ExecHelpers.Timeout(30));
         var st = await C.StatAsync(path, ExecHelpers.Timeout(30));
@@ -51,12 +49,12 @@ public sealed class FileTests(AgentFixture fixture) : IClassFixture<AgentFixture
     [Fact]
     public async Task List_stat_mkdir_remove()
     {
-        await C.MkdirAsync($"{_root}/a/b/c", ExecHelpers.Timeout(30));
-        await C.MkdirAsync($"{_root}/a/b/c", ExecHelpers.Timeout(30)); // -p: existing is fine
-        await C.WriteFileAsync($"{_root}/a/f.txt", new MemoryStream("12345"u8.ToArray()), null, ExecHelpers.Timeout(30));
-        File.CreateSymbolicLink($"{_root}/a/link", $"{_root}/a/b");
+        await C.MkdirAsync($"{Root}/a/b/c", ExecHelpers.Timeout(30));
+        await C.MkdirAsync($"{Root}/a/b/c", ExecHelpers.Timeout(30)); // -p: existing is fine
+        await C.WriteFileAsync($"{Root}/a/f.txt", new MemoryStream("12345"u8.ToArray()), null, ExecHelpers.Timeout(30));
+        File.CreateSymbolicLink($"{Root}/a/link", $"{Root}/a/b");
 
-        var entries = (await C.ListAsync($"{_root}/a", ExecHelpers.Timeout(30))).OrderBy(e => e.Name).ToList();
+        var entries = (await C.ListAsync($"{Root}/a", ExecHelpers.Timeout(30))).OrderBy(e => e.Name).ToList();
         Assert.Equal(["b", "f.txt", "link"], entries.Select(e => e.Name));
         Assert.Equal(AgentFileType.Dir, entries[0].Type);
         Assert.Equal(AgentFileType.File, entries[1].Type);
@@ -65,16 +63,16 @@ public sealed class FileTests(AgentFixture fixture) : IClassFixture<AgentFixture
         Assert.True(Math.Abs((entries[1].ModifiedAt - DateTimeOffset.UtcNow).TotalMinutes) < 5);
         Assert.Equal(AgentFileType.Symlink, entries[2].Type);
 
-        var st = await C.StatAsync($"{_root}/a/b", ExecHelpers.Timeout(30));
+        var st = await C.StatAsync($"{Root}/a/b", ExecHelpers.Timeout(30));
         Assert.Equal(AgentFileType.Dir, st.Type);
         Assert.Equal("b", st.Name);
 
-        var notEmpty = await Assert.ThrowsAsync<AgentException>(() => C.RemoveAsync($"{_root}/a", false, ExecHelpers.Timeout(30)));
+        var notEmpty = await Assert.ThrowsAsync<AgentException>(() => C.RemoveAsync($"{Root}/a", false, ExecHelpers.Timeout(30)));
         Assert.Equal("io_error", notEmpty.Code);
-        await C.RemoveAsync($"{_root}/a/f.txt", false, ExecHelpers.Timeout(30));
-        Assert.False(File.Exists($"{_root}/a/f.txt"));
-        await C.RemoveAsync($"{_root}/a", true, ExecHelpers.Timeout(30));
-        Assert.False(Directory.Exists($"{_root}/a"));
+        await C.RemoveAsync($"{Root}/a/f.txt", false, ExecHelpers.Timeout(30));
+        Assert.False(File.Exists($"{Root}/a/f.txt"));
+        await C.RemoveAsync($"{Root}/a", true, ExecHelpers.Timeout(30));
+        Assert.False(Directory.Exists($"{Root}/a"));
     }
 
     [Fact]
@@ -82,21 +80,21 @@ public sealed class FileTests(AgentFixture fixture) : IClassFixture<AgentFixture
     {
         async Task<string> Code(Func<Task> f) => (await Assert.ThrowsAsync<AgentException>(f)).Code;
         var t = ExecHelpers.Timeout(30);
-        Directory.CreateDirectory(_root);
-        await File.WriteAllTextAsync($"{_root}/plain", "x");
+        Directory.CreateDirectory(Root);
+        await File.WriteAllTextAsync($"{Root}/plain", "x");
 
-        Assert.Equal("file_not_found", await Code(() => C.OpenReadAsync($"{_root}/missing", t)));
-        Assert.Equal("file_not_found", await Code(() => C.StatAsync($"{_root}/missing", t)));
-        Assert.Equal("file_not_found", await Code(() => C.ListAsync($"{_root}/missing", t)));
-        Assert.Equal("file_not_found", await Code(() => C.RemoveAsync($"{_root}/missing", true, t)));
+        Assert.Equal("file_not_found", await Code(() => C.OpenReadAsync($"{Root}/missing", t)));
+        Assert.Equal("file_not_found", await Code(() => C.StatAsync($"{Root}/missing", t)));
+        Assert.Equal("file_not_found", await Code(() => C.ListAsync($"{Root}/missing", t)));
+        Assert.Equal("file_not_found", await Code(() => C.RemoveAsync($"{Root}/missing", true, t)));
         Assert.Equal("invalid_path", await Code(() => C.OpenReadAsync("relative/path", t)));
         Assert.Equal("invalid_path", await Code(() => C.WriteFileAsync("x.txt", new MemoryStream([1]), null, t)));
         Assert.Equal("invalid_path", await Code(() => C.MkdirAsync("a/b", t)));
-        Assert.Equal("is_a_directory", await Code(() => C.OpenReadAsync(_root, t)));
-        Assert.Equal("is_a_directory", await Code(() => C.WriteFileAsync(_root, new MemoryStream([1]), null, t)));
-        Assert.Equal("not_a_directory", await Code(() => C.ListAsync($"{_root}/plain", t)));
-        Assert.Equal("not_a_directory", await Code(() => C.MkdirAsync($"{_root}/plain/sub", t)));
-        Assert.Equal("already_exists", await Code(() => C.MkdirAsync($"{_root}/plain", t)));
+        Assert.Equal("is_a_directory", await Code(() => C.OpenReadAsync(Root, t)));
+        Assert.Equal("is_a_directory", await Code(() => C.WriteFileAsync(Root, new MemoryStream([1]), null, t)));
+        Assert.Equal("not_a_directory", await Code(() => C.ListAsync($"{Root}/plain", t)));
+        Assert.Equal("not_a_directory", await Code(() => C.MkdirAsync($"{Root}/plain/sub", t)));
+        Assert.Equal("already_exists", await Code(() => C.MkdirAsync($"{Root}/plain", t)));
         Assert.Equal("bad_request", await Code(() => C.RemoveAsync("/", true, t)));
     }
 

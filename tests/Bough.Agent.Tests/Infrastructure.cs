@@ -9,17 +9,18 @@ namespace Bough.Agent.Tests;
 public sealed class AgentProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly TempDir _dir;
     private readonly StringBuilder _log = new();
 
     public string SocketPath { get; }
-    public string Directory { get; }
+    public string Directory => _dir.Path;
     public int Pid => _process.Id;
     public string Log { get { lock (_log) return _log.ToString(); } }
 
-    private AgentProcess(Process process, string dir, string socketPath)
+    private AgentProcess(Process process, TempDir dir, string socketPath)
     {
         _process = process;
-        Directory = dir;
+        _dir = dir;
         SocketPath = socketPath;
         process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
         process.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_log) _log.AppendLine(e.Data); };
@@ -48,9 +49,8 @@ public sealed class AgentProcess : IAsyncDisposable
     public static async Task<AgentProcess> StartAsync(bool isolatedUts = false, IEnumerable<string>? extraArgs = null,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        string dir = Path.Combine(Path.GetTempPath(), "bough-agent-test-" + Guid.NewGuid().ToString("n")[..12]);
-        System.IO.Directory.CreateDirectory(dir);
-        string socket = Path.Combine(dir, "agent.sock");
+        var dir = new TempDir("agent");
+        string socket = dir.Combine("agent.sock");
         var psi = new ProcessStartInfo { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
         if (isolatedUts)
         {
@@ -59,18 +59,15 @@ public sealed class AgentProcess : IAsyncDisposable
             psi.ArgumentList.Add(BinaryPath());
         }
         else psi.FileName = BinaryPath();
-        foreach (var a in new[] { "--listen-unix", socket, "--hostname-file", Path.Combine(dir, "hostname") }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "--listen-unix", socket, "--hostname-file", dir.Combine("hostname") }) psi.ArgumentList.Add(a);
         foreach (var a in extraArgs ?? []) psi.ArgumentList.Add(a);
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         var process = Process.Start(psi) ?? throw new InvalidOperationException("agent did not start");
         var agent = new AgentProcess(process, dir, socket);
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!File.Exists(socket))
-        {
-            if (process.HasExited) throw new InvalidOperationException($"agent exited: {agent.Log}");
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"agent socket did not appear: {agent.Log}");
-            await Task.Delay(20);
-        }
+        bool listening = await Poll.UntilAsync(() => File.Exists(socket) || process.HasExited, TimeSpan.FromSeconds(30),
+            TimeSpan.FromMilliseconds(20));
+        if (process.HasExited) throw new InvalidOperationException($"agent exited: {agent.Log}");
+        if (!listening) throw new TimeoutException($"agent socket did not appear: {agent.Log}");
         return agent;
     }
 
@@ -91,7 +88,7 @@ public sealed class AgentProcess : IAsyncDisposable
         try { if (!_process.HasExited) _process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
         await _process.WaitForExitAsync();
         _process.Dispose();
-        try { System.IO.Directory.Delete(Directory, true); } catch (IOException) { }
+        _dir.Dispose();
     }
 }
 
@@ -138,26 +135,4 @@ public static class ExecHelpers
     public static string Text(this byte[] bytes) => Encoding.UTF8.GetString(bytes);
 
     public static CancellationToken Timeout(int seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
-
-    /// <summary>True when the pid no longer runs (gone, or a zombie nobody reaped yet).</summary>
-    public static bool IsDead(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
-        }
-        catch (IOException) { return true; }
-    }
-
-    public static async Task<bool> WaitDeadAsync(int pid, TimeSpan within)
-    {
-        var deadline = DateTime.UtcNow + within;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (IsDead(pid)) return true;
-            await Task.Delay(50);
-        }
-        return IsDead(pid);
-    }
 }

@@ -233,18 +233,18 @@ public sealed class RobustnessTests(AgentFixture fixture) : IClassFixture<AgentF
             await writer.WriteAsync(FrameType.Open, 0, 1, ProtocolJson.Encode(open, ProtocolJson.Default.OpenRequest), CancellationToken.None);
             var reply = await NextAsync(reader, FrameType.Reply);
             int pid = ProtocolJson.Decode(reply.Payload, ProtocolJson.Default.ReplyMessage).Pid!.Value;
-            Assert.False(ExecHelpers.IsDead(pid));
+            Assert.True(HostProcess.IsAlive(pid));
 
             // A repeated HELLO with the same nonce is only re-acknowledged.
             await writer.WriteAsync(FrameType.Hello, 0, 0, HelloPayload("first"), CancellationToken.None);
             await NextAsync(reader, FrameType.HelloAck);
             await Task.Delay(200);
-            Assert.False(ExecHelpers.IsDead(pid));
+            Assert.True(HostProcess.IsAlive(pid));
 
             await writer.WriteAsync(FrameType.Hello, 0, 0, HelloPayload("second"), CancellationToken.None);
             var ack = await NextAsync(reader, FrameType.HelloAck);
             Assert.Equal("second", ProtocolJson.Decode(ack.Payload, ProtocolJson.Default.HelloResponse).Nonce);
-            Assert.True(await ExecHelpers.WaitDeadAsync(pid, TimeSpan.FromSeconds(5)), "old session's process survived a new HELLO");
+            Assert.True(await HostProcess.WaitExitAsync(pid, TimeSpan.FromSeconds(5)), "old session's process survived a new HELLO");
 
             // Stream ids restart with the new session, and nothing of the old session arrives after the new ACK.
             var health = new OpenRequest { Op = Ops.Health };

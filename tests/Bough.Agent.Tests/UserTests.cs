@@ -10,24 +10,22 @@ namespace Bough.Agent.Tests;
 /// accounts do not matter. Commands are the host's coreutils, checked through what the kernel
 /// reports (id, /proc/self/status), not through anything the agent says.
 /// </summary>
-public sealed class UserTests(ITestOutputHelper output) : IAsyncLifetime
+public sealed class UserTests(ITestOutputHelper output) : IAsyncLifetime, IDisposable
 {
     private AgentProcess _agent = null!;
     private AgentConnection _c = null!;
-    private string _etc = null!;
+    private readonly TempDir _etc = new("agent-etc");
 
     public async Task InitializeAsync()
     {
-        _etc = Path.Combine(Path.GetTempPath(), "bough-agent-etc-" + Guid.NewGuid().ToString("n")[..8]);
-        Directory.CreateDirectory(_etc);
-        File.WriteAllText(Path.Combine(_etc, "passwd"), """
+        File.WriteAllText(_etc.Combine("passwd"), """
             root:x:0:0:root:/root:/bin/sh
             alice:x:1234:1235:Alice:/home/alice:/bin/sh
             # a comment line
             bob:x:1300:1300::/srv/bob:/bin/sh
 
             """);
-        File.WriteAllText(Path.Combine(_etc, "group"), """
+        File.WriteAllText(_etc.Combine("group"), """
             root:x:0:
             alice:x:1235:
             devs:x:2000:bob,alice
@@ -35,7 +33,7 @@ public sealed class UserTests(ITestOutputHelper output) : IAsyncLifetime
             bob:x:1300:
 
             """);
-        _agent = await AgentProcess.StartAsync(extraArgs: ["--etc", _etc],
+        _agent = await AgentProcess.StartAsync(extraArgs: ["--etc", _etc.Path],
             environment: new Dictionary<string, string> { ["LD_LIBRARY_PATH"] = "/agent-only-libs", ["BOUGH_AGENT_ONLY"] = "1" });
         _c = await _agent.ConnectAsync();
     }
@@ -44,8 +42,10 @@ public sealed class UserTests(ITestOutputHelper output) : IAsyncLifetime
     {
         await _c.DisposeAsync();
         await _agent.DisposeAsync();
-        Directory.Delete(_etc, true);
     }
+
+    /// <summary>xunit calls this after <see cref="DisposeAsync"/>, so the agent is gone before its --etc dir.</summary>
+    public void Dispose() => _etc.Dispose();
 
     private async Task<string> Out(ExecSpec spec)
     {

@@ -10,7 +10,7 @@ public sealed class BadInputTests(DaemonFixture f)
 {
     private HttpClient Http => f.Daemon.Http;
 
-    private async Task<Problem> Expect(HttpResponseMessage r, HttpStatusCode status, string code)
+    private static async Task<Problem> Expect(HttpResponseMessage r, HttpStatusCode status, string code)
     {
         var body = await r.Content.ReadAsStringAsync();
         Assert.True(status == r.StatusCode, $"expected {(int)status}, got {(int)r.StatusCode}: {body}");

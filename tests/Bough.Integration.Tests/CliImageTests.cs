@@ -265,7 +265,8 @@ public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassF
     [Fact]
     public async Task Images_import_takes_a_relative_layout_path_and_prints_the_name()
     {
-        var work = Directory.CreateTempSubdirectory("bough-it-cli-import-").FullName;
+        using var temp = new TempDir("it-cli-import");
+        var work = temp.Path;
         var name = Unique("cli/imported") + ":v1";
         try
         {
@@ -289,7 +290,6 @@ public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassF
         finally
         {
             await Bough("rmi", name);
-            Directory.Delete(work, recursive: true);
         }
     }
 

@@ -31,4 +31,4 @@ public sealed class DaemonFixture : IAsyncLifetime
 }
 
 [CollectionDefinition("daemon")]
-public sealed class DaemonCollection : ICollectionFixture<DaemonFixture>;
+public sealed class DaemonCollectionDefinition : ICollectionFixture<DaemonFixture>;

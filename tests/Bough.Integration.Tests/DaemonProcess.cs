@@ -60,22 +60,21 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     private async Task WaitHealthyAsync(TimeSpan timeout)
     {
-        var deadline = DateTime.UtcNow + timeout;
         using var probe = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(2) };
-        while (DateTime.UtcNow < deadline)
+        var healthy = await Poll.UntilAsync(async () =>
         {
             if (_process.HasExited)
                 throw new InvalidOperationException($"the daemon exited with {_process.ExitCode}:\n{Output}");
             try
             {
                 using var r = await probe.GetAsync("/healthz");
-                if (r.StatusCode == HttpStatusCode.OK) return;
+                return r.StatusCode == HttpStatusCode.OK;
             }
-            catch (HttpRequestException) { }
-            catch (TaskCanceledException) { }
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"the daemon did not become healthy in {timeout}:\n{Output}");
+            catch (HttpRequestException) { return false; }
+            catch (TaskCanceledException) { return false; }
+        }, timeout, TimeSpan.FromMilliseconds(250));
+        if (!healthy)
+            throw new TimeoutException($"the daemon did not become healthy in {timeout}:\n{Output}");
     }
 
     /// <summary>Simulates a crash: SIGKILL, nothing gets to clean up.</summary>

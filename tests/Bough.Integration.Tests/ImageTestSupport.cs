@@ -23,15 +23,12 @@ public sealed class RegistryFixture : IAsyncLifetime
     /// <summary>Builds an OCI layout with <paramref name="build"/> (which tags what it wants pushed as "t") and pushes it as <c>repo:tag</c>.</summary>
     public async Task<string> PushAsync(string repoTag, Action<OciLayoutBuilder> build)
     {
-        var dir = Directory.CreateTempSubdirectory("bough-it-layout-").FullName;
-        try
-        {
-            build(new OciLayoutBuilder(dir));
-            var reference = $"{Registry.Host}/{repoTag}";
-            await Skopeo.PushAsync(dir, "t", reference);
-            return reference;
-        }
-        finally { Directory.Delete(dir, recursive: true); }
+        using var layout = new TempDir("it-layout");
+        var dir = layout.Path;
+        build(new OciLayoutBuilder(dir));
+        var reference = $"{Registry.Host}/{repoTag}";
+        await Skopeo.PushAsync(dir, "t", reference);
+        return reference;
     }
 
     /// <summary>Pushes one image; returns the reference and the built manifest.</summary>

@@ -201,49 +201,46 @@ public sealed class ImageTests(DaemonFixture f, RegistryFixture reg) : IClassFix
     [Fact]
     public async Task Import_of_an_oci_layout_dir_and_of_a_docker_save_tar()
     {
-        var work = Directory.CreateTempSubdirectory("bough-it-import-").FullName;
-        try
+        using var temp = new TempDir("it-import");
+        var work = temp.Path;
+        var layout = Path.Combine(work, "layout");
+        var b = new OciLayoutBuilder(layout);
+        var img = b.AddImage(TestImages.Busybox(new LayerSpec([TarItem.File("origin.txt", "imported\n")])));
+        b.Tag(img.Manifest, "v1");
+        var name = Unique("imported") + ":v1";
+
+        using (var r = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = layout, Name = name }, ImageApi.Json))
         {
-            var layout = Path.Combine(work, "layout");
-            var b = new OciLayoutBuilder(layout);
-            var img = b.AddImage(TestImages.Busybox(new LayerSpec([TarItem.File("origin.txt", "imported\n")])));
-            b.Tag(img.Manifest, "v1");
-            var name = Unique("imported") + ":v1";
-
-            using (var r = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = layout, Name = name }, ImageApi.Json))
-            {
-                Assert.Equal(HttpStatusCode.Created, r.StatusCode);
-                var image = (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!;
-                Assert.Equal(name, image.Name);
-                Assert.Equal("archive", image.Source);
-                Assert.Equal(img.Manifest.Digest, image.Digest);
-            }
-
-            // docker save format, written by skopeo from the same layout, with its own recorded name.
-            var tar = Path.Combine(work, "image.tar");
-            var recorded = "localhost/" + Unique("saved") + ":2";
-            await RunAsync("skopeo", "--insecure-policy", "copy", "--quiet", $"oci:{layout}:v1", $"docker-archive:{tar}:{recorded}");
-            Image saved;
-            using (var r = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = tar }, ImageApi.Json))
-            {
-                Assert.True(r.StatusCode == HttpStatusCode.Created, await r.Content.ReadAsStringAsync());
-                saved = (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!;
-            }
-            Assert.Equal(recorded, saved.Name);
-
-            var sb = await ImageApi.CreateAsync(Http, new CreateSandboxRequest { Image = saved.Name });
-            try { Assert.Equal("imported\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/cat", "/origin.txt")); }
-            finally { await ImageApi.DeleteSandboxQuietlyAsync(Http, sb.Id); }
-
-            using var missing = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = Path.Combine(work, "nothing-here") }, ImageApi.Json);
-            Assert.Equal(ErrorCodes.InvalidRequest, (await Problems.ReadAsync(missing)).Code);
-            foreach (var n in new[] { name, saved.Name })
-            {
-                using var d = await Http.DeleteAsync(ImageApi.Path(n));
-                Assert.Equal(HttpStatusCode.NoContent, d.StatusCode);
-            }
+            Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+            var image = (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!;
+            Assert.Equal(name, image.Name);
+            Assert.Equal("archive", image.Source);
+            Assert.Equal(img.Manifest.Digest, image.Digest);
         }
-        finally { Directory.Delete(work, recursive: true); }
+
+        // docker save format, written by skopeo from the same layout, with its own recorded name.
+        var tar = Path.Combine(work, "image.tar");
+        var recorded = "localhost/" + Unique("saved") + ":2";
+        await RunAsync("skopeo", "--insecure-policy", "copy", "--quiet", $"oci:{layout}:v1", $"docker-archive:{tar}:{recorded}");
+        Image saved;
+        using (var r = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = tar }, ImageApi.Json))
+        {
+            Assert.True(r.StatusCode == HttpStatusCode.Created, await r.Content.ReadAsStringAsync());
+            saved = (await r.Content.ReadFromJsonAsync<Image>(ImageApi.Json))!;
+        }
+        Assert.Equal(recorded, saved.Name);
+
+        var sb = await ImageApi.CreateAsync(Http, new CreateSandboxRequest { Image = saved.Name });
+        try { Assert.Equal("imported\n", await ImageApi.RunAsync(Http, sb.Id, "/bin/cat", "/origin.txt")); }
+        finally { await ImageApi.DeleteSandboxQuietlyAsync(Http, sb.Id); }
+
+        using var missing = await Http.PostAsJsonAsync("/v1/images/import", new ImportImageRequest { Path = Path.Combine(work, "nothing-here") }, ImageApi.Json);
+        Assert.Equal(ErrorCodes.InvalidRequest, (await Problems.ReadAsync(missing)).Code);
+        foreach (var n in new[] { name, saved.Name })
+        {
+            using var d = await Http.DeleteAsync(ImageApi.Path(n));
+            Assert.Equal(HttpStatusCode.NoContent, d.StatusCode);
+        }
     }
 
     [Fact]
@@ -307,7 +304,8 @@ public sealed class ImageTests(DaemonFixture f, RegistryFixture reg) : IClassFix
     public async Task Registry_credentials_come_from_registries_json_and_a_refusal_is_403()
     {
         using var secured = await LocalRegistry.StartAsync(basicAuth: ("bough", "s3cret"));
-        var dir = Directory.CreateTempSubdirectory("bough-it-layout-").FullName;
+        using var layout = new TempDir("it-layout");
+        var dir = layout.Path;
         var reference = $"{secured.Host}/{Unique("private/bb")}:1";
         var credentials = Path.Combine(f.Daemon.DataDir, "registries.json");
         try
@@ -331,7 +329,6 @@ public sealed class ImageTests(DaemonFixture f, RegistryFixture reg) : IClassFix
         finally
         {
             File.Delete(credentials);
-            Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -49,7 +49,7 @@ public sealed class LifecycleTests(DaemonFixture f)
                 await Client.DeleteSandboxAsync(s.Id);
                 Assert.Empty(TestEnvironment.QemuProcessesUnder(dir));
                 Assert.False(Directory.Exists(dir), $"{dir} still exists");
-                if (s.Pid is { } pid) Assert.False(TestEnvironment.ProcessAlive(pid), $"QEMU {pid} survived delete");
+                if (s.Pid is { } pid) Assert.False(HostProcess.IsAlive(pid), $"QEMU {pid} survived delete");
                 var ex = await Assert.ThrowsAsync<BoughApiException>(() => Client.GetSandboxAsync(s.Id));
                 Assert.Equal(404, ex.Status);
             }
@@ -72,11 +72,11 @@ public sealed class LifecycleTests(DaemonFixture f)
             await Client.ExecAsync(open.Id, new ExecRequest { Cmd = ["sh", "-c", "setsid httpd -p 8080 -h /srv/www >/dev/null 2>&1 &"] });
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             string? body = null;
-            for (var i = 0; i < 40 && body is null; i++)
+            await Poll.UntilAsync(async () =>
             {
-                try { body = await http.GetStringAsync($"http://127.0.0.1:{port.HostPort}/index.html"); }
-                catch (HttpRequestException) { await Task.Delay(250); }
-            }
+                try { body = await http.GetStringAsync($"http://127.0.0.1:{port.HostPort}/index.html"); return true; }
+                catch (HttpRequestException) { return false; }
+            }, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(250));
             Assert.Equal("served from the guest", body);
 
             // The user-mode gateway (10.0.2.2) is the host: with internet the guest reaches our

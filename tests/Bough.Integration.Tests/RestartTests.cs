@@ -15,7 +15,7 @@ public sealed class RestartTests
         var sb = await first.Client.CreateSandboxAsync(new CreateSandboxRequest());
         await first.Client.ExecAsync(sb.Id, new ExecRequest { Cmd = ["sh", "-c", "echo kept > /root/state; setsid sh -c 'while true; do sleep 1; done' >/dev/null 2>&1 &"] });
         await first.KillHardAsync();
-        Assert.True(TestEnvironment.ProcessAlive(sb.Pid!.Value), "the VM should survive a daemon crash");
+        Assert.True(HostProcess.IsAlive(sb.Pid!.Value), "the VM should survive a daemon crash");
 
         await using var second = await DaemonProcess.StartAsync(dataDir);
         var again = await second.Client.GetSandboxAsync(sb.Id);
@@ -25,7 +25,7 @@ public sealed class RestartTests
         Assert.Equal("kept\n", r.Stdout);
 
         await second.Client.DeleteSandboxAsync(sb.Id);
-        Assert.False(TestEnvironment.ProcessAlive(sb.Pid!.Value));
+        Assert.False(HostProcess.IsAlive(sb.Pid!.Value));
     }
 
     [Fact]
@@ -56,8 +56,7 @@ public sealed class RestartTests
         var first = await DaemonProcess.StartAsync(dataDir);
         var create = first.Client.CreateSandboxAsync(new CreateSandboxRequest());
         // Wait until QEMU exists (the create is under way), then crash the daemon.
-        for (var i = 0; i < 200 && TestEnvironment.QemuProcessesUnder(dataDir).Count == 0; i++)
-            await Task.Delay(50);
+        await Poll.UntilAsync(() => TestEnvironment.QemuProcessesUnder(dataDir).Count > 0, TimeSpan.FromSeconds(10));
         await first.KillHardAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => create);
 
@@ -104,8 +103,8 @@ public sealed class RestartTests
         var branch = first.Client.BranchAsync(sb.Id, new BranchRequest { Count = 3 });
         // Kill as soon as the capture has started writing its staging directory.
         var staging = Path.Combine(dataDir, "snapshots", ".staging");
-        for (var i = 0; i < 400 && !(Directory.Exists(staging) && Directory.EnumerateFileSystemEntries(staging).Any()); i++)
-            await Task.Delay(10);
+        await Poll.UntilAsync(() => Directory.Exists(staging) && Directory.EnumerateFileSystemEntries(staging).Any(),
+            TimeSpan.FromSeconds(4), TimeSpan.FromMilliseconds(10));
         await first.KillHardAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => branch);
 
@@ -166,12 +165,12 @@ public sealed class RestartTests
         }
         await first.KillHardAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => create);
-        Assert.True(TestEnvironment.ProcessAlive(builder.Pid!.Value), "the builder VM should survive the crash (to be cleaned up)");
+        Assert.True(HostProcess.IsAlive(builder.Pid!.Value), "the builder VM should survive the crash (to be cleaned up)");
 
         await using var second = await DaemonProcess.StartAsync(dataDir);
         Assert.DoesNotContain(await second.Client.ListSandboxesAsync(), s => s.Id == builder.Id);
         Assert.Empty(await second.Client.ListTemplatesAsync());
-        Assert.False(TestEnvironment.ProcessAlive(builder.Pid!.Value), "the builder VM is still running after the restart");
+        Assert.False(HostProcess.IsAlive(builder.Pid!.Value), "the builder VM is still running after the restart");
         // The name is free again.
         Assert.Equal("crashy", (await second.Client.CreateTemplateAsync(new CreateTemplateRequest { Name = "crashy", Image = "base" })).Name);
         await second.Client.DeleteTemplateAsync("crashy");

@@ -55,27 +55,12 @@ public static class TestEnvironment
             {
                 var cmd = File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' ');
                 if (cmd.Contains("qemu-system", StringComparison.Ordinal) && cmd.Contains(path, StringComparison.Ordinal)
-                    && ProcessAlive(pid))
+                    && HostProcess.IsAlive(pid))
                     found.Add(pid);
             }
             catch (IOException) { }
             catch (UnauthorizedAccessException) { }
         }
         return found;
-    }
-
-    /// <summary>
-    /// True while the process runs. A daemonized QEMU is reparented to PID 1, which in some
-    /// containers never reaps, so a killed one can linger as a zombie: that counts as dead.
-    /// </summary>
-    public static bool ProcessAlive(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
-            return state is not ("Z" or "X");
-        }
-        catch (IOException) { return false; }
     }
 }

@@ -45,26 +45,38 @@ internal static unsafe class ProcessSpawner
             SetNonBlocking(stdoutPipe[0]);
             SetNonBlocking(stderrPipe[0]);
 
-            Libc.posix_spawn_file_actions_init(fa);
-            faInit = true;
-            if (withStdin) Libc.posix_spawn_file_actions_adddup2(fa, stdinPipe[0], 0);
-            else Libc.posix_spawn_file_actions_addopen(fa, 0, Utf8(native, "/dev/null"), Libc.O_RDONLY, 0);
-            Libc.posix_spawn_file_actions_adddup2(fa, stdoutPipe[1], 1);
-            Libc.posix_spawn_file_actions_adddup2(fa, stderrPipe[1], 2);
-            Libc.posix_spawn_file_actions_addchdir_np(fa, Utf8(native, cwd));
-
-            Libc.posix_spawnattr_init(attr);
-            attrInit = true;
-            Libc.sigemptyset(sigmask);
-            Libc.sigfillset(sigdef);
-            Libc.posix_spawnattr_setsigmask(attr, sigmask);
-            Libc.posix_spawnattr_setsigdefault(attr, sigdef);
-            Libc.posix_spawnattr_setflags(attr, (short)(Libc.POSIX_SPAWN_SETSID | Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF));
+            // Every setup call can fail (ENOMEM, a path too long for chdir): report it like a
+            // failed spawn instead of starting the child with half its file actions.
+            int rc = Libc.posix_spawn_file_actions_init(fa);
+            faInit = rc == 0;
+            if (rc == 0)
+                rc = withStdin
+                    ? Libc.posix_spawn_file_actions_adddup2(fa, stdinPipe[0], 0)
+                    : Libc.posix_spawn_file_actions_addopen(fa, 0, Utf8(native, "/dev/null"), Libc.O_RDONLY, 0);
+            if (rc == 0) rc = Libc.posix_spawn_file_actions_adddup2(fa, stdoutPipe[1], 1);
+            if (rc == 0) rc = Libc.posix_spawn_file_actions_adddup2(fa, stderrPipe[1], 2);
+            if (rc == 0) rc = Libc.posix_spawn_file_actions_addchdir_np(fa, Utf8(native, cwd));
+            if (rc == 0)
+            {
+                rc = Libc.posix_spawnattr_init(attr);
+                attrInit = rc == 0;
+            }
+            // sigemptyset/sigfillset report failure as -1 + errno, the posix_spawn family returns it.
+            if (rc == 0 && (Libc.sigemptyset(sigmask) != 0 || Libc.sigfillset(sigdef) != 0)) rc = Libc.Errno;
+            if (rc == 0) rc = Libc.posix_spawnattr_setsigmask(attr, sigmask);
+            if (rc == 0) rc = Libc.posix_spawnattr_setsigdefault(attr, sigdef);
+            if (rc == 0)
+                rc = Libc.posix_spawnattr_setflags(attr, (short)(Libc.POSIX_SPAWN_SETSID | Libc.POSIX_SPAWN_SETSIGMASK | Libc.POSIX_SPAWN_SETSIGDEF));
+            if (rc != 0)
+            {
+                errno = rc;
+                return null;
+            }
 
             byte** argvp = StringArray(native, argv);
             byte** envp = StringArray(native, env);
             int pid;
-            int rc = Libc.posix_spawn(&pid, Utf8(native, executable), fa, attr, argvp, envp);
+            rc = Libc.posix_spawn(&pid, Utf8(native, executable), fa, attr, argvp, envp);
             if (rc != 0)
             {
                 errno = rc;
@@ -78,8 +90,9 @@ internal static unsafe class ProcessSpawner
         }
         finally
         {
-            if (faInit) Libc.posix_spawn_file_actions_destroy(fa);
-            if (attrInit) Libc.posix_spawnattr_destroy(attr);
+            // Destroy cannot fail in a way that matters here: the memory is freed right after.
+            if (faInit) _ = Libc.posix_spawn_file_actions_destroy(fa);
+            if (attrInit) _ = Libc.posix_spawnattr_destroy(attr);
             NativeMemory.Free(fa);
             NativeMemory.Free(attr);
             NativeMemory.Free(sigmask);

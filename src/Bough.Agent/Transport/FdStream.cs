@@ -89,7 +89,8 @@ internal sealed unsafe class FdStream(int fd) : Stream
             throw new IOException($"poll on port: {Libc.StrError(errno)}");
         }
         if (rc == 0) return 0;
-        if ((pfd.Revents & Libc.POLLNVAL) != 0) throw new ObjectDisposedException(nameof(FdStream));
+        // POLLNVAL: the fd was closed under the wait, which is this stream being disposed.
+        ObjectDisposedException.ThrowIf((pfd.Revents & Libc.POLLNVAL) != 0, this);
         // POLLHUP alone on a write wait: the host is not connected; keep waiting.
         if (events == Libc.POLLOUT && (pfd.Revents & Libc.POLLOUT) == 0) { Thread.Sleep(50); return 0; }
         return pfd.Revents;

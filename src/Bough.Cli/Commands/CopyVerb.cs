@@ -24,10 +24,10 @@ internal static partial class CopyVerb
             switch (ParseGuest(src), ParseGuest(dst))
             {
                 case (null, { } to):
-                    await UploadAsync(context.Terminal, client, src, to, ct);
+                    await UploadAsync(client, src, to, ct);
                     break;
                 case ({ } from, null):
-                    await DownloadAsync(context.Terminal, client, from, dst, ct);
+                    await DownloadAsync(client, from, dst, ct);
                     break;
                 case (null, null):
                     throw new UsageException("one side must be a sandbox path, ID:/path/in/guest");
@@ -59,14 +59,14 @@ internal static partial class CopyVerb
         return new GuestLocation(m.Groups["id"].Value, path);
     }
 
-    private static async Task UploadAsync(Terminal terminal, BoughClient client, string host, GuestLocation to, CancellationToken ct)
+    private static async Task UploadAsync(BoughClient client, string host, GuestLocation to, CancellationToken ct)
     {
         var guestPath = to.Path;
         if (host == "-")
         {
             if (guestPath.EndsWith('/'))
                 throw new UsageException("name the guest file when copying from stdin (ID:/dir/name)");
-            await using var stdin = terminal.OpenStdin();
+            await using var stdin = Terminal.OpenStdin();
             await client.UploadFileAsync(to.Id, guestPath, stdin, ct);
             return;
         }
@@ -80,11 +80,11 @@ internal static partial class CopyVerb
         await client.UploadFileAsync(to.Id, guestPath, file, ct);
     }
 
-    private static async Task DownloadAsync(Terminal terminal, BoughClient client, GuestLocation from, string host, CancellationToken ct)
+    private static async Task DownloadAsync(BoughClient client, GuestLocation from, string host, CancellationToken ct)
     {
         if (host == "-")
         {
-            await using var stdout = terminal.OpenStdout();
+            await using var stdout = Terminal.OpenStdout();
             await client.DownloadFileAsync(from.Id, from.Path, stdout, ct);
             await stdout.FlushAsync(ct);
             return;

@@ -44,17 +44,17 @@ internal static class ExecVerb
                 Cwd = parse.GetValue(cwd),
                 TimeoutSeconds = parse.GetOptional(timeout),
                 // The API takes stdin whole, up front; reading it all first is the price.
-                Stdin = parse.GetValue(stdin) ? await ReadStdinBase64Async(context.Terminal, ct) : null,
+                Stdin = parse.GetValue(stdin) ? await ReadStdinBase64Async(ct) : null,
             };
-            return await RunAsync(context.Terminal, client, parse.GetValue(id)!, request, ct);
+            return await RunAsync(client, parse.GetValue(id)!, request, ct);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Terminal terminal, Client.BoughClient client, string id, ExecRequest request, CancellationToken ct)
+    private static async Task<int> RunAsync(Client.BoughClient client, string id, ExecRequest request, CancellationToken ct)
     {
-        await using var stdout = terminal.OpenStdout();
-        await using var stderr = terminal.OpenStderr();
+        await using var stdout = Terminal.OpenStdout();
+        await using var stderr = Terminal.OpenStderr();
         await foreach (var e in client.ExecStreamAsync(id, request, ct))
         {
             switch (e.Type)
@@ -91,9 +91,9 @@ internal static class ExecVerb
         return (exit.ExitCode ?? ExitCodes.Error) & 0xFF;
     }
 
-    private static async Task<string> ReadStdinBase64Async(Terminal terminal, CancellationToken ct)
+    private static async Task<string> ReadStdinBase64Async(CancellationToken ct)
     {
-        await using var input = terminal.OpenStdin();
+        await using var input = Terminal.OpenStdin();
         using var buffer = new MemoryStream();
         await input.CopyToAsync(buffer, ct);
         return Convert.ToBase64String(buffer.GetBuffer(), 0, (int)buffer.Length);

@@ -26,10 +26,10 @@ internal sealed class ImageProgress(CliContext context, BoughClient client)
         try
         {
             if (quiet)
-                return await client.WaitForImageAsync(started.Name, null, ct);
+                return await client.WaitForImageAsync(started.Name, null, ct: ct);
             if (context.Terminal.StderrIsTerminal)
                 return await LiveAsync(started, ct);
-            return await client.WaitForImageAsync(started.Name, new PlainLines(context.Terminal.Err), ct);
+            return await client.WaitForImageAsync(started.Name, new PlainLines(context.Terminal.Err), ct: ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -53,7 +53,7 @@ internal sealed class ImageProgress(CliContext context, BoughClient client)
             {
                 var bars = new LiveBars(ctx, started.Name);
                 bars.Update(started);
-                var ready = await client.WaitForImageAsync(started.Name, new SyncProgress(bars.Update), ct);
+                var ready = await client.WaitForImageAsync(started.Name, new SyncProgress(bars.Update), ct: ct);
                 bars.Finish();
                 return ready;
             });

@@ -34,7 +34,7 @@ internal static class ListVerb
         SandboxFormat.Ports(s.Ports), SandboxFormat.Created(s.CreatedAt),
     ];
 
-    private static void WriteTable(IAnsiConsole console, IReadOnlyList<Sandbox> sandboxes)
+    private static void WriteTable(IAnsiConsole console, List<Sandbox> sandboxes)
     {
         if (sandboxes.Count == 0)
         {

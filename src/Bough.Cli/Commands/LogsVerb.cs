@@ -15,7 +15,7 @@ internal static class LogsVerb
         context.SetAction(command, async (parse, client, ct) =>
         {
             var sandboxId = parse.GetValue(id)!;
-            await using var stdout = context.Terminal.OpenStdout();
+            await using var stdout = Terminal.OpenStdout();
             var offset = await client.CopyLogsAsync(sandboxId, stdout, 0, ct);
             await stdout.FlushAsync(ct);
             if (!parse.GetValue(follow))

@@ -21,7 +21,7 @@ internal static class SandboxFormat
     {
         SandboxStates.Running => "green",
         SandboxStates.Starting or SandboxStates.Stopping => "yellow",
-        SandboxStates.Dead or SandboxStates.Failed => "red",
+        SandboxStates.Dead => "red",
         SandboxStates.Paused => "blue",
         _ => "default",
     };

@@ -37,7 +37,7 @@ internal static class SnapshotsVerb
 
     private static string Dash(string? value) => string.IsNullOrEmpty(value) ? "-" : value;
 
-    private static void WriteTable(CliContext context, IReadOnlyList<Snapshot> snapshots)
+    private static void WriteTable(CliContext context, List<Snapshot> snapshots)
     {
         var console = context.Terminal.Ansi;
         if (snapshots.Count == 0)

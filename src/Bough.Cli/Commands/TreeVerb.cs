@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Bough.Contracts;
 using Spectre.Console;
-using Spectre.Console.Rendering;
 using TreeNode = Bough.Contracts.TreeNode;
 
 namespace Bough.Cli.Commands;
@@ -50,7 +49,7 @@ internal static class TreeVerb
             AddChildren(parent.AddNode(Label(child)), child);
     }
 
-    private static IRenderable Label(TreeNode n)
+    private static Markup Label(TreeNode n)
     {
         if (n.Kind == SandboxKind)
         {

@@ -1,12 +1,14 @@
 using Bough.Catalog;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Time.Testing;
 
-namespace Bough.Vmm.Tests;
+namespace Bough.Catalog.Tests;
 
+/// <summary>Migrations (order, idempotence, refusal, rollback) and the sandbox store against a real SQLite file.</summary>
 public sealed class CatalogTests : IDisposable
 {
-    private readonly TempDir _dir = new("cat");
-    private string DbPath => Path.Combine(_dir.Path, "bough.db");
+    private readonly TempDir _dir = new("catalog");
+    private string DbPath => _dir.Combine("bough.db");
 
     public void Dispose()
     {
@@ -142,7 +144,7 @@ public sealed class CatalogTests : IDisposable
     {
         var db = new CatalogDb(DbPath);
         await db.MigrateAsync(CancellationToken.None);
-        var clock = new ManualTimeProvider(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1234567));
+        var clock = new FakeTimeProvider(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero).AddTicks(1234567));
         var store = new SandboxStore(db, clock);
         var ct = CancellationToken.None;
 
@@ -150,8 +152,8 @@ public sealed class CatalogTests : IDisposable
         await store.InsertAsync(original, ct);
         var got = await store.GetAsync("sb-1", ct);
         Assert.NotNull(got);
-        Assert.Equal(clock.Now, got.CreatedAt);
-        Assert.Equal(clock.Now, got.UpdatedAt);
+        Assert.Equal(clock.GetUtcNow(), got.CreatedAt);
+        Assert.Equal(clock.GetUtcNow(), got.UpdatedAt);
         Assert.Equal("running", got.State);
         Assert.Null(got.StateReason);
         Assert.Equal(2, got.Vcpus);
@@ -194,14 +196,14 @@ public sealed class CatalogTests : IDisposable
         Assert.Empty(updated.Metadata);
         Assert.Null(updated.Pid);
         Assert.Equal(got.CreatedAt, updated.CreatedAt);
-        Assert.Equal(clock.Now, updated.UpdatedAt);
+        Assert.Equal(clock.GetUtcNow(), updated.UpdatedAt);
 
         clock.Advance(TimeSpan.FromMinutes(1));
         await store.SetStateAsync("sb-1", "dead", "qemu exited", ct);
         var dead = await store.GetAsync("sb-1", ct);
         Assert.Equal("dead", dead!.State);
         Assert.Equal("qemu exited", dead.StateReason);
-        Assert.Equal(clock.Now, dead.UpdatedAt);
+        Assert.Equal(clock.GetUtcNow(), dead.UpdatedAt);
         Assert.Equal(updated.Env, dead.Env);
 
         await Assert.ThrowsAsync<SandboxNotFoundException>(() => store.SetStateAsync("nope", "x", null, ct));

@@ -1,0 +1,140 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+
+namespace Bough.Client;
+
+/// <summary>
+/// The HTTP plumbing every call goes through: JSON in and out, error statuses read as problems,
+/// transport failures mapped to <see cref="BoughApiException"/> codes, and the API's paths.
+/// </summary>
+public sealed partial class BoughClient
+{
+    private async Task<T> GetJsonAsync<T>(string path, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, Url(path));
+        return await SendForJsonAsync<T>(request, ct).ConfigureAwait(false);
+    }
+
+    private async Task<T> PostForJsonAsync<T>(string path, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, Url(path));
+        return await SendForJsonAsync<T>(request, ct).ConfigureAwait(false);
+    }
+
+    private async Task<T> SendJsonAsync<T>(HttpMethod method, string path, object body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, Url(path))
+        {
+            Content = JsonContent.Create(body, body.GetType(), options: ClientJson.Write),
+        };
+        return await SendForJsonAsync<T>(request, ct).ConfigureAwait(false);
+    }
+
+    private async Task<T> SendForJsonAsync<T>(HttpRequestMessage request, CancellationToken ct)
+    {
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, ct).ConfigureAwait(false);
+        try
+        {
+            return await response.Content.ReadFromJsonAsync<T>(ClientJson.Read, ct).ConfigureAwait(false)
+                ?? throw new JsonException("the response body was null");
+        }
+        catch (JsonException ex)
+        {
+            throw new BoughApiException((int)response.StatusCode, BoughApiException.InvalidResponse, null,
+                $"unexpected response from {_base} (is that a Bough daemon?): {ex.Message}", ex);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException && !ct.IsCancellationRequested)
+        {
+            throw Lost(ex);
+        }
+    }
+
+    /// <summary>Sends, mapping transport failures and error statuses to <see cref="BoughApiException"/>.</summary>
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken ct)
+    {
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, completion, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (!ct.IsCancellationRequested)
+        {
+            throw ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
+                or HttpRequestError.SecureConnectionError
+                ? new BoughApiException(0, BoughApiException.Unreachable, null,
+                    $"cannot reach the Bough daemon at {_base} — is `bough serve` running? ({ex.Message})", ex)
+                : Lost(ex);
+        }
+
+        if (response.IsSuccessStatusCode)
+            return response;
+        using (response)
+            throw await ProblemReader.ReadAsync(response, _base, ct).ConfigureAwait(false);
+    }
+
+    private static async Task<Stream> ReadBodyStreamAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            return await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException && !ct.IsCancellationRequested)
+        {
+            throw Lost(ex);
+        }
+    }
+
+    /// <summary>
+    /// Copies a response body, attributing read failures to the connection and leaving write
+    /// failures (disk full, closed pipe) as the IOExceptions they are.
+    /// </summary>
+    private static async Task<long> CopyBodyAsync(HttpResponseMessage response, Stream destination, CancellationToken ct)
+    {
+        var body = await ReadBodyStreamAsync(response, ct).ConfigureAwait(false);
+        await using var _ = body.ConfigureAwait(false);
+        var buffer = new byte[CopyBufferSize];
+        long total = 0;
+        while (true)
+        {
+            int n;
+            try
+            {
+                n = await body.ReadAsync(buffer, ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or HttpRequestException && !ct.IsCancellationRequested)
+            {
+                throw Lost(ex);
+            }
+            if (n == 0)
+                return total;
+            await destination.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            total += n;
+        }
+    }
+
+    private static BoughApiException Lost(Exception ex) =>
+        new(0, BoughApiException.ConnectionLost, null, $"the connection to the Bough daemon failed: {ex.Message}", ex);
+
+    private Uri Url(string relative) => new(_base, relative);
+
+    private static string SandboxPath(string id)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(id);
+        return "v1/sandboxes/" + Uri.EscapeDataString(id);
+    }
+
+    private static string SnapshotPath(string idOrTag)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(idOrTag);
+        return "v1/snapshots/" + Uri.EscapeDataString(idOrTag);
+    }
+
+    private static string FilesPath(string id, string endpoint, string guestPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(guestPath);
+        return $"{SandboxPath(id)}/{endpoint}?path={Uri.EscapeDataString(guestPath)}";
+    }
+
+    private static Uri WithTrailingSlash(Uri uri) =>
+        uri.AbsoluteUri.EndsWith('/') ? uri : new Uri(uri.AbsoluteUri + "/");
+}
