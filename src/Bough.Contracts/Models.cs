@@ -14,7 +14,6 @@ public static class SandboxStates
     public const string Stopping = "stopping";
     public const string Stopped = "stopped";  // stopped with the daemon; disk kept until deleted
     public const string Dead = "dead";       // the VM process went away without being asked to
-    public const string Failed = "failed";   // creation failed; kept for inspection until deleted
     public const string Paused = "paused";   // VM process gone, memory/devices/disk kept on disk
 }
 
@@ -262,7 +261,6 @@ public static class ImageStates
 {
     public const string Pulling = "pulling";
     public const string Ready = "ready";
-    public const string Failed = "failed";
 }
 
 /// <summary>Defaults an image gives every exec in its sandboxes (from the OCI config).</summary>

@@ -125,7 +125,7 @@ public sealed class CatalogTests : IDisposable
     private static SandboxRecord Sample(string id) => new()
     {
         Id = id,
-        State = "running",
+        State = SandboxState.Running,
         StateReason = null,
         Image = "base",
         Vcpus = 2,
@@ -154,7 +154,7 @@ public sealed class CatalogTests : IDisposable
         Assert.NotNull(got);
         Assert.Equal(clock.GetUtcNow(), got.CreatedAt);
         Assert.Equal(clock.GetUtcNow(), got.UpdatedAt);
-        Assert.Equal("running", got.State);
+        Assert.Equal(SandboxState.Running, got.State);
         Assert.Null(got.StateReason);
         Assert.Equal(2, got.Vcpus);
         Assert.Equal(512, got.MemoryMiB);
@@ -182,7 +182,7 @@ public sealed class CatalogTests : IDisposable
         clock.Advance(TimeSpan.FromMinutes(1));
         await store.UpdateAsync(got with
         {
-            State = "stopped",
+            State = SandboxState.Stopped,
             StateReason = "user asked",
             Ports = [new PortRecord(8080, 40002)],
             Metadata = new Dictionary<string, string>(),
@@ -190,7 +190,7 @@ public sealed class CatalogTests : IDisposable
             CreatedAt = DateTimeOffset.UnixEpoch, // ignored: created_at is immutable
         }, ct);
         var updated = await store.GetAsync("sb-1", ct);
-        Assert.Equal("stopped", updated!.State);
+        Assert.Equal(SandboxState.Stopped, updated!.State);
         Assert.Equal("user asked", updated.StateReason);
         Assert.Equal([new PortRecord(8080, 40002)], updated.Ports);
         Assert.Empty(updated.Metadata);
@@ -199,14 +199,14 @@ public sealed class CatalogTests : IDisposable
         Assert.Equal(clock.GetUtcNow(), updated.UpdatedAt);
 
         clock.Advance(TimeSpan.FromMinutes(1));
-        await store.SetStateAsync("sb-1", "dead", "qemu exited", ct);
+        await store.SetStateAsync("sb-1", SandboxState.Dead, "qemu exited", ct);
         var dead = await store.GetAsync("sb-1", ct);
-        Assert.Equal("dead", dead!.State);
+        Assert.Equal(SandboxState.Dead, dead!.State);
         Assert.Equal("qemu exited", dead.StateReason);
         Assert.Equal(clock.GetUtcNow(), dead.UpdatedAt);
         Assert.Equal(updated.Env, dead.Env);
 
-        await Assert.ThrowsAsync<SandboxNotFoundException>(() => store.SetStateAsync("nope", "x", null, ct));
+        await Assert.ThrowsAsync<SandboxNotFoundException>(() => store.SetStateAsync("nope", SandboxState.Dead, null, ct));
         await Assert.ThrowsAsync<SandboxNotFoundException>(() => store.UpdateAsync(Sample("nope"), ct));
 
         Assert.True(await store.DeleteAsync("sb-1", ct));
@@ -230,7 +230,7 @@ public sealed class CatalogTests : IDisposable
             {
                 string id = $"w{w}-{i}";
                 await store.InsertAsync(Sample(id), CancellationToken.None);
-                await store.SetStateAsync(id, "stopped", $"by {w}", CancellationToken.None);
+                await store.SetStateAsync(id, SandboxState.Stopped, $"by {w}", CancellationToken.None);
                 var r = await store.GetAsync(id, CancellationToken.None);
                 await store.UpdateAsync(r! with { Vcpus = 4 }, CancellationToken.None);
                 if (i % 2 == 0) Assert.True(await store.DeleteAsync(id, CancellationToken.None));
@@ -241,6 +241,6 @@ public sealed class CatalogTests : IDisposable
         var all = await stores[0].ListAsync(CancellationToken.None);
         Assert.Equal(writers * perWriter / 2, all.Count);
         Assert.All(all, r => Assert.Equal(4, r.Vcpus));
-        Assert.All(all, r => Assert.Equal("stopped", r.State));
+        Assert.All(all, r => Assert.Equal(SandboxState.Stopped, r.State));
     }
 }
