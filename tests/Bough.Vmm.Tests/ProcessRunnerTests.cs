@@ -12,7 +12,7 @@ public sealed class ProcessRunnerTests : IDisposable
     private static bool Alive(int pid) =>
         File.Exists($"/proc/{pid}/stat") && File.ReadAllText($"/proc/{pid}/stat").Split(')')[^1].Trim()[0] is not ('Z' or 'X');
 
-    private async Task<int> WaitForPidFileAsync(string path)
+    private static async Task<int> WaitForPidFileAsync(string path)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
         while (DateTime.UtcNow < deadline)

@@ -6,7 +6,8 @@ using Xunit.Abstractions;
 
 namespace Bough.Vmm.Tests;
 
-[Collection(VmCollection.Name)]
+[Collection(VmGroup.Name)]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "xunit disposes the fields through IAsyncLifetime.DisposeAsync")]
 public sealed class VmTests : IAsyncLifetime
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(120);
@@ -269,7 +270,7 @@ public sealed class VmTests : IAsyncLifetime
     }
 }
 
-[Collection(VmCollection.Name)]
+[Collection(VmGroup.Name)]
 public sealed class VmCancellationTests(GuestFixture guest, ITestOutputHelper output) : IDisposable
 {
     private readonly TempDir _dir = new("vmc");
