@@ -1,3 +1,5 @@
+using Bough.Vmm;
+
 namespace Bough.Snapshots;
 
 /// <summary>
@@ -26,8 +28,15 @@ public static class MemoryCompactor
         var header = MemoryHeader.Read(Path.Combine(source.Dir, SnapshotFiles.Header));
 
         // Disk first (the slow part, a separate process), then memory.
-        await QemuImg.RunAsync(["convert", "-q", "-O", "qcow2", Path.Combine(source.Dir, SnapshotFiles.Disk), Path.Combine(staging, SnapshotFiles.Disk)], ct)
-            .ConfigureAwait(false);
+        try
+        {
+            await QemuImg.FlattenAsync(Path.Combine(source.Dir, SnapshotFiles.Disk), Path.Combine(staging, SnapshotFiles.Disk), ct)
+                .ConfigureAwait(false);
+        }
+        catch (QemuImgException e)
+        {
+            throw new SnapshotException($"Could not flatten the disk of snapshot {source.Id}: {e.Message}", e);
+        }
         NativeFs.FSyncPath(Path.Combine(staging, SnapshotFiles.Disk));
         File.Copy(Path.Combine(source.Dir, SnapshotFiles.DeviceState), Path.Combine(staging, SnapshotFiles.DeviceState));
         NativeFs.FSyncPath(Path.Combine(staging, SnapshotFiles.DeviceState));

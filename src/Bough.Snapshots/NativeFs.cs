@@ -108,7 +108,8 @@ internal static class NativeFs
         }
         finally
         {
-            Close(fd);
+            // A read-only descriptor whose fsync already reported: close cannot lose data, its result says nothing.
+            _ = Close(fd);
         }
     }
 

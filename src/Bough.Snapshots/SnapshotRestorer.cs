@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Bough.Vmm;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -16,6 +15,16 @@ public sealed class SnapshotRestorer
 {
     private static readonly TimeSpan IncomingTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// x-ignore-shared: the RAM is the mapped memory.img, not part of the stream (xen-save-devices-state wrote
+    /// none); events: MIGRATION events wake <see cref="WaitIncomingAsync"/> instead of polling alone.
+    /// </summary>
+    private static readonly Dictionary<string, bool> MigrationCapabilities = new(StringComparer.Ordinal)
+    {
+        ["x-ignore-shared"] = true,
+        ["events"] = true,
+    };
     private readonly ILogger _log;
 
     public SnapshotRestorer(ILogger<SnapshotRestorer>? logger = null) => _log = (ILogger?)logger ?? NullLogger.Instance;
@@ -27,11 +36,19 @@ public sealed class SnapshotRestorer
     /// Creates <paramref name="overlayPath"/>: a new, empty qcow2 whose backing file is the snapshot's
     /// frozen disk (by absolute path; the snapshot directory must not move while children exist).
     /// </summary>
-    public static Task CreateChildDiskAsync(SnapshotRef snapshot, string overlayPath, CancellationToken ct)
+    public static async Task CreateChildDiskAsync(SnapshotRef snapshot, string overlayPath, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(snapshot);
         string backing = Path.GetFullPath(Path.Combine(snapshot.Dir, SnapshotFiles.Disk));
         if (!File.Exists(backing)) throw new SnapshotException($"Snapshot {snapshot.Id} has no {SnapshotFiles.Disk}.");
-        return QemuImg.RunAsync(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", backing, Path.GetFullPath(overlayPath)], ct);
+        try
+        {
+            await QemuImg.CreateOverlayAsync(backing, overlayPath, ct).ConfigureAwait(false);
+        }
+        catch (QemuImgException e)
+        {
+            throw new SnapshotException($"Could not create a disk for a child of snapshot {snapshot.Id}: {e.Message}", e);
+        }
     }
 
     /// <summary>
@@ -81,23 +98,14 @@ public sealed class SnapshotRestorer
         {
             var qmp = vm.Qmp;
             using var events = qmp.SubscribeEvents();
-            await qmp.ExecuteAsync("migrate-set-capabilities", new Dictionary<string, object>
-            {
-                ["capabilities"] = new object[]
-                {
-                    new Dictionary<string, object> { ["capability"] = "x-ignore-shared", ["state"] = true },
-                    new Dictionary<string, object> { ["capability"] = "events", ["state"] = true },
-                },
-            }, ct).ConfigureAwait(false);
-            await qmp.ExecuteAsync("migrate-incoming", new Dictionary<string, object>
-            {
-                ["uri"] = "exec:cat " + ShellQuote(deviceState),
-            }, ct).ConfigureAwait(false);
+            await qmp.SetMigrationCapabilitiesAsync(MigrationCapabilities, ct).ConfigureAwait(false);
+            // The device state goes to QEMU as an open descriptor: no shell, no quoting.
+            await qmp.MigrateIncomingFromFileAsync(deviceState, ct).ConfigureAwait(false);
             await WaitIncomingAsync(qmp, events, ct).ConfigureAwait(false);
-            await qmp.ExecuteAsync("cont", null, ct).ConfigureAwait(false);
-            var status = await qmp.ExecuteAsync("query-status", null, ct).ConfigureAwait(false);
-            if (!(status.TryGetProperty("running", out var r) && r.GetBoolean()))
-                throw new SnapshotException($"VM restored from {snapshot.Id} is not running after cont: {status.GetRawText()}");
+            await qmp.ContAsync(ct).ConfigureAwait(false);
+            var status = await qmp.QueryStatusAsync(ct).ConfigureAwait(false);
+            if (!status.Running)
+                throw new SnapshotException($"VM restored from {snapshot.Id} is not running after cont (status {status.Status}).");
             LastRestoreMs = sw.ElapsedMilliseconds;
             _log.LogInformation("Restored {Name} from snapshot {Id} in {Ms} ms (PID {Pid})", spec.Name, snapshot.Id, LastRestoreMs, vm.Pid);
             return vm;
@@ -122,7 +130,7 @@ public sealed class SnapshotRestorer
         {
             while (true)
             {
-                string status = await QueryMigrateAsync(qmp, timeout.Token).ConfigureAwait(false);
+                string status = await qmp.QueryMigrationStatusAsync(timeout.Token).ConfigureAwait(false);
                 if (status == "completed") return;
                 if (status is "failed" or "cancelled")
                     throw new SnapshotException($"Loading the device state failed (migration status {status}).");
@@ -131,8 +139,7 @@ public sealed class SnapshotRestorer
                 await Task.WhenAny(next, Task.Delay(50, timeout.Token)).ConfigureAwait(false);
                 while (events.Reader.TryRead(out var ev))
                 {
-                    if (ev.Name != "MIGRATION" || ev.Data is not { } d || !d.TryGetProperty("status", out var s)) continue;
-                    string st = s.GetString() ?? "";
+                    if (!ev.TryGetMigrationStatus(out string st)) continue;
                     if (st == "completed") return;
                     if (st is "failed" or "cancelled")
                         throw new SnapshotException($"Loading the device state failed (migration status {st}).");
@@ -150,12 +157,4 @@ public sealed class SnapshotRestorer
             throw new SnapshotException("QEMU exited while loading the device state (corrupt device.state, or taken with a different QEMU or machine configuration).", e);
         }
     }
-
-    private static async Task<string> QueryMigrateAsync(QmpClient qmp, CancellationToken ct)
-    {
-        JsonElement m = await qmp.ExecuteAsync("query-migrate", null, ct).ConfigureAwait(false);
-        return m.TryGetProperty("status", out var s) ? s.GetString() ?? "" : "";
-    }
-
-    private static string ShellQuote(string s) => "'" + s.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

@@ -40,7 +40,7 @@ internal static class Native
     public static SafeFileHandle? PidfdOpen(int pid)
     {
         long fd = Syscall3(SYS_pidfd_open, pid, 0, 0);
-        return fd < 0 ? null : new SafeFileHandle((IntPtr)fd, ownsHandle: true);
+        return fd < 0 ? null : new SafeFileHandle(checked((IntPtr)fd), ownsHandle: true);
     }
 
     /// <summary>True once the process behind the pidfd has terminated (zombie or reaped).</summary>

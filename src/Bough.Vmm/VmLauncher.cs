@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Vmm;
@@ -75,7 +74,7 @@ public sealed class VmLauncher
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.DiskPath, nameof(spec.DiskPath));
         ArgumentNullException.ThrowIfNull(spec.KernelCmdline, nameof(spec.KernelCmdline));
         if (spec.Accel is not ("kvm" or "tcg"))
-            throw new ArgumentException($"Accel must be 'kvm' or 'tcg', got '{spec.Accel}'.", nameof(spec.Accel));
+            throw new ArgumentException($"Accel must be 'kvm' or 'tcg', got '{spec.Accel}'.", nameof(spec));
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.Vcpus, 1, nameof(spec.Vcpus));
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.MemoryMiB, 16, nameof(spec.MemoryMiB));
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.TcgTranslationCacheMiB, 1, nameof(spec.TcgTranslationCacheMiB));
@@ -83,9 +82,9 @@ public sealed class VmLauncher
         foreach (var p in spec.Ports)
         {
             if (p.GuestPort is < 1 or > 65535 || p.HostPort is < 0 or > 65535)
-                throw new ArgumentException($"Invalid port forward {p}.", nameof(spec.Ports));
+                throw new ArgumentException($"Invalid port forward {p} in Ports.", nameof(spec));
             if (p.HostPort != 0 && !hostPorts.Add(p.HostPort))
-                throw new ArgumentException($"Host port {p.HostPort} is mapped twice.", nameof(spec.Ports));
+                throw new ArgumentException($"Host port {p.HostPort} is mapped twice in Ports.", nameof(spec));
         }
     }
 
@@ -112,9 +111,9 @@ public sealed class VmLauncher
             string full = Path.GetFullPath(provided);
             var info = new FileInfo(full);
             if (!info.Exists)
-                throw new ArgumentException($"Memory file '{full}' does not exist.", nameof(spec.MemoryFile));
+                throw new ArgumentException($"Memory file '{full}' does not exist.", nameof(spec));
             if (info.Length < size)
-                throw new ArgumentException($"Memory file '{full}' is {info.Length} bytes; the VM needs {size}.", nameof(spec.MemoryFile));
+                throw new ArgumentException($"Memory file '{full}' is {info.Length} bytes; the VM needs {size}.", nameof(spec));
             return full;
         }
         // Fresh boot: a sparse all-zero file. Recreated so stale content from an earlier VM never
@@ -128,60 +127,37 @@ public sealed class VmLauncher
 
     /// <summary>
     /// Runs QEMU with -daemonize: the launched process exits once the VM is initialised (0) or
-    /// failed (non-zero, reason on stderr). Its stderr is closed by the daemon at that point.
+    /// failed (non-zero, reason on stderr). The daemon closes its inherited stdio at that point; if
+    /// it did not, <see cref="ProcessRunner"/> stops reading shortly after the launcher exited.
     /// </summary>
     private async Task<(int ExitCode, string Stderr)> RunDaemonizingAsync(IReadOnlyList<string> args, RuntimeDirLayout layout, CancellationToken ct)
     {
-        var psi = new ProcessStartInfo(_qemuBinary)
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = layout.Root,
-        };
-        foreach (string a in args) psi.ArgumentList.Add(a);
-
-        Process process;
+        ProcessResult result;
         try
         {
-            process = Process.Start(psi) ?? throw new VmStartException($"Could not start {_qemuBinary}.");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new VmStartException($"Could not start '{_qemuBinary}': {e.Message}", inner: e);
-        }
-        using (process)
-        {
-            process.StandardInput.Close();
-            Task<string> stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
-            Task<string> stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
             // Deliberately not cancelled by ct: killing the launcher mid-fork could let the
             // daemonized grandchild escape. Initialisation is short; wait for the verdict, then
             // clean up whatever started and honour the cancellation.
-            try
-            {
-                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(DaemonizeTimeout, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
-            {
-                try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                await KillAllAsync(layout).ConfigureAwait(false);
-                throw new VmStartException($"QEMU did not finish initialising within {DaemonizeTimeout.TotalSeconds}s.");
-            }
-            if (ct.IsCancellationRequested)
-            {
-                await KillAllAsync(layout).ConfigureAwait(false);
-                ct.ThrowIfCancellationRequested();
-            }
-            // The daemon redirects its stdio right before the parent exits; don't hang if it didn't.
-            string err = await stderr.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None)
-                .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : "", TaskScheduler.Default).ConfigureAwait(false);
-            string output = await stdout.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None)
-                .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : "", TaskScheduler.Default).ConfigureAwait(false);
-            if (output.Length > 0) err = (err + "\n" + output).Trim();
-            return (process.ExitCode, err);
+            result = await ProcessRunner.RunAsync(_qemuBinary, args,
+                new ProcessRunOptions { WorkingDirectory = layout.Root, Timeout = DaemonizeTimeout }, CancellationToken.None).ConfigureAwait(false);
         }
+        catch (IOException e)
+        {
+            throw new VmStartException($"Could not start '{_qemuBinary}': {e.Message}", inner: e);
+        }
+        catch (TimeoutException)
+        {
+            await KillAllAsync(layout).ConfigureAwait(false);
+            throw new VmStartException($"QEMU did not finish initialising within {DaemonizeTimeout.TotalSeconds}s.");
+        }
+        if (ct.IsCancellationRequested)
+        {
+            await KillAllAsync(layout).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+        }
+        string err = result.Stderr;
+        if (result.Stdout.Length > 0) err = (err + "\n" + result.Stdout).Trim();
+        return (result.ExitCode, err);
     }
 
     private async Task<VmProcess> AttachAsync(RuntimeDirLayout layout, IReadOnlyList<PortForward> ports, CancellationToken ct)

@@ -113,7 +113,7 @@ public sealed class VmProcess : IAsyncDisposable
             {
                 try
                 {
-                    await Qmp.ExecuteAsync("quit", null, ct).WaitAsync(grace, ct).ConfigureAwait(false);
+                    await Qmp.QuitAsync(ct).WaitAsync(grace, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is QmpException or QmpDisconnectedException or TimeoutException or ObjectDisposedException)
                 {

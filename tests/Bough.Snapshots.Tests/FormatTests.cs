@@ -3,7 +3,7 @@ using System.IO.MemoryMappedFiles;
 namespace Bough.Snapshots.Tests;
 
 /// <summary>Fast tests without a VM: the header format, the page buffer and the pagemap scan on this process.</summary>
-public class FormatTests : IDisposable
+public sealed class FormatTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("bough-snap-format-").FullName;
 

@@ -32,7 +32,7 @@ public sealed class GuestImageFixture : IAsyncLifetime
 }
 
 [CollectionDefinition("vms")]
-public sealed class VmCollection : ICollectionFixture<GuestImageFixture>;
+public sealed class VmGroup : ICollectionFixture<GuestImageFixture>;
 
 /// <summary>Routes library logs into the xunit output.</summary>
 internal sealed class XunitLoggerProvider(ITestOutputHelper output) : ILoggerProvider
@@ -81,8 +81,8 @@ public sealed class TestVm
 
     public async Task<bool> IsRunningAsync()
     {
-        var s = await Vm.Qmp.ExecuteAsync("query-status", null, CancellationToken.None);
-        return s.GetProperty("running").GetBoolean();
+        var s = await Vm.Qmp.QueryStatusAsync(CancellationToken.None);
+        return s.Running;
     }
 }
 

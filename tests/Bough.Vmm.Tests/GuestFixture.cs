@@ -158,7 +158,7 @@ public sealed class GuestFixture : IDisposable
 }
 
 [CollectionDefinition(Name)]
-public sealed class VmCollection : ICollectionFixture<GuestFixture>
+public sealed class VmGroup : ICollectionFixture<GuestFixture>
 {
     /// <summary>VM tests run one at a time: the CI machine has two cores shared by everyone.</summary>
     public const string Name = "vm";

@@ -6,7 +6,8 @@ using Xunit.Abstractions;
 
 namespace Bough.Vmm.Tests;
 
-[Collection(VmCollection.Name)]
+[Collection(VmGroup.Name)]
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "xunit disposes the fields through IAsyncLifetime.DisposeAsync")]
 public sealed class VmTests : IAsyncLifetime
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(120);
@@ -93,16 +94,16 @@ public sealed class VmTests : IAsyncLifetime
         await WaitForConsoleAsync(vm, GuestFixture.ReadyMarker);
 
         // QMP: status, then stop/cont with their events.
-        var status = await vm.Qmp.ExecuteAsync("query-status", null, CancellationToken.None);
-        Assert.Equal("running", status.GetProperty("status").GetString());
+        var status = await vm.Qmp.QueryStatusAsync(CancellationToken.None);
+        Assert.Equal(new QmpRunStatus(true, "running"), status);
         using (var events = vm.Qmp.SubscribeEvents())
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
-            await vm.Qmp.ExecuteAsync("stop", null, cts.Token);
+            await vm.Qmp.StopAsync(cts.Token);
             await events.WaitForAsync("STOP", cts.Token);
-            status = await vm.Qmp.ExecuteAsync("query-status", null, cts.Token);
-            Assert.Equal("paused", status.GetProperty("status").GetString());
-            await vm.Qmp.ExecuteAsync("cont", null, cts.Token);
+            status = await vm.Qmp.QueryStatusAsync(cts.Token);
+            Assert.Equal(new QmpRunStatus(false, "paused"), status);
+            await vm.Qmp.ContAsync(cts.Token);
             await events.WaitForAsync("RESUME", cts.Token);
         }
         // The default event channel saw them too.
@@ -227,8 +228,8 @@ public sealed class VmTests : IAsyncLifetime
         Assert.Equal(pid, adopted.Pid);
         Assert.Equal(ports, adopted.Ports);
         Assert.Equal(Path.Combine(dir, "agent.sock"), adopted.AgentSocketPath);
-        var status = await adopted.Qmp.ExecuteAsync("query-status", null, CancellationToken.None);
-        Assert.Equal("running", status.GetProperty("status").GetString());
+        var status = await adopted.Qmp.QueryStatusAsync(CancellationToken.None);
+        Assert.Equal("running", status.Status);
         await WaitForConsoleAsync(adopted, GuestFixture.ReadyMarker);
 
         await adopted.StopAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
@@ -263,13 +264,13 @@ public sealed class VmTests : IAsyncLifetime
         await vm.Exited.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(vm.IsAlive);
         await vm.Qmp.Disconnected.WaitAsync(TimeSpan.FromSeconds(5));
-        await Assert.ThrowsAsync<QmpDisconnectedException>(() => vm.Qmp.ExecuteAsync("query-status", null, CancellationToken.None));
+        await Assert.ThrowsAsync<QmpDisconnectedException>(() => vm.Qmp.QueryStatusAsync(CancellationToken.None));
         await vm.StopAsync(TimeSpan.FromSeconds(1), CancellationToken.None); // no-op on a dead VM
         AssertGone(vm.Pid, dir);
     }
 }
 
-[Collection(VmCollection.Name)]
+[Collection(VmGroup.Name)]
 public sealed class VmCancellationTests(GuestFixture guest, ITestOutputHelper output) : IDisposable
 {
     private readonly TempDir _dir = new("vmc");

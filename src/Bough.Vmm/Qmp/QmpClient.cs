@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -103,14 +104,30 @@ public sealed class QmpClient : IAsyncDisposable
                 throw new InvalidDataException($"Unexpected QMP greeting: {line}");
             Greeting = qmp.Clone();
         }
-        _readLoop = Task.Run(ReadLoopAsync);
+        _readLoop = Task.Run(ReadLoopAsync, CancellationToken.None);
         await ExecuteAsync("qmp_capabilities", null, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Runs a QMP command and returns its <c>return</c> value.</summary>
+    /// <summary>
+    /// Runs a QMP command and returns its <c>return</c> value. Prefer the typed commands (<see cref="QmpCommands"/>):
+    /// this stays public only until the last caller outside Bough.Vmm has moved to them.
+    /// </summary>
     /// <exception cref="QmpException">QEMU replied with an error.</exception>
     /// <exception cref="QmpDisconnectedException">The connection closed before the reply.</exception>
-    public async Task<JsonElement> ExecuteAsync(string command, object? arguments, CancellationToken ct)
+    public Task<JsonElement> ExecuteAsync(string command, object? arguments, CancellationToken ct) =>
+        ExecuteCoreAsync(command, arguments, null, ct);
+
+    /// <summary>
+    /// Runs a command with <paramref name="fd"/> attached to it (<c>SCM_RIGHTS</c>), as <c>getfd</c> and
+    /// <c>add-fd</c> expect. QEMU gets its own copy; the caller still owns (and closes) <paramref name="fd"/>.
+    /// </summary>
+    internal Task<JsonElement> ExecuteWithFdAsync(string command, object? arguments, SafeHandle fd, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(fd);
+        return ExecuteCoreAsync(command, arguments, fd, ct);
+    }
+
+    private async Task<JsonElement> ExecuteCoreAsync(string command, object? arguments, SafeHandle? fd, CancellationToken ct)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(command);
         if (_disconnected.Task.IsCompleted)
@@ -125,7 +142,9 @@ public sealed class QmpClient : IAsyncDisposable
             await _writeLock.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                await _stream.WriteAsync(payload, ct).ConfigureAwait(false);
+                // The descriptor rides on the first bytes of the command; QEMU queues it for that command.
+                int sent = fd is null ? 0 : ScmRights.SendWithFd(_socket, payload, fd);
+                await _stream.WriteAsync(payload.AsMemory(sent), ct).ConfigureAwait(false);
             }
             catch (IOException e)
             {
@@ -144,14 +163,6 @@ public sealed class QmpClient : IAsyncDisposable
         {
             _pending.TryRemove(id, out _);
         }
-    }
-
-    /// <summary>Runs an HMP command (for features without a QMP equivalent, e.g. <c>hostfwd_add</c>) and returns its text output.</summary>
-    public async Task<string> HumanMonitorCommandAsync(string cmdline, CancellationToken ct)
-    {
-        JsonElement result = await ExecuteAsync("human-monitor-command", new Dictionary<string, string> { ["command-line"] = cmdline }, ct)
-            .ConfigureAwait(false);
-        return result.ValueKind == JsonValueKind.String ? result.GetString() ?? "" : result.GetRawText();
     }
 
     /// <summary>
@@ -311,35 +322,5 @@ public sealed class QmpClient : IAsyncDisposable
         }
         _reader?.Dispose();
         _shutdown.Dispose();
-    }
-}
-
-/// <summary>A private event stream from <see cref="QmpClient.SubscribeEvents"/>; disposing stops delivery.</summary>
-public sealed class QmpEventSubscription : IDisposable
-{
-    private readonly Action _unsubscribe;
-    private int _disposed;
-
-    internal QmpEventSubscription(ChannelReader<QmpEvent> reader, Action unsubscribe)
-    {
-        Reader = reader;
-        _unsubscribe = unsubscribe;
-    }
-
-    public ChannelReader<QmpEvent> Reader { get; }
-
-    /// <summary>Waits for the next event named <paramref name="name"/>; throws if the connection ends first.</summary>
-    public async Task<QmpEvent> WaitForAsync(string name, CancellationToken ct)
-    {
-        await foreach (var ev in Reader.ReadAllAsync(ct).ConfigureAwait(false))
-        {
-            if (ev.Name == name) return ev;
-        }
-        throw new QmpDisconnectedException($"QMP connection closed before event {name}.");
-    }
-
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _unsubscribe();
     }
 }

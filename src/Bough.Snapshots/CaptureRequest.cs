@@ -1,0 +1,55 @@
+using Bough.Vmm;
+
+namespace Bough.Snapshots;
+
+/// <summary>What to capture and where.</summary>
+/// <param name="Vm">The running VM (RAM must be <c>memory-backend-file,share=off</c>, as <see cref="VmLauncher"/> sets up).</param>
+/// <param name="StagingDir">Empty or missing directory to write the snapshot into; the caller renames it into place
+/// (as <c>&lt;snapshots&gt;/&lt;id&gt;</c>, next to its ancestors) and records it. Created if missing; must be on the
+/// same filesystem as <paramref name="ActiveDiskPath"/> for the disk to be hard-linked rather than copied.</param>
+/// <param name="VmMemoryFile">The file the VM maps as RAM now: the runtime dir's sparse <c>memory</c> after a fresh boot,
+/// or the <c>memory.img</c> of the snapshot it was restored from.</param>
+/// <param name="MemoryBase">The snapshot whose memory.img <paramref name="VmMemoryFile"/> is, or null for a fresh boot's
+/// all-zero file. Pages the VM has not written since it mapped the file are taken from it.</param>
+/// <param name="ActiveDiskPath">The qcow2 the VM writes to now. After the capture it is frozen (read-only backing) and
+/// becomes the snapshot's disk.qcow2 by hard link; it must never be written again.</param>
+/// <param name="NextDiskPath">New overlay the VM continues on (must not exist). Created here with
+/// <paramref name="ActiveDiskPath"/> as backing and attached by QEMU (<c>blockdev-snapshot-sync</c>, mode existing);
+/// removed again if the capture fails before the switch.</param>
+public sealed record CaptureRequest(VmProcess Vm, string StagingDir, string VmMemoryFile, SnapshotRef? MemoryBase,
+    string ActiveDiskPath, string NextDiskPath)
+{
+    /// <summary>
+    /// The snapshot this one descends from, used for lineage and dedup (changed pages identical to the
+    /// parent's are not stored again). Defaults to <see cref="MemoryBase"/>. Set it when a VM is captured
+    /// a second time: its memory file is still the boot file, but the first snapshot is its parent.
+    /// </summary>
+    public SnapshotRef? Parent { get; init; }
+
+    /// <summary>
+    /// QEMU block node the VM's disk is attached through. Null: looked up (<c>query-block</c>) by
+    /// <see cref="ActiveDiskPath"/>. The node changes with every capture (QEMU's new top node), which
+    /// is why looking it up is the default.
+    /// </summary>
+    public string? DiskNodeName { get; init; }
+}
+
+/// <summary>Time spent in the steps of a capture, for diagnostics.</summary>
+public sealed record CaptureTimings(long PagemapMs, long CopyPagesMs, long DeviceStateMs, long DiskSwitchMs, long AfterResumeMs);
+
+/// <summary>Outcome of a capture. The snapshot is complete in the staging directory.</summary>
+/// <param name="PauseMs">How long the VM was stopped (from <c>stop</c> until <c>cont</c> returned); 0 if it was already paused.</param>
+/// <param name="ChangedPages">Pages the QEMU process held privately (written since it mapped its memory file).</param>
+/// <param name="StoredPages">Pages written into memory.layer.</param>
+/// <param name="ZeroPages">Changed pages that were all zero (not stored).</param>
+/// <param name="DedupedPages">Changed pages identical to the parent's (not stored).</param>
+/// <param name="BytesStored">Size of memory.layer.</param>
+/// <param name="FrozenDiskPath">The snapshot's disk.qcow2 (in the staging directory).</param>
+/// <param name="ActiveDiskPath">The disk the VM writes to from now on (the request's NextDiskPath).</param>
+/// <param name="ActiveDiskNodeName">QEMU's block node for it.</param>
+/// <param name="TotalMs">Wall time of the whole capture, including the work after the VM resumed.</param>
+/// <param name="Timings">Breakdown of the pause and the work after it.</param>
+/// <param name="Metadata">What was written to snapshot.json.</param>
+public sealed record CaptureResult(long PauseMs, long ChangedPages, long StoredPages, long ZeroPages, long DedupedPages,
+    long BytesStored, string FrozenDiskPath, string ActiveDiskPath, string ActiveDiskNodeName, long TotalMs,
+    CaptureTimings Timings, SnapshotMetadata Metadata);
