@@ -261,6 +261,7 @@ public static class ImageStates
 {
     public const string Pulling = "pulling";
     public const string Ready = "ready";
+    public const string Failed = "failed";
 }
 
 /// <summary>Defaults an image gives every exec in its sandboxes (from the OCI config).</summary>

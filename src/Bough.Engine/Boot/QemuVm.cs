@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Bough.Vmm;
 using Microsoft.Extensions.Logging;
 
@@ -21,20 +20,12 @@ internal sealed class QemuVm(VmProcess process, ILogger log) : IVm
 
     public async Task<bool> EnsureRunningAsync(CancellationToken ct)
     {
-        var status = await Process.Qmp.ExecuteAsync("query-status", null, ct);
-        if (!status.TryGetProperty("running", out var running) || running.GetBoolean()) return false;
-        await Process.Qmp.ExecuteAsync("cont", null, ct);
+        if ((await Process.Qmp.QueryStatusAsync(ct)).Running) return false;
+        await Process.Qmp.ContAsync(ct);
         return true;
     }
 
-    public async Task<string?> ActiveDiskAsync(CancellationToken ct)
-    {
-        var blocks = await Process.Qmp.ExecuteAsync("query-block", null, ct);
-        foreach (var b in blocks.EnumerateArray())
-            if (b.TryGetProperty("inserted", out var ins) && ins.TryGetProperty("file", out var file))
-                return file.GetString();
-        return null;
-    }
+    public Task<string?> ActiveDiskAsync(CancellationToken ct) => Process.Qmp.ActiveDiskFileAsync(ct);
 
     public IDisposable WatchAgentPort(Func<Task> onClosed)
     {
@@ -45,10 +36,8 @@ internal sealed class QemuVm(VmProcess process, ILogger log) : IVm
             {
                 await foreach (var ev in subscription.Reader.ReadAllAsync())
                 {
-                    if (ev.Name != "VSERPORT_CHANGE" || ev.Data is not { } data) continue;
-                    if (!data.TryGetProperty("id", out var id) || id.GetString() != QemuCommandLine.AgentPortDeviceId) continue;
-                    if (!data.TryGetProperty("open", out var open) || open.ValueKind != JsonValueKind.False) continue;
-                    await onClosed();
+                    if (ev.TryGetVserportChange(out var id, out var open) && id == QemuCommandLine.AgentPortDeviceId && !open)
+                        await onClosed();
                 }
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)

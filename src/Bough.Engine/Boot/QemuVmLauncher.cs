@@ -1,4 +1,3 @@
-using Bough.Engine.Block;
 using Bough.Snapshots;
 using Bough.Vmm;
 using Microsoft.Extensions.Logging;
@@ -11,7 +10,7 @@ internal sealed class QemuVmLauncher(VmLauncher launcher, ILoggerFactory loggers
     private readonly ILogger _log = loggers.CreateLogger<QemuVmLauncher>();
 
     public Task CreateDiskAsync(string backingFile, string overlayPath, CancellationToken ct) =>
-        DiskOverlay.CreateAsync(backingFile, overlayPath, ct);
+        QemuImg.CreateOverlayAsync(backingFile, overlayPath, ct);
 
     public Task CreateChildDiskAsync(SnapshotRef snapshot, string overlayPath, CancellationToken ct) =>
         SnapshotRestorer.CreateChildDiskAsync(snapshot, overlayPath, ct);

@@ -77,7 +77,7 @@ internal sealed class StartupRecovery(
     private async Task<T?> TryAsync<T>(Func<Task<T?>> query, string id, string what)
     {
         try { return await query(); }
-        catch (Exception ex) when (ex is Vmm.QmpException or IOException or InvalidOperationException)
+        catch (Exception ex) when (ex is Vmm.QmpException or IOException or InvalidOperationException or InvalidDataException)
         {
             log.LogWarning(ex, "could not {What} sandbox {Id}", what, id);
             return default;

@@ -110,11 +110,11 @@ public sealed class QmpClient : IAsyncDisposable
 
     /// <summary>
     /// Runs a QMP command and returns its <c>return</c> value. Prefer the typed commands (<see cref="QmpCommands"/>):
-    /// this stays public only until the last caller outside Bough.Vmm has moved to them.
+    /// internal, so every caller outside Bough.Vmm goes through them.
     /// </summary>
     /// <exception cref="QmpException">QEMU replied with an error.</exception>
     /// <exception cref="QmpDisconnectedException">The connection closed before the reply.</exception>
-    public Task<JsonElement> ExecuteAsync(string command, object? arguments, CancellationToken ct) =>
+    internal Task<JsonElement> ExecuteAsync(string command, object? arguments, CancellationToken ct) =>
         ExecuteCoreAsync(command, arguments, null, ct);
 
     /// <summary>

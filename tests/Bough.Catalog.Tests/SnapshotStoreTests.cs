@@ -1,7 +1,7 @@
 using Bough.Catalog;
 using Microsoft.Data.Sqlite;
 
-namespace Bough.Vmm.Tests;
+namespace Bough.Catalog.Tests;
 
 /// <summary>The snapshot catalog against a real SQLite file with the built-in migrations.</summary>
 public sealed class SnapshotStoreTests : IDisposable
@@ -16,7 +16,7 @@ public sealed class SnapshotStoreTests : IDisposable
 
     private static SnapshotRecord Snap(string id, string? tag, string? parent = null, int depth = 1) => new()
     {
-        Id = id, Tag = tag, ParentId = parent, SourceSandboxId = "sb-x", Depth = depth, Kind = "snapshot",
+        Id = id, Tag = tag, ParentId = parent, SourceSandboxId = "sb-x", Depth = depth, Kind = SnapshotKind.Snapshot,
         Image = "base", Vcpus = 1, MemoryMiB = 256, MemoryBytes = 4096, DiskBytes = 8192, PauseMs = 12,
         Dir = "/data/snapshots/" + id, CreatedAt = DateTimeOffset.UtcNow,
     };

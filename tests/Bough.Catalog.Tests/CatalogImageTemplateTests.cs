@@ -1,7 +1,7 @@
 using Bough.Catalog;
 using Microsoft.Data.Sqlite;
 
-namespace Bough.Vmm.Tests;
+namespace Bough.Catalog.Tests;
 
 /// <summary>Migration 3 (images, templates, sandboxes.template) against a real SQLite file.</summary>
 public sealed class CatalogImageTemplateTests : IDisposable
@@ -61,7 +61,9 @@ public sealed class CatalogImageTemplateTests : IDisposable
         var ct = CancellationToken.None;
         var first = Image("docker.io/library/busybox:latest", "img1");
         await store.UpsertAsync(first, ct);
-        Assert.Equal(first, await store.GetAsync(first.Name, ct) with { PreviousIds = first.PreviousIds });
+        var stored = await store.GetAsync(first.Name, ct);
+        Assert.NotNull(stored);
+        Assert.Equal(first, stored with { PreviousIds = first.PreviousIds });
         var got = await store.GetAsync(first.Name, ct);
         Assert.Empty(got!.PreviousIds);
 
@@ -87,7 +89,7 @@ public sealed class CatalogImageTemplateTests : IDisposable
         var ct = CancellationToken.None;
         await new SnapshotStore(db).InsertAsync(new SnapshotRecord
         {
-            Id = "sn-1", Kind = "template", Image = "base", Dir = "/d/snapshots/sn-1", Depth = 1,
+            Id = "sn-1", Kind = SnapshotKind.Template, Image = "base", Dir = "/d/snapshots/sn-1", Depth = 1,
         }, ct);
         var store = new TemplateStore(db);
         var t = new TemplateRecord
@@ -129,7 +131,7 @@ public sealed class CatalogImageTemplateTests : IDisposable
     {
         var store = new SandboxStore(await FreshAsync());
         var ct = CancellationToken.None;
-        var r = new SandboxRecord { Id = "sb-t", State = "running", Image = "base", Accel = "tcg", RuntimeDir = "/x", Template = "web" };
+        var r = new SandboxRecord { Id = "sb-t", State = SandboxState.Running, Image = "base", Accel = "tcg", RuntimeDir = "/x", Template = "web" };
         await store.InsertAsync(r, ct);
         Assert.Equal("web", (await store.GetAsync("sb-t", ct))!.Template);
         await store.UpdateAsync((await store.GetAsync("sb-t", ct))! with { Template = null }, ct);
