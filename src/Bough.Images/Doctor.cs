@@ -1,11 +1,15 @@
 using Bough.HostSetup;
+using Bough.Images.Kernel;
+using Bough.Images.Publish;
 
 namespace Bough.Images;
 
 /// <summary>
-/// The complete <c>bough doctor</c>: host checks from <see cref="HostDoctor"/> (packages with versions,
-/// data dir, free disk, acceleration and why) plus the guest kernel and whether the base image
-/// exists and matches the current inputs. Read-only apart from the KVM probe's cache.
+/// The complete <c>bough doctor</c>: the host checks of <see cref="HostDoctor"/> (packages with
+/// versions, data dir, free disk, acceleration and why), then the checks of what the image pipeline
+/// produced: the guest kernel and whether the base image exists and matches the current inputs.
+/// This is the one place for image checks; HostSetup cannot see images. Read-only apart from the
+/// KVM probe's cache.
 /// </summary>
 public static class Doctor
 {
@@ -14,35 +18,35 @@ public static class Doctor
     {
         var kernel = new KernelProvider(dataDir).TryGet();
         var results = new List<CheckResult>(await HostDoctor.RunAsync(dataDir, accelRequested, ct, kernel?.KernelPath, kernel?.InitrdPath));
-
-        results.Add(kernel is null
-            ? new CheckResult("guest kernel", false, "not installed", "run 'bough setup' (downloads Debian's cloud kernel, ~27 MB)")
-            : new CheckResult("guest kernel", true, $"{kernel.Version} ({kernel.KernelPath})"));
-
-        agentPath ??= AgentLocator.Find();
-        var builder = new ImageBuilder(dataDir, kernel ?? new GuestKernel("", "", "none", ""), agentPath ?? "/nonexistent");
-        var image = builder.TryGet(ImageBuilder.BaseName);
-        if (image is null)
-            results.Add(new CheckResult("base image", false, "not built", "run 'bough setup'"));
-        else if (kernel is null || agentPath is null || !File.Exists(agentPath))
-            results.Add(new CheckResult("base image", true,
-                $"present ({image.DiskPath}, built {image.BuiltAt:u}); cannot tell if current: " +
-                (kernel is null ? "no guest kernel" : "agent binary not found")) { Warning = true });
-        else
-        {
-            try
-            {
-                var current = await builder.IsBaseCurrentAsync(ct);
-                results.Add(current
-                    ? new CheckResult("base image", true, $"current ({image.DiskPath}, built {image.BuiltAt:u})")
-                    : new CheckResult("base image", false, $"out of date (agent, busybox, libraries or recipe changed since {image.BuiltAt:u})",
-                        "run 'bough setup' to rebuild it"));
-            }
-            catch (SetupException e)
-            {
-                results.Add(new CheckResult("base image", false, "cannot check: " + e.Message));
-            }
-        }
+        results.Add(CheckKernel(kernel));
+        results.Add(await CheckBaseImageAsync(dataDir, kernel, agentPath ?? AgentLocator.Find(), ct));
         return results;
+    }
+
+    private static CheckResult CheckKernel(GuestKernel? kernel) => kernel is null
+        ? new CheckResult("guest kernel", false, "not installed", "run 'bough setup' (downloads Debian's cloud kernel, ~27 MB)")
+        : new CheckResult("guest kernel", true, $"{kernel.Version} ({kernel.KernelPath})");
+
+    private static async Task<CheckResult> CheckBaseImageAsync(string dataDir, GuestKernel? kernel, string? agentPath, CancellationToken ct)
+    {
+        var builder = new BaseImageBuilder(dataDir, kernel ?? new GuestKernel("", "", "none", ""), agentPath ?? "/nonexistent");
+        var image = builder.TryGet(BaseImageBuilder.BaseName);
+        if (image is null)
+            return new CheckResult("base image", false, "not built", "run 'bough setup'");
+        if (kernel is null || agentPath is null || !File.Exists(agentPath))
+            return new CheckResult("base image", true,
+                $"present ({image.DiskPath}, built {image.BuiltAt:u}); cannot tell if current: " +
+                (kernel is null ? "no guest kernel" : "agent binary not found")) { Warning = true };
+        try
+        {
+            return await builder.IsBaseCurrentAsync(ct)
+                ? new CheckResult("base image", true, $"current ({image.DiskPath}, built {image.BuiltAt:u})")
+                : new CheckResult("base image", false, $"out of date (agent, busybox, libraries or recipe changed since {image.BuiltAt:u})",
+                    "run 'bough setup' to rebuild it");
+        }
+        catch (SetupException e)
+        {
+            return new CheckResult("base image", false, "cannot check: " + e.Message);
+        }
     }
 }

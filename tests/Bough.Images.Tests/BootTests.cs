@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Bough.HostSetup;
 using Xunit.Abstractions;
+using Bough.Images.Publish;
 
 namespace Bough.Images.Tests;
 
@@ -21,7 +22,7 @@ public class BootTests(GuestFixture fx, ITestOutputHelper output)
         output.WriteLine("agent: " + (realAgent ?? "stand-in script"));
 
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var image = await new ImageBuilder(GuestFixture.CacheDataDir, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
+        var image = await new BaseImageBuilder(GuestFixture.CacheDataDir, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
         output.WriteLine($"ensure base: {sw.Elapsed.TotalSeconds:0.0} s -> {image.DiskPath}");
 
         var overlay = Path.Combine(tmp.Path, "overlay.qcow2");

@@ -1,5 +1,6 @@
 using Bough.HostSetup;
 using Xunit.Abstractions;
+using Bough.Images.Publish;
 
 namespace Bough.Images.Tests;
 
@@ -12,7 +13,7 @@ public class DoctorTests(GuestFixture fx, ITestOutputHelper output)
         Assert.NotNull(fx.Kernel);
         using var tmp = new TempDir();
         var agent = AgentLocator.Find() is { } a && File.Exists(a) ? a : StandInAgent.Write(tmp.Path);
-        await new ImageBuilder(GuestFixture.CacheDataDir, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
+        await new BaseImageBuilder(GuestFixture.CacheDataDir, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
 
         var results = await Doctor.RunAsync(GuestFixture.CacheDataDir, "tcg", CancellationToken.None, agent);
         foreach (var r in results) output.WriteLine($"{(r.Ok ? r.Warning ? "WARN" : "ok  " : "FAIL")} {r.Name}: {r.Detail}");

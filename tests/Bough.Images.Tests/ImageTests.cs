@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Bough.HostSetup;
 using Xunit.Abstractions;
+using Bough.Images.Publish;
 
 namespace Bough.Images.Tests;
 
@@ -42,7 +43,7 @@ public class ImageTests(GuestFixture fx, ITestOutputHelper output)
         var data = Path.Combine(tmp.Path, "data");
 
         var sw = Stopwatch.StartNew();
-        var first = await new ImageBuilder(data, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
+        var first = await new BaseImageBuilder(data, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
         output.WriteLine($"first build: {sw.Elapsed.TotalSeconds:0.0} s, {new FileInfo(first.DiskPath).Length >> 20} MiB qcow2");
         Assert.True(File.Exists(first.DiskPath));
         Assert.StartsWith(Path.Combine(data, "images", "base") + "/", first.DiskPath);
@@ -51,14 +52,14 @@ public class ImageTests(GuestFixture fx, ITestOutputHelper output)
         Assert.Contains("\"virtual-size\": 2147483648", info.Stdout);
 
         sw.Restart();
-        var second = await new ImageBuilder(data, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
+        var second = await new BaseImageBuilder(data, fx.Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
         output.WriteLine($"second ensure: {sw.Elapsed.TotalMilliseconds:0} ms");
         Assert.Equal(first, second);
 
         // A different agent binary is a different image; the old one stays for overlays that use it.
         StandInAgent.Write(tmp.Path, extra: "v2");
-        var a = new ImageBuilder(data, fx.Kernel, agent);
-        var b = new ImageBuilder(data, fx.Kernel, agent);
+        var a = new BaseImageBuilder(data, fx.Kernel, agent);
+        var b = new BaseImageBuilder(data, fx.Kernel, agent);
         sw.Restart();
         var results = await Task.WhenAll(a.EnsureBaseAsync(null, CancellationToken.None), a.EnsureBaseAsync(null, CancellationToken.None),
             b.EnsureBaseAsync(null, CancellationToken.None));
@@ -78,7 +79,7 @@ public class ImageTests(GuestFixture fx, ITestOutputHelper output)
         using var tmp = new TempDir();
         var agent = StandInAgent.Write(tmp.Path);
         var data = Path.Combine(tmp.Path, "data");
-        var builder = new ImageBuilder(data, fx.Kernel, agent, null, new ImageBuildOptions { DiskSizeBytes = 1L << 62 });
+        var builder = new BaseImageBuilder(data, fx.Kernel, agent, null, new BaseImageOptions { DiskSizeBytes = 1L << 62 });
         var e = await Assert.ThrowsAnyAsync<Exception>(() => builder.EnsureBaseAsync(null, CancellationToken.None));
         output.WriteLine(e.Message);
         Assert.Contains("mkfs.ext4", e.Message);
@@ -91,7 +92,7 @@ public class ImageTests(GuestFixture fx, ITestOutputHelper output)
     public async Task Missing_agent_is_a_clear_error()
     {
         using var tmp = new TempDir();
-        var builder = new ImageBuilder(tmp.Path, fx.Kernel, Path.Combine(tmp.Path, "nope"));
+        var builder = new BaseImageBuilder(tmp.Path, fx.Kernel, Path.Combine(tmp.Path, "nope"));
         var e = await Assert.ThrowsAsync<SetupException>(() => builder.EnsureBaseAsync(null, CancellationToken.None));
         Assert.Contains("nope", e.Message);
         Assert.Contains(AgentLocator.EnvironmentVariable, e.Message);
@@ -103,7 +104,7 @@ public class ImageTests(GuestFixture fx, ITestOutputHelper output)
         using var tmp = new TempDir();
         var agent = StandInAgent.Write(tmp.Path);
         var data = Path.Combine(tmp.Path, "data");
-        var builder = new ImageBuilder(data, fx.Kernel, agent);
+        var builder = new BaseImageBuilder(data, fx.Kernel, agent);
         // The only waiter gives up at once, so the coalesced build is cancelled too.
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => builder.EnsureBaseAsync(null, new CancellationToken(true)));
         // The build notices cancellation at its next step; give it a moment to clean up.

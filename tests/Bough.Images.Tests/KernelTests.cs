@@ -1,5 +1,6 @@
 using Bough.HostSetup;
 using Xunit.Abstractions;
+using Bough.Images.Kernel;
 
 namespace Bough.Images.Tests;
 

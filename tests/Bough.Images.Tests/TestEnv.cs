@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Bough.HostSetup;
 using Bough.Images;
+using Bough.Images.Kernel;
 
 namespace Bough.Images.Tests;
 
@@ -30,7 +31,7 @@ public sealed class GuestFixture : IAsyncLifetime
 }
 
 [CollectionDefinition("guest")]
-public sealed class GuestCollection : ICollectionFixture<GuestFixture>;
+public sealed class GuestFixtureDefinition : ICollectionFixture<GuestFixture>;
 
 /// <summary>Temporary directory removed at dispose.</summary>
 public sealed class TempDir : IDisposable

@@ -1,68 +1,53 @@
 using Bough.Catalog;
 using Bough.Contracts;
+using Bough.Images.Concurrency;
 
 namespace Bough.Engine.Images;
 
+/// <summary>What an image operation ended with: the published row, and whether it was already there with the same content.</summary>
+internal sealed record PublishOutcome(ImageRecord Row, bool Existing);
+
 /// <summary>
-/// One pull, import or build in progress, shared by every request for the same name. Waiting
-/// requests count as waiters; when the last one gives up (client disconnected) and nobody asked
-/// for it in the background (<c>?async=true</c>), the operation is cancelled.
+/// One pull, import or build in progress, shared by every request for the same name: a
+/// <see cref="Flight{T}"/> (waiters, background callers, cancel when the last waiter leaves) plus
+/// the progress that <c>GET /v1/images/{name}</c> shows while it runs (phase, layer bytes).
 /// </summary>
-internal sealed class ImageOperation
+internal sealed class ImageOperation : Flight<PublishOutcome>
 {
     private readonly Lock _gate = new();
-    private int _waiters;
-    private bool _detached;
+    private readonly Func<ImageOperation, CancellationToken, Task<PublishOutcome>> _body;
     private List<LayerStatus> _layers = [];
     private string _phase = "resolving";
+    private string _name;
 
-    public ImageOperation(string name, string source, CancellationToken shutdown)
+    /// <param name="nameKnown">False for an import without a name: the archive tells it (see <see cref="SetName"/>).</param>
+    public ImageOperation(string name, string source, bool nameKnown,
+        Func<ImageOperation, CancellationToken, Task<PublishOutcome>> body, CancellationToken stopping) : base(stopping)
     {
-        Name = name;
+        _name = name;
         Source = source;
-        Cts = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+        _body = body;
+        if (nameKnown) NameKnown.TrySetResult();
     }
 
     /// <summary>The image name; for an import without a name it becomes known once the archive is read.</summary>
-    public string Name { get; set; }
-    public string Source { get; }
-    public CancellationTokenSource Cts { get; }
-    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+    public string Name
+    {
+        get { lock (_gate) return _name; }
+    }
 
-    /// <summary>The published row and whether it was already there with the same content.</summary>
-    public Task<(ImageRecord Row, bool Existing)> Task { get; set; } = null!;
+    public string Source { get; }
 
     /// <summary>Completes when <see cref="Name"/> is final (or the operation failed first).</summary>
     public TaskCompletionSource NameKnown { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public bool IsActive => !Task.IsCompleted && !Cts.IsCancellationRequested;
+    protected override Task<PublishOutcome> RunAsync(CancellationToken ct) => _body(this, ct);
 
-    /// <returns>False when the operation is already being cancelled (start a new one).</returns>
-    public bool TryJoin(bool wait)
+    /// <summary>Sets the name an import learnt from its archive, and releases callers waiting to learn it.</summary>
+    public void SetName(string name)
     {
-        lock (_gate)
-        {
-            if (Cts.IsCancellationRequested) return false;
-            if (wait) _waiters++;
-            else _detached = true;
-            return true;
-        }
-    }
-
-    /// <summary>A waiter gave up; the last one cancels the operation unless it runs in the background.</summary>
-    public void Leave()
-    {
-        lock (_gate)
-        {
-            if (--_waiters > 0 || _detached || Task.IsCompleted) return;
-            Cts.Cancel();
-        }
-    }
-
-    /// <summary>Releases the token source once the operation is over (under the gate, so a late <see cref="Leave"/> cannot race it).</summary>
-    public void Complete()
-    {
-        lock (_gate) Cts.Dispose();
+        lock (_gate) _name = name;
+        NameKnown.TrySetResult();
     }
 
     public void SetPhase(string phase)
@@ -90,7 +75,7 @@ internal sealed class ImageOperation
         lock (_gate)
             return new Image
             {
-                Name = Name, State = ImageStates.Pulling, Source = Source, Phase = _phase,
+                Name = _name, State = ImageStates.Pulling, Source = Source, Phase = _phase,
                 Layers = _layers.ToList(), CreatedAt = StartedAt,
             };
     }

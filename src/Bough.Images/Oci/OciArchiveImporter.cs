@@ -146,7 +146,7 @@ public sealed class OciArchiveImporter(BlobStore blobs)
         return new ResolvedImage(NormaliseOrNull(repoTag), manifestDigest, configDigest, config, layers);
     }
 
-    private async Task<byte[]> ReadVerifiedAsync(IArchiveSource source, Descriptor d, CancellationToken ct)
+    private static async Task<byte[]> ReadVerifiedAsync(IArchiveSource source, Descriptor d, CancellationToken ct)
     {
         var bytes = await source.ReadSmallAsync(BlobName(d.Digest), ct);
         var actual = Digests.Of(bytes);

@@ -19,7 +19,7 @@ public sealed class OciPuller(BlobStore blobs, RegistryOptions options, HttpMess
     /// <param name="insecure">Allow plain HTTP (tried after HTTPS fails) and skip TLS verification.</param>
     public async Task<ResolvedImage> PullAsync(ImageReference reference, bool insecure, IProgress<PullProgress>? progress, CancellationToken ct)
     {
-        var client = new RegistryClient(Http(insecure), reference, insecure, options);
+        using var client = new RegistryClient(Http(insecure), reference, insecure, options);
         var tracker = new PullProgressTracker(progress, options.ProgressInterval);
         tracker.SetPhase("resolving");
 
@@ -188,7 +188,9 @@ public sealed class OciPuller(BlobStore blobs, RegistryOptions options, HttpMess
             AllowAutoRedirect = true, // blob GETs are commonly redirected to object storage
             AutomaticDecompression = DecompressionMethods.None, // digests are over the bytes as served
             ConnectTimeout = TimeSpan.FromSeconds(30),
+#pragma warning disable CA5359 // Only for a pull the caller marked insecure (a local or lab registry with a self-signed certificate).
             SslOptions = insecure ? new() { RemoteCertificateValidationCallback = (_, _, _, _) => true } : new(),
+#pragma warning restore CA5359
         };
         return new HttpClient(h, disposeHandler: handler is null)
         {

@@ -13,7 +13,7 @@ namespace Bough.Images.Oci;
 /// one, Basic credentials are sent once a registry asks), and turns every failure into an
 /// <see cref="ImageException"/> with a stable code and the URL.
 /// </summary>
-internal sealed class RegistryClient(HttpClient http, ImageReference reference, bool insecure, RegistryOptions options)
+internal sealed class RegistryClient(HttpClient http, ImageReference reference, bool insecure, RegistryOptions options) : IDisposable
 {
     private const int MaxDocumentBytes = 4 * 1024 * 1024;
 
@@ -293,4 +293,7 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
             throw new ImageException("registry_unavailable", $"{what}: the connection broke while reading ({e.Message})", e);
         }
     }
+
+    /// <summary>Releases the auth gate; the HTTP client is shared and outlives this pull.</summary>
+    public void Dispose() => _authGate.Dispose();
 }

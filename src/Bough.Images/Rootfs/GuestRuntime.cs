@@ -63,13 +63,13 @@ public static class GuestRuntime
             $B ln -sf "../$($B basename "$p")" "/dev/virtio-ports/$($B cat "$p/name")"
         done
 
-        $B hostname -F /etc/hostname 2>/dev/null || $B hostname {{RootFs.DefaultHostname}}
+        $B hostname -F /etc/hostname 2>/dev/null || $B hostname {{GuestNetwork.DefaultHostname}}
 
         $B ip link set lo up
         if [ -e /sys/class/net/eth0 ]; then
-            $B ip addr add {{RootFs.GuestIp}}/24 dev eth0
+            $B ip addr add {{GuestNetwork.Ip}}/24 dev eth0
             $B ip link set eth0 up
-            $B ip route add default via {{RootFs.GuestGateway}}
+            $B ip route add default via {{GuestNetwork.Gateway}}
         else
             echo "bough: no eth0; networking is off"
         fi
@@ -98,7 +98,7 @@ public static class GuestRuntime
         root = Path.GetFullPath(root);
         if (!Elf.IsStatic(busyboxPath))
             throw new SetupException($"{busyboxPath} is not a static binary; install busybox-static (images may have no libc)");
-        var libs = RootFs.FindHostLibraries();
+        var libs = AgentLibraries.FindOnHost();
 
         var dir = Path.Combine(root, Dir.TrimStart('/'));
         RemoveAny(dir);
@@ -123,10 +123,10 @@ public static class GuestRuntime
 
         var etc = EnsureDirectory(root, "etc", Files.Exec755)
             ?? throw new SetupException("the image's /etc is not a directory (a symlink or a file); cannot write resolv.conf");
-        WriteReplacing(Path.Combine(etc, "resolv.conf"), $"nameserver {RootFs.GuestDns}\n");
-        WriteReplacing(Path.Combine(etc, "hostname"), RootFs.DefaultHostname + "\n");
+        WriteReplacing(Path.Combine(etc, "resolv.conf"), $"nameserver {GuestNetwork.Dns}\n");
+        WriteReplacing(Path.Combine(etc, "hostname"), GuestNetwork.DefaultHostname + "\n");
         WriteReplacing(Path.Combine(etc, "hosts"),
-            $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{RootFs.DefaultHostname}\n");
+            $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{GuestNetwork.DefaultHostname}\n");
 
         if (!string.IsNullOrEmpty(workingDir) && workingDir.StartsWith('/'))
             EnsureDirectory(root, workingDir.Trim('/'), Files.Exec755);

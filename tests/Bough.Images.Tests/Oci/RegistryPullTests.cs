@@ -246,7 +246,7 @@ public sealed class RegistryCorruptionTests(ITestOutputHelper output)
 }
 
 /// <summary>A registry with htpasswd Basic auth (registry 2.8 accepts it over plain HTTP).</summary>
-public sealed class AuthRegistryFixture : IAsyncLifetime
+public sealed class AuthRegistryFixture : IAsyncLifetime, IDisposable
 {
     public const string User = "alice";
     public const string Password = "s3cret-pass";
@@ -268,6 +268,9 @@ public sealed class AuthRegistryFixture : IAsyncLifetime
         _tmp.Dispose();
         return Task.CompletedTask;
     }
+
+    /// <summary>Idempotent (xUnit may call both this and <see cref="DisposeAsync"/>).</summary>
+    public void Dispose() => _tmp.Dispose();
 }
 
 public sealed class RegistryAuthTests(AuthRegistryFixture fx, ITestOutputHelper output) : IClassFixture<AuthRegistryFixture>, IDisposable

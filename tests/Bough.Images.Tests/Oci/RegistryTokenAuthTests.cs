@@ -11,7 +11,7 @@ namespace Bough.Images.Tests.Oci;
 /// busybox image through the same flow, so the registry and the token server are known to agree before
 /// our puller is tested against them.
 /// </summary>
-public sealed class TokenRegistryFixture : IAsyncLifetime
+public sealed class TokenRegistryFixture : IAsyncLifetime, IDisposable
 {
     public const string User = "bob";
     public const string Password = "t0ken-pass";
@@ -40,6 +40,9 @@ public sealed class TokenRegistryFixture : IAsyncLifetime
         _tmp.Dispose();
         return Task.CompletedTask;
     }
+
+    /// <summary>Idempotent (xUnit may call both this and <see cref="DisposeAsync"/>).</summary>
+    public void Dispose() => _tmp.Dispose();
 }
 
 /// <summary>A token server that answers only OAuth2's <c>access_token</c> field (no Docker <c>token</c>).</summary>
@@ -59,7 +62,7 @@ public sealed class RegistryTokenAuthTests(TokenRegistryFixture fx, ITestOutputH
     public void Dispose() => _tmp.Dispose();
 
     private string Ref => $"{fx.Registry.Host}/{TokenRegistryFixture.Repository}:1";
-    private string PullScope => $"repository:{TokenRegistryFixture.Repository}:pull";
+    private static string PullScope => $"repository:{TokenRegistryFixture.Repository}:pull";
 
     private async Task<(ResolvedImage Image, IReadOnlyList<TokenRequest> TokenRequests)> PullAsync(string? credentialsFile)
     {

@@ -3,6 +3,7 @@ using Bough.AgentClient;
 using Bough.HostSetup;
 using Bough.Images.Rootfs;
 using Xunit.Abstractions;
+using Bough.Images.Publish;
 
 namespace Bough.Images.Tests.Rootfs;
 

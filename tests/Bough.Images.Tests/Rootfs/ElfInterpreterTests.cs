@@ -9,7 +9,7 @@ public sealed class ElfInterpreterTests
         new[] { "/usr/bin/echo", "/bin/echo" }.First(p => File.Exists(p) && ElfInterpreter.Read(p) != null);
 
     [Fact]
-    public void Patch_rewrites_in_place_with_nul_padding_and_the_kernel_runs_it()
+    public async Task Patch_rewrites_in_place_with_nul_padding_and_the_kernel_runs_it()
     {
         using var tmp = new TempDir();
         var original = DynamicHostBinary();
@@ -40,7 +40,7 @@ public sealed class ElfInterpreterTests
             Assert.True(diff[^1] < segStart + oldInterp.Length + 1);
 
             File.SetUnixFileMode(copy, (UnixFileMode)0b111_101_101);
-            var r = CommandRunner.RunCheckedAsync(copy, ["patched", "ok"]).GetAwaiter().GetResult();
+            var r = await CommandRunner.RunCheckedAsync(copy, ["patched", "ok"]);
             Assert.Equal("patched ok\n", r.Stdout);
         }
         finally

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Bough.AgentClient;
 using Bough.HostSetup;
 using Microsoft.Extensions.Logging.Abstractions;
+using Bough.Images.Kernel;
 
 namespace Bough.Images.Tests.Rootfs;
 

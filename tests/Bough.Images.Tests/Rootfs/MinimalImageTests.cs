@@ -4,6 +4,8 @@ using Bough.HostSetup;
 using Bough.Images.Oci;
 using Bough.Images.Rootfs;
 using Xunit.Abstractions;
+using Bough.Images.Kernel;
+using Bough.Images.Publish;
 
 namespace Bough.Images.Tests.Rootfs;
 
@@ -71,7 +73,7 @@ public sealed class MinimalImageTests(MinimalImageFixture fx, ITestOutputHelper 
         var maps = await fx.Agent.Out(Bb(null, "cat", $"/proc/{fx.Agent.Hello.Pid}/maps"));
         Assert.Contains("/.bough/lib/ld.so", maps);
         Assert.Contains("/.bough/lib/libc.so.6", maps);
-        Assert.Equal($"nameserver {RootFs.GuestDns}\n", await fx.Agent.Out(Bb(null, "cat", "/etc/resolv.conf")));
+        Assert.Equal($"nameserver {GuestNetwork.Dns}\n", await fx.Agent.Out(Bb(null, "cat", "/etc/resolv.conf")));
         Assert.Equal("1777\n", await fx.Agent.Out(Bb(null, "stat", "-c", "%a", "/tmp")));
         // The image's WorkingDir was created at build time.
         Assert.Equal("directory\n", await fx.Agent.Out(Bb(null, "stat", "-c", "%F", "/srv/app")));

@@ -1,13 +1,13 @@
 using Bough.HostSetup;
 
-namespace Bough.Images;
+namespace Bough.Images.Rootfs;
 
 /// <summary>
 /// Lays out the base root filesystem in a directory: busybox as every tool, busybox init with a
 /// sysinit script that mounts, names and networks the guest, the agent respawned by init, and the
 /// host libraries the agent (a .NET single-file app) needs. The directory then becomes an ext4 image.
 /// </summary>
-public static class RootFs
+public static class BaseRootfs
 {
     /// <summary>Bump whenever anything written here changes, so base images are rebuilt.</summary>
     public const int RecipeVersion = 3;
@@ -18,34 +18,6 @@ public static class RootFs
 
     public const string AgentGuestPath = "/usr/local/bin/bough-agent";
     public const string AgentRunnerGuestPath = "/usr/local/sbin/bough-agent-run";
-    public const string GuestIp = "10.0.2.15";
-    public const string GuestGateway = "10.0.2.2";
-    public const string GuestDns = "10.0.2.3";
-    public const string DefaultHostname = "bough";
-
-    /// <summary>Libraries the .NET agent loads; glibc's loader finds them in /lib/x86_64-linux-gnu without ld.so.cache.</summary>
-    public static IReadOnlyList<string> AgentLibraries { get; } =
-        ["libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libgcc_s.so.1", "libstdc++.so.6"];
-
-    public const string Loader = "/lib64/ld-linux-x86-64.so.2";
-    public const string GuestLibDir = "lib/x86_64-linux-gnu";
-
-    private static readonly string[] HostLibDirs = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"];
-
-    /// <summary>Host paths of <see cref="AgentLibraries"/> plus the loader, keyed by guest file name.</summary>
-    public static IReadOnlyDictionary<string, string> FindHostLibraries()
-    {
-        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var lib in AgentLibraries)
-        {
-            var path = HostLibDirs.Select(d => Path.Combine(d, lib)).FirstOrDefault(File.Exists)
-                ?? throw new SetupException($"host library {lib} not found in {string.Join(", ", HostLibDirs)}; the guest agent needs it");
-            result[lib] = path;
-        }
-        if (!File.Exists(Loader)) throw new SetupException($"host dynamic loader {Loader} not found");
-        result["ld-linux-x86-64.so.2"] = Loader;
-        return result;
-    }
 
     public static readonly string Inittab = $"""
         # Bough base image: busybox init.
@@ -84,9 +56,9 @@ public static class RootFs
 
         ip link set lo up
         if [ -e /sys/class/net/eth0 ]; then
-            ip addr add {{GuestIp}}/24 dev eth0
+            ip addr add {{GuestNetwork.Ip}}/24 dev eth0
             ip link set eth0 up
-            ip route add default via {{GuestGateway}}
+            ip route add default via {{GuestNetwork.Gateway}}
         else
             echo "bough: no eth0; networking is off"
         fi
@@ -116,7 +88,7 @@ public static class RootFs
     {
         foreach (var d in new[] { "bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin", "etc/init.d",
                      "root", "tmp", "proc", "sys", "dev", "run", "mnt", "opt", "srv", "home", "var/tmp", "var/log",
-                     "var/lib/bough-agent", GuestLibDir, "lib64", "usr/lib" })
+                     "var/lib/bough-agent", AgentLibraries.GuestLibDir, "lib64", "usr/lib" })
             Directory.CreateDirectory(Path.Combine(root, d));
         Files.SetMode(Path.Combine(root, "tmp"), (UnixFileMode)0b1_111_111_111); // 1777
         Files.SetMode(Path.Combine(root, "var/tmp"), (UnixFileMode)0b1_111_111_111);
@@ -141,7 +113,7 @@ public static class RootFs
 
         foreach (var (name, hostPath) in hostLibraries)
         {
-            var dest = name == "ld-linux-x86-64.so.2" ? Path.Combine(root, "lib64", name) : Path.Combine(root, GuestLibDir, name);
+            var dest = name == "ld-linux-x86-64.so.2" ? Path.Combine(root, "lib64", name) : Path.Combine(root, AgentLibraries.GuestLibDir, name);
             File.Copy(hostPath, dest); // follows symlinks: the guest gets the real file under the soname
             Files.SetMode(dest, Files.Exec755);
         }
@@ -153,9 +125,9 @@ public static class RootFs
         var etc = Path.Combine(root, "etc");
         Files.WriteText(Path.Combine(etc, "inittab"), Inittab + "\n");
         Files.WriteText(Path.Combine(etc, "init.d/rcS"), RcS + "\n", Files.Exec755);
-        Files.WriteText(Path.Combine(etc, "hostname"), DefaultHostname + "\n");
-        Files.WriteText(Path.Combine(etc, "hosts"), $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{DefaultHostname}\n");
-        Files.WriteText(Path.Combine(etc, "resolv.conf"), $"nameserver {GuestDns}\n");
+        Files.WriteText(Path.Combine(etc, "hostname"), GuestNetwork.DefaultHostname + "\n");
+        Files.WriteText(Path.Combine(etc, "hosts"), $"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{GuestNetwork.DefaultHostname}\n");
+        Files.WriteText(Path.Combine(etc, "resolv.conf"), $"nameserver {GuestNetwork.Dns}\n");
         Files.WriteText(Path.Combine(etc, "passwd"),
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
         Files.WriteText(Path.Combine(etc, "group"), "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");

@@ -2,13 +2,17 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Bough.HostSetup;
+using Bough.Images.Concurrency;
+using Bough.Images.Disk;
+using Bough.Images.Kernel;
+using Bough.Images.Rootfs;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Bough.Images;
+namespace Bough.Images.Publish;
 
-/// <summary>Tunables of <see cref="ImageBuilder"/>.</summary>
-public sealed record ImageBuildOptions
+/// <summary>Tunables of <see cref="BaseImageBuilder"/>.</summary>
+public sealed record BaseImageOptions
 {
     /// <summary>
     /// Filesystem size. Sparse, and the qcow2 only stores what is written, so a roomy default costs
@@ -25,7 +29,7 @@ public sealed record ImageBuildOptions
 /// published by renaming into <c>&lt;data&gt;/images/base/&lt;hash&gt;/</c> and flipping <c>current</c>.
 /// Published versions are never modified, because running sandboxes' overlays reference them by path.
 /// </summary>
-public sealed class ImageBuilder
+public sealed class BaseImageBuilder
 {
     public const string BaseName = "base";
     private const string DiskFile = "base.qcow2";
@@ -35,19 +39,19 @@ public sealed class ImageBuilder
     private readonly GuestKernel _kernel;
     private readonly string _agentPath;
     private readonly ILogger _log;
-    private readonly ImageBuildOptions _options;
-    private readonly Coalescer<BaseImage> _ensure = new();
+    private readonly BaseImageOptions _options;
+    private readonly SingleFlight<string, Flight<BaseImage>> _ensure = new(StringComparer.Ordinal);
 
-    public ImageBuilder(string dataDir, GuestKernel kernel, string agentPath, ILogger? l = null)
+    public BaseImageBuilder(string dataDir, GuestKernel kernel, string agentPath, ILogger? l = null)
         : this(dataDir, kernel, agentPath, l, null) { }
 
-    public ImageBuilder(string dataDir, GuestKernel kernel, string agentPath, ILogger? l, ImageBuildOptions? options)
+    public BaseImageBuilder(string dataDir, GuestKernel kernel, string agentPath, ILogger? l, BaseImageOptions? options)
     {
         _dataDir = Path.GetFullPath(dataDir);
         _kernel = kernel;
         _agentPath = Path.GetFullPath(agentPath);
         _log = l ?? NullLogger.Instance;
-        _options = options ?? new ImageBuildOptions();
+        _options = options ?? new BaseImageOptions();
     }
 
     public string ImagesRoot => Path.Combine(_dataDir, "images");
@@ -85,9 +89,9 @@ public sealed class ImageBuilder
         if (!File.Exists(_options.BusyboxPath))
             throw new SetupException($"{_options.BusyboxPath} is missing; install busybox-static");
         var libs = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, path) in RootFs.FindHostLibraries())
+        foreach (var (name, path) in AgentLibraries.FindOnHost())
             libs[name] = await Files.Sha256Async(path, ct);
-        var inputs = new ImageInputs(RootFs.RecipeVersion, RootFs.ScriptsHash(), _kernel.Version, await Files.Sha256Async(_options.BusyboxPath, ct),
+        var inputs = new ImageInputs(BaseRootfs.RecipeVersion, BaseRootfs.ScriptsHash(), _kernel.Version, await Files.Sha256Async(_options.BusyboxPath, ct),
             await Files.Sha256Async(_agentPath, ct), libs, _options.DiskSizeBytes);
         var canonical = JsonSerializer.Serialize(inputs);
         return (Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical))), inputs);
@@ -98,7 +102,7 @@ public sealed class ImageBuilder
     /// Concurrent calls on this instance share one build; other instances and processes wait on a file lock.
     /// </summary>
     public Task<BaseImage> EnsureBaseAsync(IProgress<SetupProgress>? p, CancellationToken ct) =>
-        _ensure.RunAsync(token => EnsureBaseCoreAsync(p, token), ct);
+        _ensure.RunAsync(BaseName, token => EnsureBaseCoreAsync(p, token), ct);
 
     /// <summary>Whether the published base image matches the current inputs (for doctor).</summary>
     public async Task<bool> IsBaseCurrentAsync(CancellationToken ct) =>
@@ -132,23 +136,23 @@ public sealed class ImageBuilder
     {
         p?.Report(new SetupProgress("image", "laying out the root filesystem"));
         var root = Path.Combine(work, "rootfs");
-        await RootFs.WriteAsync(root, _options.BusyboxPath, _agentPath, RootFs.FindHostLibraries(), ct);
+        await BaseRootfs.WriteAsync(root, _options.BusyboxPath, _agentPath, AgentLibraries.FindOnHost(), ct);
 
-        var content = DirectorySize(root);
+        var tree = DiskImage.Measure(root);
+        var content = tree.Bytes;
         // Room for the journal, metadata and growth even if a user asks for a tiny disk.
-        var size = Math.Max(_options.DiskSizeBytes, content * 2 + (256L << 20));
-        size = (size + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+        var size = DiskImage.RoundUpMiB(Math.Max(_options.DiskSizeBytes, content * 2 + (256L << 20)));
 
         p?.Report(new SetupProgress("image", $"creating ext4 ({size >> 20} MiB, {content >> 20} MiB used) and converting to qcow2"));
         var output = Path.Combine(work, "out");
         Directory.CreateDirectory(output);
         var disk = Path.Combine(output, DiskFile);
-        await Rootfs.DiskImage.BuildAsync(root, Path.Combine(work, "rootfs.ext4"), disk, size, "bough-root", null, ct);
+        await DiskImage.BuildAsync(root, Path.Combine(work, "rootfs.ext4"), disk, size, "bough-root", DiskImage.InodeFloor(tree), ct);
         Files.TryDeleteDirectory(root);
 
         var builtAt = DateTimeOffset.UtcNow;
         File.WriteAllText(Path.Combine(output, ManifestFile),
-            JsonSerializer.Serialize(new ImageManifest(BaseName, hash, inputs, builtAt, content), new JsonSerializerOptions { WriteIndented = true }));
+            JsonSerializer.Serialize(new ImageManifest(BaseName, hash, inputs, builtAt, content), ManifestJson));
 
         var baseDir = Path.Combine(ImagesRoot, BaseName);
         Directory.CreateDirectory(baseDir);
@@ -169,7 +173,5 @@ public sealed class ImageBuilder
         return TryGet(BaseName) ?? throw new SetupException($"base image was published to {final} but cannot be read back");
     }
 
-    private static long DirectorySize(string dir) =>
-        new DirectoryInfo(dir).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 })
-            .Where(f => f.LinkTarget is null).Sum(f => f.Length);
+    private static readonly JsonSerializerOptions ManifestJson = new() { WriteIndented = true };
 }

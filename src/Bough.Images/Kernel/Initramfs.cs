@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Bough.HostSetup;
 
-namespace Bough.Images;
+namespace Bough.Images.Kernel;
 
 /// <summary>
 /// Builds the guest initramfs: static busybox, the virtio modules the cloud kernel keeps outside

@@ -1,9 +1,11 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Bough.HostSetup;
+using Bough.Images.Disk;
 using Bough.Images.Oci;
+using Bough.Images.Rootfs;
 
-namespace Bough.Images.Rootfs;
+namespace Bough.Images.Publish;
 
 /// <summary>
 /// Turns a root directory (a flattened OCI image, or a recipe's debootstrap tree) into a bootable
@@ -36,7 +38,7 @@ public sealed class GuestImageBuilder(string dataDir, string agentPath, string b
 
     /// <summary>The default disk size for a tree of <paramref name="contentBytes"/>.</summary>
     public static long DefaultDiskSize(long contentBytes) =>
-        RoundUpMiB(Math.Max(MinDiskBytes, contentBytes + contentBytes / 2 + HeadroomBytes));
+        DiskImage.RoundUpMiB(Math.Max(MinDiskBytes, contentBytes + contentBytes / 2 + HeadroomBytes));
 
     /// <summary>Where new image builds should lay out their root directory (a fresh dir under images/oci/.staging).</summary>
     public string NewStagingDir()
@@ -70,13 +72,13 @@ public sealed class GuestImageBuilder(string dataDir, string agentPath, string b
             await GuestRuntime.InjectAsync(rootDir, busyboxPath, agentPath, config.WorkingDir, ct);
 
             var tree = DiskImage.Measure(rootDir);
-            long size = diskSizeBytes is { } requested ? RoundUpMiB(requested) : DefaultDiskSize(tree.Bytes);
+            long size = diskSizeBytes is { } requested ? DiskImage.RoundUpMiB(requested) : DefaultDiskSize(tree.Bytes);
             progress?.Report(new SetupProgress("image", $"creating ext4 ({size >> 20} MiB, {tree.Bytes >> 20} MiB of content, {tree.Entries} entries)"));
             var output = Path.Combine(work, "out");
             Directory.CreateDirectory(output);
             var disk = Path.Combine(output, DiskFile);
             await DiskImage.BuildAsync(rootDir, Path.Combine(work, "rootfs.ext4"), disk, size, "bough-root",
-                tree.Entries * 2 + 4096, ct);
+                DiskImage.InodeFloor(tree), ct);
             Files.TryDeleteDirectory(rootDir);
 
             var id = IdPrefix + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(6));
@@ -143,7 +145,6 @@ public sealed class GuestImageBuilder(string dataDir, string agentPath, string b
     public static bool IsValidId(string? id) =>
         id is { Length: 16 } && id.StartsWith(IdPrefix, StringComparison.Ordinal) && id[4..].All(char.IsAsciiHexDigitLower);
 
-    private static long RoundUpMiB(long bytes) => (bytes + (1 << 20) - 1) >> 20 << 20;
 
     private sealed record ImageMetadata(string Id, string Name, string? Digest, OciImageConfig Config, long ContentBytes,
         long DiskBytes, DateTimeOffset BuiltAt, int RuntimeVersion)

@@ -1,8 +1,10 @@
 using Bough.HostSetup;
 using Bough.Images.Oci;
+using Bough.Images.Publish;
 using Bough.Images.Rootfs;
+using Bough.Images.Tests.Rootfs;
 
-namespace Bough.Images.Tests.Rootfs;
+namespace Bough.Images.Tests.Publish;
 
 /// <summary>Publishing, failure cleanup and the safety of the runtime injection, without booting.</summary>
 public sealed class GuestImageBuilderTests
@@ -98,7 +100,7 @@ public sealed class GuestImageBuilderTests
 
         Assert.Equal("host\n", File.ReadAllText(hostResolv));
         Assert.Null(new FileInfo(Path.Combine(root, "etc/resolv.conf")).LinkTarget);
-        Assert.Equal($"nameserver {RootFs.GuestDns}\n", File.ReadAllText(Path.Combine(root, "etc/resolv.conf")));
+        Assert.Equal($"nameserver {GuestNetwork.Dns}\n", File.ReadAllText(Path.Combine(root, "etc/resolv.conf")));
         Assert.False(Directory.Exists(Path.Combine(outside, "sub")));
         Assert.Equal(["resolv.conf"], Directory.EnumerateFileSystemEntries(outside).Select(Path.GetFileName));
         Assert.Null(new DirectoryInfo(Path.Combine(root, ".bough")).LinkTarget);

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Bough.HostSetup;
 
-namespace Bough.Images;
+namespace Bough.Images.Kernel;
 
 /// <summary>Where a .deb lives and what it must hash to, as apt itself reports it.</summary>
 public sealed record DebPackage(string Name, string Url, string FileName, long Size, string HashAlgorithm, string Hash);
@@ -40,7 +40,7 @@ public sealed partial class DebianArchive(HostSystem? system = null)
     }
 
     /// <summary>URL, size and hash of <paramref name="package"/> from <c>apt-get --print-uris download</c>.</summary>
-    public async Task<DebPackage> LocateAsync(string package, CancellationToken ct)
+    public static async Task<DebPackage> LocateAsync(string package, CancellationToken ct)
     {
         var r = await CommandRunner.RunCheckedAsync("apt-get", ["--print-uris", "-qq", "download", package],
             new CommandOptions { Timeout = TimeSpan.FromMinutes(1) }, ct);

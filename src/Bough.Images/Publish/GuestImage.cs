@@ -1,6 +1,6 @@
 using Bough.Images.Oci;
 
-namespace Bough.Images.Rootfs;
+namespace Bough.Images.Publish;
 
 /// <summary>An image published under <c>&lt;data&gt;/images/oci/&lt;Id&gt;/</c>: read-only disk.qcow2 and image.json.</summary>
 /// <param name="ContentBytes">What the root tree needed (4 KiB blocks), before ext4 overhead.</param>

@@ -1,9 +1,10 @@
 using System.Text.Json;
 using Bough.HostSetup;
+using Bough.Images.Concurrency;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Bough.Images;
+namespace Bough.Images.Kernel;
 
 /// <summary>
 /// Provides the guest kernel: Debian's cloud kernel (small, virtio as modules, boots directly on
@@ -34,7 +35,7 @@ public sealed class KernelProvider
     private readonly ILogger _log;
     private readonly DebianArchive _archive;
     private readonly string _busybox;
-    private readonly Coalescer<GuestKernel> _ensure = new();
+    private readonly SingleFlight<string, Flight<GuestKernel>> _ensure = new(StringComparer.Ordinal);
 
     public KernelProvider(string dataDir, ILogger<KernelProvider>? l = null)
         : this(dataDir, l, null, null) { }
@@ -73,7 +74,7 @@ public sealed class KernelProvider
     /// or downloads and installs the current Debian cloud kernel. Concurrent calls share one run.
     /// </summary>
     public Task<GuestKernel> EnsureAsync(IProgress<SetupProgress>? p, CancellationToken ct) =>
-        _ensure.RunAsync(token => EnsureCoreAsync(p, token), ct);
+        _ensure.RunAsync(MetaPackage, token => EnsureCoreAsync(p, token), ct);
 
     private async Task<GuestKernel> EnsureCoreAsync(IProgress<SetupProgress>? p, CancellationToken ct)
     {
@@ -95,7 +96,7 @@ public sealed class KernelProvider
         {
             p?.Report(new SetupProgress("kernel", $"resolving {MetaPackage}"));
             var package = await _archive.ResolveDependencyAsync(MetaPackage, "linux-image-", ct);
-            var deb = await _archive.LocateAsync(package, ct);
+            var deb = await DebianArchive.LocateAsync(package, ct);
             _log.LogInformation("fetching guest kernel {Package} from {Url} ({Size} bytes)", package, deb.Url, deb.Size);
 
             var debFile = Path.Combine(work, deb.FileName);

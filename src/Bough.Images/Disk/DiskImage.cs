@@ -1,9 +1,10 @@
 using Bough.HostSetup;
 
-namespace Bough.Images.Rootfs;
+namespace Bough.Images.Disk;
 
 /// <summary>
-/// Directory tree → ext4 (mkfs.ext4 -d) → qcow2, the one way every Bough image becomes a disk.
+/// Directory tree → ext4 (mkfs.ext4 -d) → qcow2, the one way every Bough image (base, pulled, imported,
+/// recipe) becomes a disk.
 /// The qcow2 is made read-only (0444): it is the backing file of sandbox overlays, and a write by
 /// mistake would corrupt every one of them.
 /// </summary>
@@ -25,6 +26,11 @@ internal static class DiskImage
         }
         return new TreeSize(bytes, entries);
     }
+
+    /// <summary>A floor for the inode count: twice the tree's entries plus room, so images of many small files fit.</summary>
+    public static long InodeFloor(TreeSize tree) => tree.Entries * 2 + 4096;
+
+    public static long RoundUpMiB(long bytes) => (bytes + (1 << 20) - 1) >> 20 << 20;
 
     /// <summary>
     /// Builds <paramref name="qcow2Path"/> from <paramref name="root"/>. mkfs.ext4 copies ownership and
