@@ -11,7 +11,7 @@ using Bough.Engine.Snapshots;
 using Bough.Engine.Templates;
 using Bough.HostSetup;
 using Bough.Images.Oci;
-using Bough.Images.Rootfs;
+using Bough.Images.Publish;
 using Bough.Vmm;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text;
 using Bough.AgentClient;
 using Bough.Images;
+using Bough.Images.Kernel;
+using Bough.Images.Publish;
 using Bough.Vmm;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
@@ -25,7 +27,7 @@ public sealed class GuestImageFixture : IAsyncLifetime
         Kernel = await new KernelProvider(CacheDataDir).EnsureAsync(null, CancellationToken.None);
         string agent = AgentLocator.Find() is { } a && File.Exists(a) ? a
             : throw new InvalidOperationException("The guest agent was not published next to the tests (build/Agent.targets).");
-        Image = await new ImageBuilder(CacheDataDir, Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
+        Image = await new BaseImageBuilder(CacheDataDir, Kernel, agent).EnsureBaseAsync(null, CancellationToken.None);
     }
 
     public Task DisposeAsync() => Task.CompletedTask;

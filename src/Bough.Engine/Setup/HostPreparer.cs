@@ -1,5 +1,7 @@
 using Bough.HostSetup;
 using Bough.Images;
+using Bough.Images.Kernel;
+using Bough.Images.Publish;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Engine.Setup;
@@ -26,7 +28,7 @@ public sealed class HostPreparer(ILoggerFactory loggers)
             "the guest agent binary (bough-agent) was not found next to the daemon; " +
             "build with ./bough (which publishes it) or set BOUGH_AGENT_PATH");
 
-        var image = await new ImageBuilder(options.DataDir, kernel, agentPath, loggers.CreateLogger<ImageBuilder>())
+        var image = await new BaseImageBuilder(options.DataDir, kernel, agentPath, loggers.CreateLogger<BaseImageBuilder>())
             .EnsureBaseAsync(progress, ct);
 
         progress?.Report(new SetupProgress("accel", $"choosing acceleration ({options.Accel})"));

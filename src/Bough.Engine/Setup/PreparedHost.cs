@@ -1,5 +1,6 @@
 using Bough.HostSetup;
-using Bough.Images;
+using Bough.Images.Kernel;
+using Bough.Images.Publish;
 
 namespace Bough.Engine.Setup;
 

@@ -1,3 +1,4 @@
+using Bough.Vmm;
 using Bough.HostSetup;
 
 namespace Bough.Images.Disk;
@@ -43,14 +44,14 @@ internal static class DiskImage
         long? inodes, CancellationToken ct)
     {
         var mkfs = CommandLocator.Require("mkfs.ext4", "e2fsprogs");
-        var qemuImg = CommandLocator.Require("qemu-img", "qemu-utils");
+        CommandLocator.Require(QemuImg.Executable, "qemu-utils");
         long mib = (sizeBytes + (1 << 20) - 1) >> 20;
         var args = new List<string> { "-q", "-F", "-t", "ext4", "-L", label, "-d", root,
             "-E", "root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0" };
         if (inodes is { } n && n > (mib << 20) / 16384) args.AddRange(["-N", n.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         args.AddRange([ext4Path, $"{mib}M"]);
         await CommandRunner.RunCheckedAsync(mkfs, args, null, ct);
-        await CommandRunner.RunCheckedAsync(qemuImg, ["convert", "-q", "-f", "raw", "-O", "qcow2", ext4Path, qcow2Path], null, ct);
+        await QemuImg.ConvertRawToQcow2Async(ext4Path, qcow2Path, ct);
         File.Delete(ext4Path);
         Files.SetMode(qcow2Path, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
     }
