@@ -95,6 +95,26 @@ public sealed class CreateDeleteTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_delete_during_a_create_waits_for_it_and_then_deletes_the_sandbox()
+    {
+        var boot = _h.Launcher.Boot.Hold(1);
+        var create = _h.CreateAsync();
+        await boot.Entered.Within();
+        var id = Assert.Single(_h.Registry.Runtimes).Id;
+        Assert.Equal("starting", (await _h.Sandboxes.GetAsync(id, CancellationToken.None)).State);
+
+        var delete = _h.Sandboxes.DeleteAsync(id, CancellationToken.None);
+        Assert.False(delete.IsCompleted);
+        boot.Release();
+
+        Assert.Equal("running", (await create.Within()).State);
+        await delete.Within();
+        Assert.Null(await _h.RowAsync(id));
+        Assert.Null(_h.Registry.Get(id));
+        Assert.Empty(_h.Launcher.Alive);
+    }
+
+    [Fact]
     public async Task A_boot_that_fails_leaves_no_trace()
     {
         _h.Launcher.Boot.Fail(1, () => new IOException("fake: qemu would not start"));
