@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Bough.AgentClient;
+using Bough.Engine.Guest;
+
+namespace Bough.Engine.Tests.Fakes;
+
+/// <summary>
+/// A fake <see cref="IAgentConnector"/>: with no VM there is no guest agent to talk to. Each
+/// connect hands out a <see cref="FakeGuestAgent"/>; a test can park or fail the n-th connect
+/// (<see cref="Connect"/>). Guest files live in memory per sandbox, so they survive a reconnect.
+/// </summary>
+internal sealed class FakeAgentConnector : IAgentConnector
+{
+    private readonly ConcurrentQueue<FakeGuestAgent> _agents = new();
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte[]>> _files = new(StringComparer.Ordinal);
+
+    public CallPoint Connect { get; } = new();
+
+    /// <summary>Every configure any agent received, in order.</summary>
+    public ConcurrentQueue<(string SandboxId, GuestConfig Config)> Configs { get; } = new();
+
+    /// <summary>Counts configures, so a test can wait for "n guests are set up".</summary>
+    public CountSignal Configured { get; } = new();
+
+    public IReadOnlyList<FakeGuestAgent> Agents => [.. _agents];
+
+    public FakeGuestAgent? LatestFor(string sandboxId) => _agents.LastOrDefault(a => a.SandboxId == sandboxId);
+
+    public int ConnectsFor(string sandboxId) => _agents.Count(a => a.SandboxId == sandboxId);
+
+    public async Task<IGuestAgent> ConnectAsync(string sandboxId, string agentSocketPath, TimeSpan timeout, CancellationToken ct)
+    {
+        await Connect.PassAsync(ct);
+        var agent = new FakeGuestAgent(sandboxId, this, _files.GetOrAdd(sandboxId, _ => new(StringComparer.Ordinal)));
+        _agents.Enqueue(agent);
+        return agent;
+    }
+
+    internal void OnConfigured(string sandboxId, GuestConfig config)
+    {
+        Configs.Enqueue((sandboxId, config));
+        Configured.Increment();
+    }
+}
+
+/// <summary>
+/// A fake guest agent (no VM, so no agent). Exec answers "ok" with exit 0, or for
+/// <c>echo ARGS</c> the arguments; files are kept in an in-memory dictionary.
+/// </summary>
+internal sealed class FakeGuestAgent(string sandboxId, FakeAgentConnector owner, ConcurrentDictionary<string, byte[]> files) : IGuestAgent
+{
+    private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _connected = true;
+
+    public string SandboxId { get; } = sandboxId;
+
+    public bool IsConnected
+    {
+        get => _connected;
+        set => _connected = value;
+    }
+
+    /// <summary>Completes when the engine disposed this connection.</summary>
+    public Task Disposed => _disposed.Task;
+
+    public ConcurrentQueue<ExecSpec> Execs { get; } = new();
+
+    public Task ConfigureAsync(GuestConfig config, CancellationToken ct)
+    {
+        EnsureConnected();
+        owner.OnConfigured(SandboxId, config);
+        return Task.CompletedTask;
+    }
+
+    public async IAsyncEnumerable<ExecEvent> ExecAsync(ExecSpec spec, [EnumeratorCancellation] CancellationToken ct)
+    {
+        EnsureConnected();
+        Execs.Enqueue(spec);
+        await Task.Yield();
+        var output = spec.Argv[0] == "echo" ? string.Join(' ', spec.Argv.Skip(1)) + "\n" : "ok";
+        yield return new ExecEvent.Stdout(Encoding.UTF8.GetBytes(output));
+        yield return new ExecEvent.Exit(0, null, false, 1);
+    }
+
+    public async Task WriteFileAsync(string path, Stream content, CancellationToken ct)
+    {
+        EnsureConnected();
+        using var buffer = new MemoryStream();
+        await content.CopyToAsync(buffer, ct);
+        files[path] = buffer.ToArray();
+    }
+
+    public Task<GuestFileReader> OpenReadAsync(string path, CancellationToken ct)
+    {
+        EnsureConnected();
+        if (!files.TryGetValue(path, out var bytes)) throw new AgentException("file_not_found", $"{path}: no such file");
+        var stream = new MemoryStream(bytes, writable: false);
+        return Task.FromResult(new GuestFileReader(bytes.Length, stream, stream));
+    }
+
+    public Task RemoveAsync(string path, bool recursive, CancellationToken ct)
+    {
+        EnsureConnected();
+        if (!files.TryRemove(path, out _)) throw new AgentException("file_not_found", $"{path}: no such file");
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, CancellationToken ct)
+    {
+        EnsureConnected();
+        var prefix = path.TrimEnd('/') + "/";
+        IReadOnlyList<AgentFileEntry> entries = files
+            .Where(f => f.Key.StartsWith(prefix, StringComparison.Ordinal) && f.Key.IndexOf('/', prefix.Length) < 0)
+            .Select(f => new AgentFileEntry(f.Key[prefix.Length..], AgentFileType.File, f.Value.Length, 0x1a4, DateTimeOffset.UnixEpoch))
+            .OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
+        return Task.FromResult(entries);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _connected = false;
+        _disposed.TrySetResult();
+        return ValueTask.CompletedTask;
+    }
+
+    private void EnsureConnected()
+    {
+        if (!_connected) throw new AgentException("agent_unavailable", "the fake agent's channel is closed");
+    }
+}
