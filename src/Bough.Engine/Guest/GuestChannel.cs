@@ -77,6 +77,8 @@ internal sealed class GuestChannel(
     public async Task CloseAsync(SandboxRuntime rt)
     {
         rt.Stopping = true;
+        rt.AgentPortWatch?.Dispose();
+        rt.AgentPortWatch = null;
         await rt.AgentGate.WaitAsync(CancellationToken.None);
         try
         {
@@ -101,7 +103,8 @@ internal sealed class GuestChannel(
     /// </summary>
     public void Watch(SandboxRuntime rt, IVm vm)
     {
-        vm.WatchAgentPort(async () =>
+        rt.AgentPortWatch?.Dispose();
+        rt.AgentPortWatch = vm.WatchAgentPort(async () =>
         {
             if (rt.Agent is not { } agent) return;
             log.LogWarning("sandbox {Id}: the guest closed the agent port; dropping the agent channel", rt.Id);

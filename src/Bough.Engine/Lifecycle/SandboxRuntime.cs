@@ -26,6 +26,9 @@ internal sealed class SandboxRuntime(SandboxRecord record)
     public IVm? Vm { get; set; }
     public IGuestAgent? Agent { get; set; }
 
+    /// <summary>The agent-port watcher of <see cref="Vm"/>; ended when the runtime's channel closes.</summary>
+    public IDisposable? AgentPortWatch { get; set; }
+
     /// <summary>Set once a delete, pause or shutdown begins, so the exit watcher does not call it a crash.</summary>
     public volatile bool Stopping;
 

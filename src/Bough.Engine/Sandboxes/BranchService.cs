@@ -116,12 +116,16 @@ internal sealed class BranchService(
                 snap = await capture.CaptureAsync(lease, rt, tag: null, SnapshotKind.Pause, keep: true, ct);
             // The state is on disk: the VM can go. Persist 'paused' first, so a crash from here on
             // finds a paused sandbox (its leftover QEMU is killed by recovery).
+            // Stopping first: from here on a VM exit is ours, not a crash. If the VM died during the
+            // capture, the exit watcher has marked the sandbox dead already, and it stays dead.
             rt.Stopping = true;
-            var record = await rt.UpdateAsync(store, r => r with
-            {
-                State = SandboxState.Paused, StateReason = null, SnapshotId = snap.Id, Pid = null,
-                MemoryFile = null, DiskPath = null, // no VM maps or writes anything now
-            });
+            var record = await rt.UpdateAsync(store, r => r.State == SandboxState.Running
+                ? r with
+                {
+                    State = SandboxState.Paused, StateReason = null, SnapshotId = snap.Id, Pid = null,
+                    MemoryFile = null, DiskPath = null, // no VM maps or writes anything now
+                }
+                : throw BoughException.NotRunning($"cannot pause sandbox {rt.Id}: its VM exited during the pause ({r.StateReason ?? r.State.ToName()})"));
             await channel.CloseAsync(rt);
             await booter.StopVmAsync(rt.Id, rt.Vm, record.RuntimeDir);
             rt.Vm = null;

@@ -150,14 +150,10 @@ public sealed class PauseResumeDeleteTests : IAsyncLifetime
         Assert.Equal("running", (await _h.Branching.ResumeAsync(sb.Id, CancellationToken.None)).State);
     }
 
-    // ENGINE BUG (this test fails until it is fixed; found by this harness, not one of the eight).
-    // A VM that dies while its pause is capturing: the exit watcher marks the sandbox dead, then
-    // BranchService.PauseAsync (src/Bough.Engine/Sandboxes/BranchService.cs:120-124, the `rt.UpdateAsync(store, r => r with
-    // { State = SandboxState.Paused, ... })` right after the capture) asks for dead -> paused, which the state
-    // table refuses: an InvalidOperationException ("illegal state change dead -> paused") escapes PauseAsync,
-    // i.e. a 500, instead of a BoughException saying the sandbox died during the pause.
+    // Found by this harness (not one of the eight): a VM that dies while its pause is
+    // capturing is marked dead by the exit watcher; the pause then asked for dead -> paused, which
+    // the state table refuses, and an InvalidOperationException (a 500) escaped PauseAsync.
     [Fact]
-    [Trait("Category", "EngineBug")]
     public async Task A_pause_whose_vm_dies_during_the_capture_fails_cleanly()
     {
         var sb = await _h.CreateAsync();
