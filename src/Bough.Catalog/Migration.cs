@@ -101,5 +101,13 @@ public static class CatalogMigrations
             -- user. Existing rows predate the rule and are kept.
             ALTER TABLE snapshots ADD COLUMN keep INTEGER NOT NULL DEFAULT 1;
             """),
+        new(5, "containment", """
+            -- The unprivileged uid the sandbox's QEMU runs as (null: none running), its deadline
+            -- and what happens then, and its egress policy beyond 'internet'.
+            ALTER TABLE sandboxes ADD COLUMN vm_uid INTEGER;
+            ALTER TABLE sandboxes ADD COLUMN end_at TEXT;
+            ALTER TABLE sandboxes ADD COLUMN on_timeout TEXT;
+            ALTER TABLE sandboxes ADD COLUMN network_json TEXT;
+            """),
     ];
 }

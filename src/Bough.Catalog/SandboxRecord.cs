@@ -33,4 +33,22 @@ public sealed record SandboxRecord
     public string? DiskPath { get; init; }
     /// <summary>The template this sandbox was forked from (null: not from a template).</summary>
     public string? Template { get; init; }
+    /// <summary>The unprivileged uid its QEMU runs as (null while no VM runs); keys its firewall rules.</summary>
+    public int? VmUid { get; init; }
+    /// <summary>When its lifetime ends (null: no deadline).</summary>
+    public DateTimeOffset? EndAt { get; init; }
+    /// <summary>What happens at <see cref="EndAt"/>.</summary>
+    public TimeoutAction OnTimeout { get; init; } = TimeoutAction.Kill;
+    /// <summary>Egress rules beyond <see cref="Internet"/> (null: none).</summary>
+    public EgressRules? Network { get; init; }
 }
+
+/// <summary>What a sandbox's deadline does.</summary>
+public enum TimeoutAction
+{
+    Kill,
+    Pause,
+}
+
+/// <summary>CIDRs a sandbox may (AllowOut) or may not (DenyOut) reach, on top of the rules no sandbox can change.</summary>
+public sealed record EgressRules(IReadOnlyList<string> AllowOut, IReadOnlyList<string> DenyOut);

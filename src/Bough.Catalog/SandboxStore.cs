@@ -13,7 +13,8 @@ public sealed class SandboxStore
 {
     private const string Columns =
         "id, state, state_reason, image, vcpus, memory_mib, created_at, updated_at, " +
-        "metadata_json, env_json, ports_json, internet, accel, pid, runtime_dir, snapshot_id, memory_file, disk_path, template";
+        "metadata_json, env_json, ports_json, internet, accel, pid, runtime_dir, snapshot_id, memory_file, disk_path, template, " +
+        "vm_uid, end_at, on_timeout, network_json";
 
     private const int SqliteConstraintPrimaryKey = 1555;
     private const int SqliteConstraintUnique = 2067;
@@ -45,7 +46,7 @@ public sealed class SandboxStore
         await using var conn = _db.Open();
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = $"INSERT INTO sandboxes ({Columns}) VALUES " +
-                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk, $template);";
+                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk, $template, $vmuid, $endat, $ontimeout, $network);";
         Bind(cmd, r);
         try
         {
@@ -94,7 +95,8 @@ public sealed class SandboxStore
             UPDATE sandboxes SET state = $state, state_reason = $reason, image = $image, vcpus = $vcpus,
                 memory_mib = $mem, updated_at = $updated, metadata_json = $meta, env_json = $env,
                 ports_json = $ports, internet = $internet, accel = $accel, pid = $pid, runtime_dir = $dir,
-                snapshot_id = $snap, memory_file = $memfile, disk_path = $disk, template = $template
+                snapshot_id = $snap, memory_file = $memfile, disk_path = $disk, template = $template,
+                vm_uid = $vmuid, end_at = $endat, on_timeout = $ontimeout, network_json = $network
             WHERE id = $id;
             """;
         Bind(cmd, r);
@@ -148,6 +150,10 @@ public sealed class SandboxStore
         p.AddWithValue("$memfile", (object?)r.MemoryFile ?? DBNull.Value);
         p.AddWithValue("$disk", (object?)r.DiskPath ?? DBNull.Value);
         p.AddWithValue("$template", (object?)r.Template ?? DBNull.Value);
+        p.AddWithValue("$vmuid", (object?)r.VmUid ?? DBNull.Value);
+        p.AddWithValue("$endat", r.EndAt is { } end ? FormatTime(end) : DBNull.Value);
+        p.AddWithValue("$ontimeout", r.OnTimeout == TimeoutAction.Pause ? "pause" : "kill");
+        p.AddWithValue("$network", r.Network is { } n ? JsonSerializer.Serialize(n, Json) : DBNull.Value);
     }
 
     private static SandboxRecord Read(SqliteDataReader x) => new()
@@ -171,6 +177,10 @@ public sealed class SandboxStore
         MemoryFile = x.IsDBNull(16) ? null : x.GetString(16),
         DiskPath = x.IsDBNull(17) ? null : x.GetString(17),
         Template = x.IsDBNull(18) ? null : x.GetString(18),
+        VmUid = x.IsDBNull(19) ? null : x.GetInt32(19),
+        EndAt = x.IsDBNull(20) ? null : ParseTime(x.GetString(20)),
+        OnTimeout = !x.IsDBNull(21) && x.GetString(21) == "pause" ? TimeoutAction.Pause : TimeoutAction.Kill,
+        Network = x.IsDBNull(22) ? null : JsonSerializer.Deserialize<EgressRules>(x.GetString(22), Json),
     };
 
     /// <summary>Fixed-width UTC ISO 8601 so text order equals time order.</summary>

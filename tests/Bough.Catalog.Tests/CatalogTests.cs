@@ -216,6 +216,41 @@ public sealed class CatalogTests : IDisposable
     }
 
     [Fact]
+    public async Task Store_RoundTrips_the_containment_columns_and_defaults_them_for_old_rows()
+    {
+        var db = new CatalogDb(DbPath);
+        await db.MigrateAsync(CancellationToken.None);
+        var store = new SandboxStore(db);
+        var ct = CancellationToken.None;
+        var end = new DateTimeOffset(2026, 3, 4, 5, 6, 7, TimeSpan.Zero);
+        var full = Sample("sb-c") with
+        {
+            VmUid = 1_900_000_042, EndAt = end, OnTimeout = TimeoutAction.Pause,
+            Network = new EgressRules(["203.0.113.0/24"], ["203.0.113.9/32"]),
+        };
+        await store.InsertAsync(full, ct);
+        var got = await store.GetAsync("sb-c", ct);
+        Assert.NotNull(got);
+        Assert.Equal(1_900_000_042, got.VmUid);
+        Assert.Equal(end, got.EndAt);
+        Assert.Equal(TimeoutAction.Pause, got.OnTimeout);
+        Assert.Equal(["203.0.113.0/24"], got.Network!.AllowOut);
+        Assert.Equal(["203.0.113.9/32"], got.Network.DenyOut);
+
+        await store.UpdateAsync(got with { VmUid = null, EndAt = null, Network = null, OnTimeout = TimeoutAction.Kill }, ct);
+        var cleared = await store.GetAsync("sb-c", ct);
+        Assert.Null(cleared!.VmUid);
+        Assert.Null(cleared.EndAt);
+        Assert.Null(cleared.Network);
+        Assert.Equal(TimeoutAction.Kill, cleared.OnTimeout);
+
+        await store.InsertAsync(Sample("sb-d"), ct);
+        var plain = await store.GetAsync("sb-d", ct);
+        Assert.Null(plain!.VmUid);
+        Assert.Equal(TimeoutAction.Kill, plain.OnTimeout);
+    }
+
+    [Fact]
     public async Task Store_ConcurrentWriters_DoNotHitBusyErrors()
     {
         await new CatalogDb(DbPath).MigrateAsync(CancellationToken.None);

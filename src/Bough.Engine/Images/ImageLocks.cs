@@ -7,7 +7,8 @@ namespace Bough.Engine.Images;
 /// name: a publish's digest re-check and row write, a delete's in-use check and row removal, and a
 /// boot taking its lease. It is never held across building an image (layers, <c>/.bough</c>,
 /// <c>mkfs.ext4</c>, <c>qemu-img</c>), so a create never waits for a re-publish of its image.
-/// Never taken for two names at once, and never inside a sandbox's lifecycle lock.
+/// Never taken for two names at once, and never inside a sandbox's lifecycle lock
+/// (<see cref="Lifecycle.LockOrder.ImageName"/>).
 /// </summary>
 internal sealed class ImageLocks
 {

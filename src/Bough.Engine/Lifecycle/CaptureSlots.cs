@@ -4,7 +4,7 @@ namespace Bough.Engine.Lifecycle;
 
 /// <summary>
 /// The daemon-wide cap on concurrent captures (they are I/O heavy and stop VMs). Taken after
-/// a sandbox's lifecycle lease, never before (see docs/ARCHITECTURE.md, lock order).
+/// a sandbox's lifecycle lease, never before (<see cref="LockOrder.CaptureSlot"/>).
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
     "SemaphoreSlim needs disposing only once its AvailableWaitHandle is used, which Bough never does; this lives as long as the daemon (or its sandbox).")]

@@ -4,7 +4,8 @@ using Bough.Contracts;
 namespace Bough.Engine.Lifecycle;
 
 /// <summary>
-/// The sandboxes this daemon has a live runtime for, and the per-sandbox lifecycle locks.
+/// The sandboxes this daemon has a live runtime for, and the per-sandbox lifecycle locks
+/// (<see cref="LockOrder.SandboxLifecycle"/>).
 /// </summary>
 /// <remarks>
 /// Locks are keyed by sandbox id, not hung on a runtime object: a paused sandbox has no

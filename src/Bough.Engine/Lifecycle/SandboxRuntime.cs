@@ -18,7 +18,7 @@ internal sealed class SandboxRuntime(SandboxRecord record)
 
     public string Id { get; } = record.Id;
 
-    /// <summary>Held while (re)connecting the agent so concurrent callers share one attempt.</summary>
+    /// <summary>Held while (re)connecting the agent so concurrent callers share one attempt (<see cref="LockOrder.AgentGate"/>).</summary>
     public SemaphoreSlim AgentGate { get; } = new(1, 1);
 
     public SandboxRecord Record { get { lock (_gate) return _record; } }

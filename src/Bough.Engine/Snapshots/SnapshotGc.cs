@@ -15,7 +15,7 @@ namespace Bough.Engine.Snapshots;
 /// tagged, kept, template and compacted snapshots are only removed by a delete.
 /// A snapshot's <c>memory.img</c> is only a cache for mapping (rebuilt from the layers on
 /// demand): for pause snapshots it is evicted once no sandbox maps it.
-/// Runs are serialised; each claims what it removes through <see cref="SnapshotLeases"/>,
+/// Runs are serialised (<see cref="Lifecycle.LockOrder.SnapshotGc"/>); each claims what it removes through <see cref="SnapshotLeases"/>,
 /// so it never races a child start.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
