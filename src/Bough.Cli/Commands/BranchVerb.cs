@@ -13,12 +13,13 @@ internal static class BranchVerb
     {
         var id = new Argument<string>("id") { Description = "Sandbox id" };
         var count = NumericOptions.Integer("--count", "How many children to start (default 1)", "N", "-n");
-        var tag = new Option<string?>("--tag") { Description = "Name for the snapshot (default: generated)", HelpName = "TAG" };
+        var tag = new Option<string?>("--tag") { Description = "Name for the snapshot (default: generated); a tagged snapshot is kept", HelpName = "TAG" };
+        var keep = new Option<bool>("--keep") { Description = "Keep the snapshot after its children are gone (default: collected with its last user unless tagged)" };
         var env = new Option<string[]>("--env", "-e") { Description = "Environment for every child's execs (repeatable)", HelpName = "KEY=VALUE" };
         var json = new Option<bool>("--json") { Description = "Print the snapshot and the children as JSON" };
         var command = new Command("branch", "Capture a running sandbox and start children from the capture; prints the children's ids")
         {
-            id, count, tag, env, json,
+            id, count, tag, keep, env, json,
         };
         context.SetAction(command, async (parse, client, ct) =>
         {
@@ -28,7 +29,7 @@ internal static class BranchVerb
             if (childEnv is not null && (n ?? 1) is >= 1 and <= MaxChildren)
                 children = [.. Enumerable.Range(0, n ?? 1).Select(_ => new BranchChild { Env = childEnv })];
 
-            var request = new BranchRequest { Count = n, Tag = parse.GetValue(tag), Children = children };
+            var request = new BranchRequest { Count = n, Tag = parse.GetValue(tag), Keep = parse.GetValue(keep) ? true : null, Children = children };
             var result = await client.BranchAsync(parse.GetValue(id)!, request, ct);
             if (parse.GetValue(json))
             {
