@@ -88,7 +88,12 @@ internal sealed class SandboxService(
         await gc.CollectAsync();
     }
 
-    public Task<ExecResult> ExecAsync(string id, ExecCommand command, CancellationToken ct) => guest.ExecAsync(id, command, ct);
+    /// <summary>Buffered exec; like the streamed form it ends at shutdown, or the server would wait for it to drain.</summary>
+    public async Task<ExecResult> ExecAsync(string id, ExecCommand command, CancellationToken ct)
+    {
+        using var linked = lifetime.Link(ct);
+        return await guest.ExecAsync(id, command, linked.Token);
+    }
 
     public async IAsyncEnumerable<ExecOutput> ExecStreamAsync(string id, ExecCommand command,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken requestAborted)

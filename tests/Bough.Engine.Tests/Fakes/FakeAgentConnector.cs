@@ -79,6 +79,8 @@ internal sealed class FakeGuestAgent(string sandboxId, FakeAgentConnector owner,
         EnsureConnected();
         Execs.Enqueue(spec);
         await Task.Yield();
+        // "sleep" stands for a command that runs until it is cancelled.
+        if (spec.Argv[0] == "sleep") await Task.Delay(Timeout.Infinite, ct);
         var output = spec.Argv[0] == "echo" ? string.Join(' ', spec.Argv.Skip(1)) + "\n" : "ok";
         yield return new ExecEvent.Stdout(Encoding.UTF8.GetBytes(output));
         yield return new ExecEvent.Exit(0, null, false, 1);

@@ -34,6 +34,26 @@ public sealed class ShutdownTests : IAsyncLifetime
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_h.Options.SnapshotsDir, ".staging")));
     }
 
+    /// <summary>
+    /// A buffered exec must end at shutdown too, or the web server waits for it to drain and
+    /// the daemon is killed before it stops its VMs (found by RestartTests after the redesign:
+    /// only the streamed form linked the shutdown token).
+    /// </summary>
+    [Fact]
+    public async Task A_buffered_exec_in_progress_ends_when_shutdown_begins()
+    {
+        var sb = await _h.CreateAsync();
+        var exec = _h.Sandboxes.ExecAsync(sb.Id, new ExecCommand(["sleep", "600"]), CancellationToken.None);
+        await Task.Yield();
+        Assert.False(exec.IsCompleted);
+
+        _h.Shutdown.BeginShutdown();
+
+        var ended = await Record.ExceptionAsync(() => exec.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.NotNull(ended);
+        Assert.IsNotType<TimeoutException>(ended); // it ended, and not because the test gave up
+    }
+
     [Fact]
     public async Task A_branch_whose_children_are_starting_ends_when_shutdown_begins_and_leaves_no_children()
     {
