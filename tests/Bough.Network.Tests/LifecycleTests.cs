@@ -4,12 +4,17 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Bough.Network.Tests;
 
 /// <summary>What the firewall leaves in the kernel: real nft, each test with its own table and uid range.</summary>
-public sealed class LifecycleTests : IAsyncDisposable
+// xunit 2 disposes a test class through IAsyncLifetime (it ignores IAsyncDisposable), which is how the fields go.
+#pragma warning disable CA1001
+public sealed class LifecycleTests : IAsyncLifetime
+#pragma warning restore CA1001
 {
     private readonly TestFirewall _fw = new();
     private static CancellationToken Ct => CancellationToken.None;
 
-    public ValueTask DisposeAsync() => _fw.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _fw.DisposeAsync();
 
     [Fact]
     public async Task Apply_installs_one_chain_per_uid_and_is_idempotent()

@@ -83,7 +83,8 @@ public sealed class NetnsHost : IAsyncDisposable
         foreach (var address in Addresses)
         {
             await HostCommand.CheckAsync("ip", "-n", Name, "addr", "add", $"{address}/32", "dev", peerLink);
-            await HostCommand.CheckAsync("ip", "route", "add", $"{address}/32", "dev", _hostLink);
+            // replace, not add: a route a crashed run left behind must not fail the next one.
+            await HostCommand.CheckAsync("ip", "route", "replace", $"{address}/32", "dev", _hostLink);
         }
         // Replies go back through the pair; the host answers ARP for its own source address on any link.
         await HostCommand.CheckAsync("ip", "-n", Name, "route", "add", "default", "dev", peerLink);
