@@ -214,6 +214,27 @@ public sealed class ContainmentTests : IAsyncLifetime
         Assert.Equal([fw.Uid(0)], await fw.Firewall.InstalledUidsAsync(Ct));
     }
 
+    [Fact]
+    public async Task A_policy_change_cuts_connections_already_open()
+    {
+        var net = await KeepAsync(NetnsHost.StartAsync([Public(0)]));
+        using var dir = new TempDir("cut");
+        await _fw.Firewall.ApplyAsync("sbx-cut", _fw.Uid(0), VmEgressPolicy.Open, Ct);
+        await _fw.Firewall.ApplyAsync("sbx-keep", _fw.Uid(1), VmEgressPolicy.Open, Ct);
+        var cut = HeldConnection.Open(_fw.Uid(0), Public(0), net.Port, dir.Combine("go"));
+        var kept = HeldConnection.Open(_fw.Uid(1), Public(0), net.Port, dir.Combine("go"));
+        _cleanup.Add(cut);
+        _cleanup.Add(kept);
+        await cut.ConnectedAsync();
+        await kept.ConnectedAsync();
+
+        await _fw.Firewall.ApplyAsync("sbx-cut", _fw.Uid(0), VmEgressPolicy.Closed, Ct);
+        File.WriteAllText(dir.Combine("go"), "");
+
+        Assert.Null(await cut.ResultAsync());
+        Assert.Equal(net.Token, await kept.ResultAsync());
+    }
+
     /// <summary>A non-loopback IPv4 address of this host's own interfaces, if it has one.</summary>
     private static IPAddress? PrimaryHostAddress() =>
         NetworkInterface.GetAllNetworkInterfaces()

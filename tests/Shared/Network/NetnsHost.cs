@@ -13,8 +13,17 @@ namespace Bough.TestSupport;
 public sealed class NetnsHost : IAsyncDisposable
 {
     private const string Server = """
-        import socket, sys
+        import socket, sys, threading
         port, token = int(sys.argv[1]), sys.argv[2].encode()
+        def answer(c):
+            try:
+                c.settimeout(5)
+                c.recv(4096)
+                c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(token), token))
+            except OSError:
+                pass
+            finally:
+                c.close()
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("0.0.0.0", port))
@@ -22,14 +31,7 @@ public sealed class NetnsHost : IAsyncDisposable
         print("ready", flush=True)
         while True:
             c, _ = s.accept()
-            try:
-                c.settimeout(2)
-                c.recv(4096)
-                c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(token), token))
-            except OSError:
-                pass
-            finally:
-                c.close()
+            threading.Thread(target=answer, args=(c,), daemon=True).start()
         """;
 
     private readonly string _hostLink;
