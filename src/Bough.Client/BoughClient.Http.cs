@@ -65,7 +65,7 @@ public sealed partial class BoughClient
             throw ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
                 or HttpRequestError.SecureConnectionError
                 ? new BoughApiException(0, BoughApiException.Unreachable, null,
-                    $"cannot reach the Bough daemon at {_where} — is `bough serve` running? ({ex.Message})", ex)
+                    $"cannot reach the Bough daemon at {_where} — is `bough serve` running? ({ConnectFailure(ex)})", ex)
                 : Lost(ex);
         }
 
@@ -81,7 +81,8 @@ public sealed partial class BoughClient
     /// <summary>A 401 rewritten to say what this client sent and how to fix it.</summary>
     private BoughApiException Unauthorized(BoughApiException refused, BoughToken token)
     {
-        var fix = $"`bough token` on the daemon's host prints the token; set ${BoughToken.Variable} to it";
+        var fix = $"`bough token` on the daemon's host prints the token: set ${BoughToken.Variable} to it, " +
+                  "or run where the daemon's data directory is readable (--data-dir, $BOUGH_HOME)";
         var detail = token.Value is null
             ? $"the Bough daemon at {_where} requires an API token and none was found ({token.Source}); {fix}"
             : $"the Bough daemon at {_where} refused the API token from {token.Source} (it may have been rotated); {fix}";
@@ -126,6 +127,14 @@ public sealed partial class BoughClient
             await destination.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
             total += n;
         }
+    }
+
+    /// <summary>Why a connection failed; for a Unix socket without the "(localhost:80)" the handler appends.</summary>
+    private string ConnectFailure(HttpRequestException ex)
+    {
+        if (_socketPath is null)
+            return ex.Message;
+        return File.Exists(_socketPath) ? ex.InnerException?.Message ?? ex.Message : $"no socket at {_socketPath}";
     }
 
     private static BoughApiException Lost(Exception ex) =>

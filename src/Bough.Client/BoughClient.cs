@@ -21,6 +21,9 @@ public sealed partial class BoughClient : IDisposable
     /// <summary>The daemon as the caller named it (a unix: address stays one), for messages.</summary>
     private readonly string _where;
 
+    /// <summary>The Unix socket the owned HttpClient connects to, if any (for a clearer "cannot reach").</summary>
+    private readonly string? _socketPath;
+
     /// <summary>Sent on every request that carries no Authorization of its own; null: the caller manages auth.</summary>
     private readonly BoughToken? _token;
 
@@ -71,7 +74,8 @@ public sealed partial class BoughClient : IDisposable
         if (DaemonAddress.IsUnixSocket(baseUrl))
         {
             // HTTP over the socket; the name in the URL only fills the Host header.
-            handler = DaemonAddress.UnixSocketHandler(DaemonAddress.SocketPath(baseUrl));
+            _socketPath = DaemonAddress.SocketPath(baseUrl);
+            handler = DaemonAddress.UnixSocketHandler(_socketPath);
             _base = new Uri("http://localhost/");
         }
         else
