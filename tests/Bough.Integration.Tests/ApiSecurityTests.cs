@@ -246,7 +246,7 @@ public sealed class ApiSecurityTests(SecureDaemonFixture f) : IClassFixture<Secu
     public void The_data_directory_and_what_the_daemon_writes_are_owner_only()
     {
         Assert.NotEqual(UnixFileMode.None, f.DataDirModeBefore & UnixFileMode.OtherRead); // it really was tightened
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Daemon.DataDir));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, f.DataDirModeAfterStart);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Daemon.TokenFile));
         var others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
                      | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;

@@ -22,6 +22,9 @@ public sealed class SecureDaemonFixture : IAsyncLifetime
     public string SocketPath => Path.Combine(_files, "api.sock");
     public UnixFileMode DataDirModeBefore { get; private set; }
 
+    /// <summary>Taken right after the start, before any test (`bough token --rotate` also tightens it).</summary>
+    public UnixFileMode DataDirModeAfterStart { get; private set; }
+
     public async Task InitializeAsync()
     {
         var (certPem, keyPem) = CreateSelfSigned(out var certificate);
@@ -41,6 +44,7 @@ public sealed class SecureDaemonFixture : IAsyncLifetime
             "--listen", "unix:" + SocketPath,
             "--listen", TlsUrl.ToString().TrimEnd('/'),
             "--tls-cert", certFile, "--tls-key", keyFile);
+        DataDirModeAfterStart = File.GetUnixFileMode(dataDir);
     }
 
     /// <summary>An HTTP client that trusts exactly <see cref="Certificate"/> as its root (or nothing extra).</summary>
