@@ -125,7 +125,7 @@ internal static class HostCommands
     private static Command Setup(Terminal terminal, Option<string?> dataDir)
     {
         var accel = AccelOption();
-        var cmd = new Command("setup", "Install host packages, fetch the guest kernel, build the base image") { dataDir, accel };
+        var cmd = new Command("setup", "Install host packages, fetch the guest kernel, build the base image") { accel };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var options = new EngineOptions
@@ -155,7 +155,7 @@ internal static class HostCommands
     private static Command Doctor(Terminal terminal, Option<string?> dataDir)
     {
         var accel = AccelOption();
-        var cmd = new Command("doctor", "Check the host: QEMU, acceleration, kernel, base image, data dir, disk") { dataDir, accel };
+        var cmd = new Command("doctor", "Check the host: QEMU, acceleration, kernel, base image, data dir, disk") { accel };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var dir = DataDirectory.Resolve(parse.GetValue(dataDir));
