@@ -7,12 +7,12 @@ using Spectre.Console;
 namespace Bough.Cli;
 
 /// <summary>
-/// What every command needs: the global <c>--url</c> option, the terminal, and a uniform way to
-/// turn failures into the CLI's exit-code rules.
+/// What every command needs: the global <c>--url</c> and <c>--data-dir</c> options, the terminal,
+/// and a uniform way to turn failures into the CLI's exit-code rules.
 /// </summary>
 internal sealed class CliContext
 {
-    public const string UrlVariable = "BOUGH_URL";
+    public const string UrlVariable = DaemonAddress.Variable;
 
     /// <summary>Linux EPIPE; .NET reports the raw errno as the IOException's HResult.</summary>
     private const int BrokenPipeErrno = 32;
@@ -22,8 +22,15 @@ internal sealed class CliContext
         Terminal = terminal;
         Url = new Option<string>("--url")
         {
-            Description = $"Daemon URL (default: ${UrlVariable}, else {BoughClient.DefaultUrl})",
+            Description = $"Daemon URL: http(s)://HOST:PORT or unix:/path.sock (default: ${UrlVariable}, else {BoughClient.DefaultUrl})",
             HelpName = "URL",
+            Recursive = true,
+        };
+        DataDir = new Option<string?>("--data-dir")
+        {
+            Description = "Data directory (default: $BOUGH_HOME, else /var/lib/bough as root, else ~/.local/share/bough); " +
+                          $"commands that talk to a daemon read its api-token there unless ${BoughToken.Variable} is set",
+            HelpName = "DIR",
             Recursive = true,
         };
     }
@@ -31,6 +38,9 @@ internal sealed class CliContext
     public Terminal Terminal { get; }
 
     public Option<string> Url { get; }
+
+    /// <summary>The daemon's data directory: where <c>serve</c> keeps its state and clients find the token.</summary>
+    public Option<string?> DataDir { get; }
 
     /// <summary>Indented wire JSON for <c>--json</c> output.</summary>
     public JsonSerializerOptions Json { get; } = new(BoughJson.Options) { WriteIndented = true };
@@ -72,7 +82,7 @@ internal sealed class CliContext
         {
             try
             {
-                using var client = new BoughClient(ResolveUrl(parse));
+                using var client = new BoughClient(ResolveUrl(parse), BoughToken.Find(parse.GetValue(DataDir)));
                 return await action(parse, client, ct);
             }
             catch (UsageException ex)
@@ -112,13 +122,13 @@ internal sealed class CliContext
 
     private Uri ResolveUrl(ParseResult parse)
     {
-        var raw = parse.GetValue(Url);
-        if (string.IsNullOrWhiteSpace(raw))
-            raw = Environment.GetEnvironmentVariable(UrlVariable);
-        if (string.IsNullOrWhiteSpace(raw))
-            raw = BoughClient.DefaultUrl;
-        if (!Uri.TryCreate(raw, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-            throw new UsageException($"invalid daemon URL '{raw}': expected e.g. {BoughClient.DefaultUrl}");
-        return uri;
+        try
+        {
+            return DaemonAddress.Resolve(parse.GetValue(Url));
+        }
+        catch (FormatException ex)
+        {
+            throw new UsageException(ex.Message);
+        }
     }
 }

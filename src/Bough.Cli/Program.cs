@@ -9,6 +9,7 @@ var context = new CliContext(terminal);
 
 var root = new RootCommand("Bough: self-hosted microVM sandboxes");
 root.Options.Add(context.Url);
+root.Options.Add(context.DataDir);
 root.Subcommands.Add(CreateVerb.Build(context));
 root.Subcommands.Add(ListVerb.Build(context));
 root.Subcommands.Add(ShowVerb.Build(context));
@@ -28,7 +29,8 @@ root.Subcommands.Add(PullVerb.Build(context));
 root.Subcommands.Add(ImagesVerb.Build(context));
 root.Subcommands.Add(ImagesVerb.BuildRmi(context));
 root.Subcommands.Add(TemplateVerb.Build(context));
-HostCommands.Register(root);
+root.Subcommands.Add(TokenVerb.Build(context));
+HostCommands.Register(root, context);
 
 if (args.Length == 0)
 {

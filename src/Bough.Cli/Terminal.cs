@@ -77,4 +77,11 @@ internal sealed class Terminal
         var line = "error: " + message.ReplaceLineEndings(" ");
         Err.WriteLine(StderrIsTerminal && ColorEnabled ? $"\u001b[31m{line}\u001b[0m" : line);
     }
+
+    /// <summary>A warning that must not be missed (in bold yellow at a terminal).</summary>
+    public void Warning(string message)
+    {
+        var line = "WARNING: " + message.ReplaceLineEndings(" ");
+        Err.WriteLine(StderrIsTerminal && ColorEnabled ? $"\u001b[1;33m{line}\u001b[0m" : line);
+    }
 }

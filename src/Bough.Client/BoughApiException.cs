@@ -14,6 +14,12 @@ public sealed class BoughApiException : Exception
     /// <summary>The connection failed or was cut while a response was being read.</summary>
     public const string ConnectionLost = "connection_lost";
 
+    /// <summary>
+    /// 401: the daemon wants its API token and got none or another one (the daemon's code; the
+    /// message says where this client looked for the token).
+    /// </summary>
+    public const string Unauthorized = "unauthorized";
+
     /// <summary>The daemon answered with something that is not a Bough API response.</summary>
     public const string InvalidResponse = "invalid_response";
 

@@ -44,7 +44,7 @@ public sealed partial class BoughClient
         if (response.Content.Headers.ContentType?.MediaType is { } mediaType
             && !mediaType.Equals(NdjsonMediaType, StringComparison.OrdinalIgnoreCase))
             throw new BoughApiException((int)response.StatusCode, BoughApiException.InvalidResponse, null,
-                $"expected an {NdjsonMediaType} stream from {_base}, got {mediaType}");
+                $"expected an {NdjsonMediaType} stream from {_where}, got {mediaType}");
 
         var body = await ReadBodyStreamAsync(response, ct).ConfigureAwait(false);
         await using var _ = body.ConfigureAwait(false);
@@ -89,7 +89,7 @@ public sealed partial class BoughClient
         catch (JsonException ex)
         {
             throw new BoughApiException(0, BoughApiException.InvalidResponse, null,
-                $"unreadable exec event from {_base}: {ex.Message}", ex);
+                $"unreadable exec event from {_where}: {ex.Message}", ex);
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 
@@ -41,7 +42,7 @@ public sealed partial class BoughClient
         catch (JsonException ex)
         {
             throw new BoughApiException((int)response.StatusCode, BoughApiException.InvalidResponse, null,
-                $"unexpected response from {_base} (is that a Bough daemon?): {ex.Message}", ex);
+                $"unexpected response from {_where} (is that a Bough daemon?): {ex.Message}", ex);
         }
         catch (Exception ex) when (ex is IOException or HttpRequestException && !ct.IsCancellationRequested)
         {
@@ -52,6 +53,8 @@ public sealed partial class BoughClient
     /// <summary>Sends, mapping transport failures and error statuses to <see cref="BoughApiException"/>.</summary>
     private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken ct)
     {
+        if (_token?.Value is { } token && request.Headers.Authorization is null)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         HttpResponseMessage response;
         try
         {
@@ -62,14 +65,28 @@ public sealed partial class BoughClient
             throw ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
                 or HttpRequestError.SecureConnectionError
                 ? new BoughApiException(0, BoughApiException.Unreachable, null,
-                    $"cannot reach the Bough daemon at {_base} — is `bough serve` running? ({ex.Message})", ex)
+                    $"cannot reach the Bough daemon at {_where} — is `bough serve` running? ({ConnectFailure(ex)})", ex)
                 : Lost(ex);
         }
 
         if (response.IsSuccessStatusCode)
             return response;
         using (response)
-            throw await ProblemReader.ReadAsync(response, _base, ct).ConfigureAwait(false);
+        {
+            var failure = await ProblemReader.ReadAsync(response, _where, ct).ConfigureAwait(false);
+            throw failure.Status == 401 && _token is not null ? Unauthorized(failure, _token) : failure;
+        }
+    }
+
+    /// <summary>A 401 rewritten to say what this client sent and how to fix it.</summary>
+    private BoughApiException Unauthorized(BoughApiException refused, BoughToken token)
+    {
+        var fix = $"`bough token` on the daemon's host prints the token: set ${BoughToken.Variable} to it, " +
+                  "or run where the daemon's data directory is readable (--data-dir, $BOUGH_HOME)";
+        var detail = token.Value is null
+            ? $"the Bough daemon at {_where} requires an API token and none was found ({token.Source}); {fix}"
+            : $"the Bough daemon at {_where} refused the API token from {token.Source} (it may have been rotated); {fix}";
+        return new BoughApiException(refused.Status, refused.Code, refused.Title, detail, refused);
     }
 
     private static async Task<Stream> ReadBodyStreamAsync(HttpResponseMessage response, CancellationToken ct)
@@ -110,6 +127,14 @@ public sealed partial class BoughClient
             await destination.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
             total += n;
         }
+    }
+
+    /// <summary>Why a connection failed; for a Unix socket without the "(localhost:80)" the handler appends.</summary>
+    private string ConnectFailure(HttpRequestException ex)
+    {
+        if (_socketPath is null)
+            return ex.Message;
+        return File.Exists(_socketPath) ? ex.InnerException?.Message ?? ex.Message : $"no socket at {_socketPath}";
     }
 
     private static BoughApiException Lost(Exception ex) =>

@@ -18,33 +18,79 @@ public sealed partial class BoughClient : IDisposable
     private readonly bool _ownsHttp;
     private readonly Uri _base;
 
-    /// <summary>Uses <paramref name="http"/> as is; its <see cref="HttpClient.BaseAddress"/> must point at the daemon.</summary>
+    /// <summary>The daemon as the caller named it (a unix: address stays one), for messages.</summary>
+    private readonly string _where;
+
+    /// <summary>The Unix socket the owned HttpClient connects to, if any (for a clearer "cannot reach").</summary>
+    private readonly string? _socketPath;
+
+    /// <summary>Sent on every request that carries no Authorization of its own; null: the caller manages auth.</summary>
+    private readonly BoughToken? _token;
+
+    /// <summary>
+    /// Uses <paramref name="http"/> as is; its <see cref="HttpClient.BaseAddress"/> must point at
+    /// the daemon, and authentication is the caller's (e.g. a default Authorization header).
+    /// </summary>
     public BoughClient(HttpClient http)
     {
         ArgumentNullException.ThrowIfNull(http);
         _http = http;
         _base = WithTrailingSlash(http.BaseAddress
             ?? throw new ArgumentException("HttpClient.BaseAddress must be set to the daemon's URL", nameof(http)));
+        _where = _base.ToString();
     }
 
-    /// <summary>Creates and owns an <see cref="HttpClient"/> for <paramref name="baseUrl"/>.</summary>
-    public BoughClient(Uri baseUrl)
+    /// <summary>Uses <paramref name="http"/> (for TLS trust or proxies of your own) and sends <paramref name="token"/>.</summary>
+    public BoughClient(HttpClient http, string token) : this(http)
+    {
+        _token = BoughToken.Of(token);
+    }
+
+    /// <summary>
+    /// Creates and owns an <see cref="HttpClient"/> for <paramref name="baseUrl"/> (http, https
+    /// or <c>unix:/path</c>) and finds the API token itself (<see cref="BoughToken.Find(string?)"/>).
+    /// </summary>
+    public BoughClient(Uri baseUrl) : this(baseUrl, BoughToken.Find())
+    {
+    }
+
+    /// <summary>As <see cref="BoughClient(Uri)"/> with an explicit token.</summary>
+    public BoughClient(Uri baseUrl, string token) : this(baseUrl, BoughToken.Of(token))
+    {
+    }
+
+    /// <summary>As <see cref="BoughClient(Uri)"/> with a token found or made by the caller.</summary>
+    public BoughClient(Uri baseUrl, BoughToken token)
     {
         ArgumentNullException.ThrowIfNull(baseUrl);
+        ArgumentNullException.ThrowIfNull(token);
         if (!baseUrl.IsAbsoluteUri)
             throw new ArgumentException("the daemon URL must be absolute, e.g. http://127.0.0.1:7878", nameof(baseUrl));
-        _base = WithTrailingSlash(baseUrl);
+        _token = token;
+        _where = baseUrl.ToString();
         // No client-wide timeout: execs and transfers legitimately run for a long time. Callers
         // bound calls with their CancellationToken instead.
-        _http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) })
+        SocketsHttpHandler handler;
+        if (DaemonAddress.IsUnixSocket(baseUrl))
         {
-            BaseAddress = _base,
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+            // HTTP over the socket; the name in the URL only fills the Host header.
+            _socketPath = DaemonAddress.SocketPath(baseUrl);
+            handler = DaemonAddress.UnixSocketHandler(_socketPath);
+            _base = new Uri("http://localhost/");
+        }
+        else
+        {
+            handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(10) };
+            _base = WithTrailingSlash(baseUrl);
+        }
+        _http = new HttpClient(handler) { BaseAddress = _base, Timeout = Timeout.InfiniteTimeSpan };
         _ownsHttp = true;
     }
 
-    /// <summary>The daemon's base URL, always ending in '/'.</summary>
+    /// <summary>A client for <c>$BOUGH_URL</c> (else <see cref="DefaultUrl"/>) with the token <see cref="BoughToken.Find(string?)"/> finds.</summary>
+    public static BoughClient FromEnvironment(string? dataDir = null) => new(DaemonAddress.Resolve(), BoughToken.Find(dataDir));
+
+    /// <summary>The daemon's base URL, always ending in '/' (<c>http://localhost/</c> for a Unix socket).</summary>
     public Uri BaseUrl => _base;
 
     public void Dispose()

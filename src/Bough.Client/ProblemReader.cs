@@ -11,7 +11,7 @@ internal static class ProblemReader
     /// <summary>Enough for any problem document; a huge HTML error page is cut short.</summary>
     private const int MaxBodyChars = 8 * 1024;
 
-    public static async Task<BoughApiException> ReadAsync(HttpResponseMessage response, Uri baseUrl, CancellationToken ct)
+    public static async Task<BoughApiException> ReadAsync(HttpResponseMessage response, string daemon, CancellationToken ct)
     {
         var status = (int)response.StatusCode;
         string body;
@@ -38,7 +38,7 @@ internal static class ProblemReader
         var text = body.Trim();
         var summary = text.Length is > 0 and <= 200 && !text.StartsWith('<') ? $": {text}" : "";
         return new BoughApiException(status, CodeForStatus(status), response.ReasonPhrase,
-            $"{Describe(response)} from {baseUrl}{summary}") { RetryAfter = RetryAfter(response) };
+            $"{Describe(response)} from {daemon}{summary}") { RetryAfter = RetryAfter(response) };
     }
 
     /// <summary>Retry-After as a delay: delay-seconds as is, an HTTP date relative to now (never negative).</summary>
@@ -72,6 +72,7 @@ internal static class ProblemReader
 
     internal static string CodeForStatus(int status) => status switch
     {
+        (int)HttpStatusCode.Unauthorized => BoughApiException.Unauthorized,
         (int)HttpStatusCode.NotFound => ErrorCodes.NotFound,
         (int)HttpStatusCode.Conflict => ErrorCodes.Conflict,
         (int)HttpStatusCode.RequestEntityTooLarge => ErrorCodes.PayloadTooLarge,

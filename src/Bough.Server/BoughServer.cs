@@ -1,6 +1,7 @@
 using Bough.Contracts;
 using Bough.Server.Endpoints;
 using Bough.Server.Http;
+using Bough.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -21,7 +22,9 @@ public static class BoughServer
     /// <summary>
     /// Builds (but does not start) the web application.
     /// </summary>
-    /// <param name="options">Where to listen.</param>
+    /// <param name="options">Where to listen, TLS, and the API token file.</param>
+    /// <exception cref="ServerConfigurationException">The listeners or TLS files are refused (see <see cref="ServerOptions.Validate"/>).</exception>
+    /// <exception cref="InvalidDataException">The token file exists but holds no usable token.</exception>
     /// <param name="addEngine">
     /// Registers the engine's services (<see cref="Bough.Engine.ISandboxService"/>,
     /// <see cref="Bough.Engine.IBranchingService"/>, <see cref="Bough.Engine.ISnapshotService"/>,
@@ -39,8 +42,8 @@ public static class BoughServer
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(addEngine);
-        if (string.IsNullOrWhiteSpace(options.Listen))
-            throw new ArgumentException("ServerOptions.Listen must not be empty", nameof(options));
+        var listen = ListenPlan.Create(options);
+        listen.RemoveStaleSockets();
 
         // The slim builder keeps startup cheap (no HTTPS/IIS/EventSource plumbing) and a fixed
         // content root keeps the daemon from picking up an appsettings.json from whatever
@@ -52,8 +55,11 @@ public static class BoughServer
             Args = [],
         });
 
-        builder.WebHost.UseUrls(options.Listen);
-        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            listen.Apply(k);
+        });
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
@@ -75,19 +81,36 @@ public static class BoughServer
             // instead of a bare 400 with an empty body.
             o.ThrowOnBadRequest = true;
         });
-        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
+        builder.Services.AddOpenApi(o =>
         {
-            doc.Info.Title = "Bough API";
-            doc.Info.Description = "Self-hosted microVM sandboxes.";
-            return Task.CompletedTask;
-        }));
+            o.AddDocumentTransformer((doc, _, _) =>
+            {
+                doc.Info.Title = "Bough API";
+                doc.Info.Description = "Self-hosted microVM sandboxes.";
+                return Task.CompletedTask;
+            });
+            OpenApiSecurity.Configure(o);
+        });
+        // Created now (not on first request) so a missing token file is written, and an
+        // unusable one refused, before the daemon starts listening.
+        builder.Services.AddSingleton(sp => new ApiTokenVerifier(options.TokenFile, sp.GetRequiredService<ILogger<ApiTokenVerifier>>()));
 
         addEngine(builder.Services);
 
         var app = builder.Build();
+        _ = app.Services.GetRequiredService<ApiTokenVerifier>();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(BoughServer).FullName!);
+        foreach (var warning in listen.Warnings)
+            log.LogWarning("{Warning}", warning);
+        app.Lifetime.ApplicationStarted.Register(listen.RestrictSockets);
+        app.Lifetime.ApplicationStopped.Register(listen.DeleteSockets);
 
+        // Order matters: the Host check and the token come before routing, so a request that
+        // fails them learns nothing about which paths exist.
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ctx => ProblemWriter.WriteForBareStatusAsync(ctx.HttpContext));
+        app.UseMiddleware<LoopbackHostFilterMiddleware>();
+        app.UseMiddleware<ApiTokenMiddleware>();
         app.UseRouting();
 
         app.MapOpenApi();

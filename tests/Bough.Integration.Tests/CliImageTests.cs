@@ -11,7 +11,7 @@ namespace Bough.Integration.Tests;
 [Collection("daemon")]
 public sealed class CliImageTests(DaemonFixture f)
 {
-    private Task<CliRun> Bough(params string[] args) => CliRunner.RunAsync(f.Daemon.Url, args);
+    private Task<CliRun> Bough(params string[] args) => CliRunner.RunAsync(f.Daemon, args);
 
     [Fact]
     public async Task Template_create_ls_show_then_create_from_it_and_rm()
@@ -175,7 +175,7 @@ public sealed class CliImageTests(DaemonFixture f)
 [Collection("daemon")]
 public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassFixture<RegistryFixture>
 {
-    private Task<CliRun> Bough(params string[] args) => CliRunner.RunAsync(f.Daemon.Url, args);
+    private Task<CliRun> Bough(params string[] args) => CliRunner.RunAsync(f.Daemon, args);
 
     private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -275,7 +275,7 @@ public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassF
             b.Tag(img.Manifest, "v1");
 
             // Relative to the CLI's directory; the daemon (another cwd) must get it made absolute.
-            var r = await CliRunner.RunInAsync(f.Daemon.Url, work, "images", "import", "layout", "--name", name, "-q");
+            var r = await CliRunner.RunInAsync(f.Daemon, work, "images", "import", "layout", "--name", name, "-q");
             Assert.True(r.Code == 0, r.ToString());
             Assert.Equal(name + "\n", r.Out);
 
@@ -283,7 +283,7 @@ public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassF
             Assert.Contains("archive", row);
             Assert.Contains(img.Manifest.Hex[..12], row);
 
-            var missing = await CliRunner.RunInAsync(f.Daemon.Url, work, "images", "import", "nothing-here");
+            var missing = await CliRunner.RunInAsync(f.Daemon, work, "images", "import", "nothing-here");
             Assert.Equal(1, missing.Code);
             Assert.Contains(ErrorCodes.InvalidRequest, missing.Err);
         }
@@ -336,10 +336,11 @@ public static class CliRunner
     /// <summary>Generous: a template create boots and snapshots a VM under TCG on a busy host.</summary>
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(10);
 
-    public static Task<CliRun> RunAsync(Uri daemon, params string[] args) => RunInAsync(daemon, null, args);
+    public static Task<CliRun> RunAsync(DaemonProcess daemon, params string[] args) => RunInAsync(daemon, null, args);
 
     /// <summary>Runs in <paramref name="workingDir"/>, for commands that resolve relative paths.</summary>
-    public static async Task<CliRun> RunInAsync(Uri daemon, string? workingDir, params string[] args)
+    /// <remarks>The CLI finds the daemon's token by itself, in the data dir <c>BOUGH_HOME</c> names.</remarks>
+    public static async Task<CliRun> RunInAsync(DaemonProcess daemon, string? workingDir, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -350,7 +351,7 @@ public static class CliRunner
         };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bough.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["BOUGH_URL"] = daemon.ToString().TrimEnd('/');
+        daemon.ConfigureCli(psi);
         psi.Environment["NO_COLOR"] = "1";
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

@@ -19,6 +19,7 @@ public sealed class CliTests(DaemonFixture f)
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bough.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["BOUGH_URL"] = f.Daemon.Url.ToString().TrimEnd('/');
+        psi.Environment["BOUGH_TOKEN"] = f.Daemon.Token; // the token from the environment (CliRunner lets the CLI find the file)
         psi.Environment["NO_COLOR"] = "1";
         using var p = Process.Start(psi)!;
         var o = p.StandardOutput.ReadToEndAsync();

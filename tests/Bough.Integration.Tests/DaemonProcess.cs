@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Runtime.InteropServices;
@@ -9,7 +10,9 @@ namespace Bough.Integration.Tests;
 
 /// <summary>
 /// A real `bough serve` process (the CLI assembly built next to the tests), on a free
-/// loopback port with its own data directory. Tests talk to it over HTTP exactly as users do.
+/// loopback port with its own data directory. Tests talk to it over HTTP exactly as users do,
+/// with the API token the daemon wrote to its data directory (<see cref="Http"/> and
+/// <see cref="Client"/> send it).
 /// </summary>
 public sealed class DaemonProcess : IAsyncDisposable
 {
@@ -23,6 +26,27 @@ public sealed class DaemonProcess : IAsyncDisposable
         Url = url;
         Http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(10) };
         Client = new BoughClient(Http);
+    }
+
+    /// <summary>The daemon's token file.</summary>
+    public string TokenFile => Path.Combine(DataDir, "api-token");
+
+    /// <summary>The token <see cref="Http"/> sends (as read from <see cref="TokenFile"/> by <see cref="ReloadToken"/>).</summary>
+    public string Token { get; private set; } = "";
+
+    /// <summary>Reads the daemon's token file again (after a rotation) and sends that token from now on.</summary>
+    public void ReloadToken()
+    {
+        Token = File.ReadAllText(TokenFile).Trim();
+        Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+    }
+
+    /// <summary>Environment for a CLI child process that talks to this daemon and finds the token in its data dir.</summary>
+    public void ConfigureCli(ProcessStartInfo psi)
+    {
+        psi.Environment["BOUGH_URL"] = Url.ToString().TrimEnd('/');
+        psi.Environment["BOUGH_HOME"] = DataDir;
+        psi.Environment.Remove("BOUGH_TOKEN");
     }
 
     public string DataDir { get; }
@@ -54,8 +78,42 @@ public sealed class DaemonProcess : IAsyncDisposable
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (d._output) d._output.AppendLine(e.Data); };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
-        await d.WaitHealthyAsync(TimeSpan.FromMinutes(15));
+        try
+        {
+            await d.WaitHealthyAsync(TimeSpan.FromMinutes(15));
+            d.ReloadToken(); // written before the daemon listens
+        }
+        catch
+        {
+            await d.DisposeAsync();
+            throw;
+        }
         return d;
+    }
+
+    /// <summary>
+    /// Runs `bough serve` with exactly <paramref name="args"/> (plus the agent path) for a
+    /// configuration the daemon must refuse: it exits on its own, before preparing anything.
+    /// </summary>
+    public static async Task<(int Code, string Output)> RunToExitAsync(TimeSpan limit, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bough.dll"));
+        psi.ArgumentList.Add("serve");
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["BOUGH_AGENT_PATH"] = Path.Combine(AppContext.BaseDirectory, "agent", "bough-agent");
+        psi.Environment["NO_COLOR"] = "1";
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start the daemon");
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(limit);
+        try { await p.WaitForExitAsync(cts.Token); }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"bough serve {string.Join(' ', args)} was still running after {limit}: it did not refuse");
+        }
+        return (p.ExitCode, await stdout + await stderr);
     }
 
     private async Task WaitHealthyAsync(TimeSpan timeout)
@@ -101,7 +159,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

@@ -4,6 +4,8 @@ using Bough.Engine.Setup;
 using Bough.HostSetup;
 using Bough.Images;
 using Bough.Server;
+using Bough.Server.Security;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
@@ -16,19 +18,13 @@ namespace Bough.Cli.Commands;
 /// </summary>
 internal static class HostCommands
 {
-    public static void Register(RootCommand root)
+    public static void Register(RootCommand root, CliContext context)
     {
-        var terminal = new Terminal();
-        root.Subcommands.Add(Serve(terminal));
-        root.Subcommands.Add(Setup(terminal));
-        root.Subcommands.Add(Doctor(terminal));
+        var terminal = context.Terminal;
+        root.Subcommands.Add(Serve(terminal, context.DataDir));
+        root.Subcommands.Add(Setup(terminal, context.DataDir));
+        root.Subcommands.Add(Doctor(terminal, context.DataDir));
     }
-
-    private static Option<string?> DataDirOption() => new("--data-dir")
-    {
-        Description = "Data directory (default: $BOUGH_HOME, else /var/lib/bough as root, else ~/.local/share/bough)",
-        HelpName = "DIR",
-    };
 
     private static Option<string> AccelOption() => new("--accel")
     {
@@ -37,21 +33,26 @@ internal static class HostCommands
         HelpName = "auto|kvm|tcg",
     };
 
-    private static Command Serve(Terminal terminal)
+    private static Command Serve(Terminal terminal, Option<string?> dataDir)
     {
-        var listen = new Option<string>("--listen")
+        var listen = new Option<string[]>("--listen")
         {
-            Description = "Address to listen on",
-            DefaultValueFactory = _ => "http://127.0.0.1:7878",
+            Description = $"Where to listen; repeat for several: http://127.0.0.1:PORT (loopback), https://IP:PORT " +
+                          $"(with --tls-cert and --tls-key), unix:/path.sock (mode 0600). Default {ServerOptions.DefaultListen}",
             HelpName = "URL",
         };
-        var dataDir = DataDirOption();
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (chain) for https:// listeners", HelpName = "FILE" };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert", HelpName = "FILE" };
+        var insecure = new Option<bool>("--insecure-plaintext")
+        {
+            Description = "Allow plain HTTP on a non-loopback address (only where the network is already encrypted: the token crosses it in clear)",
+        };
         var accel = AccelOption();
         var keep = new Option<bool>("--keep-sandboxes")
         {
             Description = "On shutdown leave VMs running, to be adopted by the next daemon (default: stop them)",
         };
-        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, dataDir, accel, keep };
+        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, accel, keep };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var options = new EngineOptions
@@ -60,30 +61,71 @@ internal static class HostCommands
                 Accel = ValidateAccel(parse.GetValue(accel)),
                 StopSandboxesOnShutdown = !parse.GetValue(keep),
             };
+            var server = new ServerOptions
+            {
+                TokenFile = ApiTokenFile.PathIn(options.DataDir),
+                TlsCertificatePath = parse.GetValue(tlsCert),
+                TlsKeyPath = parse.GetValue(tlsKey),
+                InsecurePlaintext = parse.GetValue(insecure),
+            };
+            foreach (var l in parse.GetValue(listen) ?? [])
+                server.Listen.Add(l);
+            try
+            {
+                // Before minutes of host preparation: a refused listener should fail at once.
+                foreach (var warning in server.Validate())
+                    terminal.Warning(warning);
+            }
+            catch (ServerConfigurationException ex)
+            {
+                terminal.Error(ex.Message);
+                return ExitCodes.Usage;
+            }
+
             PreparedHost host;
-            try { host = await PrepareAsync(terminal, options, ct); }
+            try
+            {
+                DataDirectory.EnsurePrivate(options.DataDir);
+                host = await PrepareAsync(terminal, options, ct);
+            }
             catch (Exception ex) when (ex is SetupException or CommandFailedException or IOException)
             {
                 terminal.Error(ex.Message);
                 return ExitCodes.Error;
             }
+            // From here on nothing the daemon writes is readable by other users. Not earlier:
+            // host preparation builds the base image's file tree, whose modes become the
+            // guest's (a 0700 /bin would lock every non-root guest user out).
+            ProcessUmask.RestrictToOwner();
             terminal.Err.WriteLine($"bough: data dir {options.DataDir}; acceleration {host.Accel.Accel} ({host.Accel.Reason})");
 
-            var app = BoughServer.Build(new ServerOptions { Listen = parse.GetValue(listen)! },
-                services => services.AddBoughEngine(options, host),
-                logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
-            await app.StartAsync(ct);
-            await app.WaitForShutdownAsync(ct);
+            WebApplication app;
+            try
+            {
+                app = BoughServer.Build(server,
+                    services => services.AddBoughEngine(options, host),
+                    logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+            }
+            catch (Exception ex) when (ex is ServerConfigurationException or InvalidDataException or IOException or UnauthorizedAccessException)
+            {
+                terminal.Error(ex.Message);
+                return ExitCodes.Error;
+            }
+            await using (app)
+            {
+                await app.StartAsync(ct);
+                terminal.Err.WriteLine($"bough: listening on {string.Join(", ", app.Urls)}; API token in {server.TokenFile}");
+                await app.WaitForShutdownAsync(ct);
+            }
             return ExitCodes.Ok;
         }));
         return cmd;
     }
 
-    private static Command Setup(Terminal terminal)
+    private static Command Setup(Terminal terminal, Option<string?> dataDir)
     {
-        var dataDir = DataDirOption();
         var accel = AccelOption();
-        var cmd = new Command("setup", "Install host packages, fetch the guest kernel, build the base image") { dataDir, accel };
+        var cmd = new Command("setup", "Install host packages, fetch the guest kernel, build the base image") { accel };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var options = new EngineOptions
@@ -93,6 +135,7 @@ internal static class HostCommands
             };
             try
             {
+                DataDirectory.EnsurePrivate(options.DataDir);
                 var host = await PrepareAsync(terminal, options, ct);
                 terminal.Out.WriteLine($"data dir     {options.DataDir}");
                 terminal.Out.WriteLine($"kernel       {host.Kernel.Version}");
@@ -109,11 +152,10 @@ internal static class HostCommands
         return cmd;
     }
 
-    private static Command Doctor(Terminal terminal)
+    private static Command Doctor(Terminal terminal, Option<string?> dataDir)
     {
-        var dataDir = DataDirOption();
         var accel = AccelOption();
-        var cmd = new Command("doctor", "Check the host: QEMU, acceleration, kernel, base image, data dir, disk") { dataDir, accel };
+        var cmd = new Command("doctor", "Check the host: QEMU, acceleration, kernel, base image, data dir, disk") { accel };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var dir = DataDirectory.Resolve(parse.GetValue(dataDir));

@@ -34,7 +34,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         {
             // Kestrel/minimal-API input errors: body too large, bad query binding, truncated body.
             var status = ex.StatusCode is >= 400 and < 500 ? ex.StatusCode : 400;
-            var code = status == 413 ? ErrorCodes.PayloadTooLarge : ErrorCodes.InvalidRequest;
+            var code = ProblemWriter.CodeForStatus(status); // 413 payload_too_large, 415 unsupported_media_type, else invalid_request
             log.LogDebug(ex, "{Method} {Path}: bad request", ctx.Request.Method, ctx.Request.Path);
             await WriteOrAbortAsync(ctx, status, code, ex.Message);
         }

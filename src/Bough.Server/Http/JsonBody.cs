@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Bough.Contracts;
 using Bough.Engine;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Net.Http.Headers;
 
 namespace Bough.Server.Http;
 
@@ -22,9 +23,10 @@ internal static partial class JsonBody
 
     /// <summary>Deserializes the body with <see cref="Options"/> or throws a 400 <see cref="BoughException"/>.</summary>
     /// <remarks>
-    /// The Content-Type is checked by routing (the endpoint's <c>Accepts</c> metadata, 415 when it
-    /// is not JSON). Bodies are buffered (Kestrel's default 30 MB limit applies); they are small
-    /// control messages.
+    /// Routing already answers 415 for a wrong Content-Type where the endpoint declares
+    /// <c>Accepts</c>; <see cref="RequireJsonContentType"/> checks again here so that no JSON
+    /// endpoint can forget it (a cross-site form post is <c>text/plain</c>). Bodies are buffered
+    /// (Kestrel's default 30 MB limit applies); they are small control messages.
     /// </remarks>
     public static async Task<T> ReadAsync<T>(HttpRequest request, CancellationToken ct) where T : class =>
         await ReadOptionalAsync<T>(request, ct)
@@ -33,6 +35,7 @@ internal static partial class JsonBody
     /// <summary>As <see cref="ReadAsync{T}"/>, but an empty body (every field left out) is null rather than an error.</summary>
     public static async Task<T?> ReadOptionalAsync<T>(HttpRequest request, CancellationToken ct) where T : class
     {
+        RequireJsonContentType(request);
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, ct);
         if (buffer.Length == 0)
@@ -48,6 +51,29 @@ internal static partial class JsonBody
             throw new BoughException(ErrorCodes.InvalidJson, Describe(ex), ex);
         }
         return value ?? throw new BoughException(ErrorCodes.InvalidJson, "the request body must be a JSON object, not null");
+    }
+
+    /// <summary>
+    /// Refuses (415) a request that carries a body, or says it does, with a media type other
+    /// than <c>application/json</c> (parameters such as <c>charset</c> allowed). A request
+    /// without a body needs no Content-Type.
+    /// </summary>
+    /// <exception cref="BadHttpRequestException">Status 415; the error middleware makes it an <c>unsupported_media_type</c> problem.</exception>
+    public static void RequireJsonContentType(HttpRequest request)
+    {
+        var contentType = request.ContentType;
+        var hasBody = request.ContentLength is > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
+        if (string.IsNullOrEmpty(contentType))
+        {
+            if (hasBody)
+                throw new BadHttpRequestException(
+                    "this endpoint takes a JSON body: set 'Content-Type: application/json'", StatusCodes.Status415UnsupportedMediaType);
+            return;
+        }
+        if (!MediaTypeHeaderValue.TryParse(contentType, out var media)
+            || !media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase))
+            throw new BadHttpRequestException(
+                $"unsupported Content-Type '{contentType}': this endpoint takes 'application/json'", StatusCodes.Status415UnsupportedMediaType);
     }
 
     /// <summary>Rewrites System.Text.Json's messages (which name .NET types) in API terms.</summary>

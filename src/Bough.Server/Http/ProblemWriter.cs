@@ -19,6 +19,15 @@ internal static class ProblemWriter
     /// <summary>Codes for failures only the HTTP layer can produce (not in the engine's vocabulary).</summary>
     public const string MethodNotAllowedCode = "method_not_allowed";
 
+    /// <summary>401: no API token, or not the daemon's.</summary>
+    public const string UnauthorizedCode = "unauthorized";
+
+    /// <summary>415: a JSON endpoint got a body of another media type.</summary>
+    public const string UnsupportedMediaTypeCode = "unsupported_media_type";
+
+    /// <summary>421: a loopback listener got a request for a name that is not loopback (DNS rebinding).</summary>
+    public const string HostNotAllowedCode = "host_not_allowed";
+
     /// <summary>
     /// BoughJson plus relaxed escaping: details quote user input ('name', paths) and
     /// \u0027-style escapes make them needlessly hard to read in a terminal. Safe because
@@ -34,13 +43,16 @@ internal static class ProblemWriter
     /// failed (headers, status). Caller guarantees the response has not started.
     /// </summary>
     public static Task WriteAsync(
-        HttpContext ctx, int status, string code, string detail, string? allow = null, TimeSpan? retryAfter = null)
+        HttpContext ctx, int status, string code, string detail, string? allow = null, TimeSpan? retryAfter = null,
+        string? authenticate = null)
     {
         var response = ctx.Response;
         response.Clear();
         response.StatusCode = status;
         if (!string.IsNullOrEmpty(allow))
             response.Headers.Allow = allow; // RFC 9110 requires it on a 405
+        if (!string.IsNullOrEmpty(authenticate))
+            response.Headers.WWWAuthenticate = authenticate; // and WWW-Authenticate on a 401
         if (retryAfter is { } wait)
             response.Headers.RetryAfter = RetryAfterSeconds(wait).ToString(CultureInfo.InvariantCulture);
         response.ContentType = ContentType;
@@ -99,10 +111,13 @@ internal static class ProblemWriter
     /// <summary>The stable code for an error that only has an HTTP status to go on.</summary>
     public static string CodeForStatus(int status) => status switch
     {
+        401 => UnauthorizedCode,
         404 => ErrorCodes.NotFound,
         405 => MethodNotAllowedCode,
         409 => ErrorCodes.Conflict,
         413 => ErrorCodes.PayloadTooLarge,
+        415 => UnsupportedMediaTypeCode,
+        421 => HostNotAllowedCode,
         >= 400 and < 500 => ErrorCodes.InvalidRequest,
         _ => ErrorCodes.Internal,
     };
