@@ -18,7 +18,7 @@ public sealed class BoughApiException : Exception
     /// 401: the daemon wants its API token and got none or another one (the daemon's code; the
     /// message says where this client looked for the token).
     /// </summary>
-    public const string Unauthorized = "unauthorized";
+    public const string Unauthorized = ErrorCodes.Unauthorized;
 
     /// <summary>The daemon answered with something that is not a Bough API response.</summary>
     public const string InvalidResponse = "invalid_response";

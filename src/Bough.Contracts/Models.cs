@@ -227,6 +227,12 @@ public static class ErrorCodes
     /// <summary>The template's ready command never succeeded within its timeout.</summary>
     public const string TemplateNotReady = "template_not_ready";
     public const string Internal = "internal_error";
+    /// <summary>401: no API token, or a wrong one.</summary>
+    public const string Unauthorized = "unauthorized";
+    /// <summary>415: a JSON endpoint got a body of another Content-Type.</summary>
+    public const string UnsupportedMediaType = "unsupported_media_type";
+    /// <summary>421: a loopback listener got a request for a Host name that is not loopback (DNS rebinding).</summary>
+    public const string HostNotAllowed = "host_not_allowed";
 }
 
 /// <summary>POST /v1/images: pull (or re-pull) an OCI image by reference.</summary>

@@ -20,13 +20,13 @@ internal static class ProblemWriter
     public const string MethodNotAllowedCode = "method_not_allowed";
 
     /// <summary>401: no API token, or not the daemon's.</summary>
-    public const string UnauthorizedCode = "unauthorized";
+    public const string UnauthorizedCode = ErrorCodes.Unauthorized;
 
     /// <summary>415: a JSON endpoint got a body of another media type.</summary>
-    public const string UnsupportedMediaTypeCode = "unsupported_media_type";
+    public const string UnsupportedMediaTypeCode = ErrorCodes.UnsupportedMediaType;
 
     /// <summary>421: a loopback listener got a request for a name that is not loopback (DNS rebinding).</summary>
-    public const string HostNotAllowedCode = "host_not_allowed";
+    public const string HostNotAllowedCode = ErrorCodes.HostNotAllowed;
 
     /// <summary>
     /// BoughJson plus relaxed escaping: details quote user input ('name', paths) and
