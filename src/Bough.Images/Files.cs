@@ -25,12 +25,26 @@ internal static class Files
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
-    /// <summary>Makes a fresh staging directory under <paramref name="parent"/> with a random name.</summary>
+    /// <summary>
+    /// Makes a fresh staging directory under <paramref name="parent"/> with a random name, both private
+    /// (0700): builds lay out root trees there, setuid files included.
+    /// </summary>
     public static string NewStagingDir(string parent)
     {
+        CreatePrivateDirectory(parent);
         var dir = Path.Combine(parent, Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(dir);
+        CreatePrivateDirectory(dir);
         return dir;
+    }
+
+    /// <summary>
+    /// Creates <paramref name="dir"/> (and missing parents) and makes it 0700 even if it already existed,
+    /// so nobody but the daemon's user can reach what is inside while it is there.
+    /// </summary>
+    public static void CreatePrivateDirectory(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        SetMode(dir, Private700);
     }
 
     public static void WriteText(string path, string content, UnixFileMode? mode = null)
@@ -44,6 +58,8 @@ internal static class Files
     {
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, mode);
     }
+
+    public const UnixFileMode Private700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     public const UnixFileMode Exec755 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
                                         UnixFileMode.GroupRead | UnixFileMode.GroupExecute |

@@ -23,7 +23,7 @@ internal static class ImageErrors
     {
         ErrorCodes.ImageRefNotFound or ErrorCodes.RegistryUnauthorized or ErrorCodes.RegistryUnavailable
             or ErrorCodes.ImageCorrupt or ErrorCodes.LayerRejected or ErrorCodes.ImageUnsupported
-            or ErrorCodes.ImageBuildFailed or ErrorCodes.InvalidRequest => code,
+            or ErrorCodes.ImageBuildFailed or ErrorCodes.InvalidRequest or ErrorCodes.PermissionDenied => code,
         _ => ErrorCodes.ImageBuildFailed,
     };
 }

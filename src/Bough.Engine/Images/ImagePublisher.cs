@@ -1,4 +1,5 @@
 using Bough.Catalog;
+using Bough.Images;
 using Bough.Images.Oci;
 using Bough.Images.Publish;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,8 @@ namespace Bough.Engine.Images;
 /// re-publish. A directory published but never named by a row (lost race, crash) is removed at once
 /// or at start-up.
 /// </summary>
-internal sealed class ImagePublisher(ImageStore images, GuestImageBuilder builder, ImageLocks locks, ILogger log)
+/// <param name="limits">Caps the layers of one image share while they are flattened (<see cref="ExtractionBudget"/>).</param>
+internal sealed class ImagePublisher(ImageStore images, GuestImageBuilder builder, ImageLocks locks, ImageLimits limits, ILogger log)
 {
     /// <summary>Publishes a resolved image unless the same content (manifest digest) is already the name's image.</summary>
     public async Task<PublishOutcome> PublishResolvedAsync(ImageOperation op, ResolvedImage resolved, long? diskSize, CancellationToken ct)
@@ -25,10 +27,11 @@ internal sealed class ImagePublisher(ImageStore images, GuestImageBuilder builde
         var root = builder.NewStagingDir();
         try
         {
+            var budget = new ExtractionBudget(limits);
             for (var i = 0; i < resolved.Layers.Count; i++)
             {
                 op.SetLayerState(i, "extracting");
-                await LayerFlattener.ApplyAsync(resolved.Layers[i], root, ct);
+                await LayerFlattener.ApplyAsync(resolved.Layers[i], root, budget, ct);
                 op.SetLayerState(i, "done");
             }
             op.SetPhase("publishing");

@@ -1,6 +1,7 @@
 using Bough.Catalog;
 using Bough.Contracts;
 using Bough.Engine.Setup;
+using Bough.Images;
 using Bough.Images.Oci;
 using Bough.Images.Publish;
 using Bough.Images.Rootfs;
@@ -16,6 +17,8 @@ namespace Bough.Engine.Images;
 /// <see cref="ImageLocks"/> (per-name locks and boot leases), <see cref="ImageRecovery"/> (start-up).
 /// </summary>
 /// <remarks>
+/// Imports read only from the <see cref="ImportDirectory"/> (<c>&lt;data dir&gt;/import</c> unless one is
+/// registered): a path outside it, after resolving links and <c>..</c>, is 403 <c>permission_denied</c>.
 /// Locks: a name's lock is held only for catalog decisions (publish's re-check and row, delete's
 /// in-use check and row removal, a boot taking its lease), so an image cannot vanish between a
 /// create resolving it and the sandbox row naming it, and a create never waits for a build.
@@ -32,18 +35,23 @@ public sealed class ImageService : IImageService, IDisposable
     private readonly ImagePublisher _publisher;
     private readonly ImageDeleter _deleter;
     private readonly ImageRecovery _recovery;
+    private readonly ImportDirectory _importDirectory;
 
-    public ImageService(PreparedHost host, ImageStore images, SandboxStore sandboxes, SnapshotStore snapshots,
+    /// <param name="limits">Caps for flattening layers; default <see cref="ImageLimits"/> when none is registered.</param>
+    /// <param name="importDirectory">Where imports may read; default <c>&lt;data dir&gt;/import</c> when none is registered.</param>
+    public ImageService(PreparedHost host, EngineOptions options, ImageStore images, SandboxStore sandboxes, SnapshotStore snapshots,
         TemplateStore templates, GuestImageBuilder builder, BlobStore blobs, OciPuller puller, OciArchiveImporter importer,
-        ILogger<ImageService> log)
+        ILogger<ImageService> log, ImageLimits? limits = null, ImportDirectory? importDirectory = null)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        _importDirectory = importDirectory ?? ImportDirectory.ForDataDir(options.DataDir);
         _host = host;
         _images = images;
         _puller = puller;
         _importer = importer;
         _builder = builder;
         _operations = new ImageOperations(log);
-        _publisher = new ImagePublisher(images, builder, _locks, log);
+        _publisher = new ImagePublisher(images, builder, _locks, limits ?? new ImageLimits(), log);
         _deleter = new ImageDeleter(images, sandboxes, snapshots, templates, _locks, _publisher, log);
         _recovery = new ImageRecovery(images, builder, blobs, log);
     }
@@ -72,11 +80,11 @@ public sealed class ImageService : IImageService, IDisposable
     public Task<ImageAnswer> ImportAsync(ImportImageRequest request, bool wait, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (string.IsNullOrWhiteSpace(request.Path)) throw BoughException.Invalid("field 'path' is required: an OCI layout directory or a docker-save tar on the daemon's host");
+        if (string.IsNullOrWhiteSpace(request.Path)) throw BoughException.Invalid("field 'path' is required: an OCI layout directory or a docker-save tar in the daemon's import directory");
         if (!Path.IsPathRooted(request.Path)) throw BoughException.Invalid($"path must be absolute (got '{request.Path}')");
-        var path = Path.GetFullPath(request.Path);
-        if (!File.Exists(path) && !Directory.Exists(path))
-            throw BoughException.Invalid($"nothing at '{path}' on the daemon's host");
+        string path;
+        try { path = _importDirectory.Resolve(request.Path); } // the real path: what is opened is what was checked
+        catch (ImageException ex) { throw ImageErrors.Translate(ex); }
         if (request.Name is not null) ValidateName(request.Name);
         var diskSize = ImageNames.DiskSize(request.DiskSizeMiB);
         // Without a name the operation is keyed by the path until the archive tells its reference.

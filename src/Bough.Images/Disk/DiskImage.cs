@@ -1,5 +1,7 @@
 using Bough.Vmm;
 using Bough.HostSetup;
+using Bough.Images.Oci;
+using System.IO.Enumeration;
 
 namespace Bough.Images.Disk;
 
@@ -14,19 +16,37 @@ internal static class DiskImage
     /// <summary>What a tree needs on ext4: file data in 4 KiB blocks plus a block per directory and long symlink.</summary>
     public sealed record TreeSize(long Bytes, long Entries);
 
-    public static TreeSize Measure(string dir)
+    /// <summary>
+    /// Sizes the tree under <paramref name="dir"/> without ever following a symbolic link: a link is one
+    /// entry (and a block when its target is long), never what it points at, so <c>x -&gt; /etc</c> does not
+    /// count the host's files and <c>a/l -&gt; ..</c> does not loop. Stops with image_build_failed past
+    /// <paramref name="maxEntries"/> entries, and between entries when <paramref name="ct"/> is cancelled.
+    /// </summary>
+    public static TreeSize Measure(string dir, long maxEntries, CancellationToken ct)
     {
         long bytes = 0, entries = 0;
-        foreach (var e in new DirectoryInfo(dir).EnumerateFileSystemInfos("*",
-                     new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false }))
+        var walk = new FileSystemEnumerable<long>(dir,
+            (ref FileSystemEntry e) => e.Attributes.HasFlag(FileAttributes.ReparsePoint)
+                ? LinkBlocks(e.ToFullPath())
+                : e.IsDirectory ? 4096 : (e.Length + 4095) / 4096 * 4096,
+            new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false })
         {
-            entries++;
-            if (e.LinkTarget != null) bytes += e.LinkTarget.Length > 60 ? 4096 : 0;
-            else if (e is FileInfo f) bytes += (f.Length + 4095) / 4096 * 4096;
-            else bytes += 4096;
+            // The default recursion descends into anything that stats as a directory, links to one included.
+            ShouldRecursePredicate = (ref FileSystemEntry e) => !e.Attributes.HasFlag(FileAttributes.ReparsePoint),
+        };
+        foreach (var size in walk)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (++entries > maxEntries)
+                throw new ImageException("image_build_failed",
+                    $"the image tree {dir} has more than {maxEntries} entries (image limit MaxImageEntries)");
+            bytes += size;
         }
         return new TreeSize(bytes, entries);
     }
+
+    /// <summary>ext4 keeps a link target of up to 60 bytes in the inode; a longer one takes a block.</summary>
+    private static long LinkBlocks(string path) => new FileInfo(path).LinkTarget is { Length: > 60 } ? 4096 : 0;
 
     /// <summary>A floor for the inode count: twice the tree's entries plus room, so images of many small files fit.</summary>
     public static long InodeFloor(TreeSize tree) => tree.Entries * 2 + 4096;

@@ -15,9 +15,8 @@ internal interface IArchiveSource : IDisposable
 
 internal static class ArchiveSourceExtensions
 {
-    private const int MaxDocumentBytes = 4 * 1024 * 1024;
-
-    public static async Task<byte[]> ReadSmallAsync(this IArchiveSource source, string name, CancellationToken ct)
+    /// <summary>Reads a member whole; image_unsupported when it is larger than <paramref name="maxBytes"/> (the <see cref="ImageLimits"/> setting <paramref name="limitName"/>).</summary>
+    public static async Task<byte[]> ReadSmallAsync(this IArchiveSource source, string name, int maxBytes, string limitName, CancellationToken ct)
     {
         await using var s = source.Open(name);
         using var ms = new MemoryStream();
@@ -25,8 +24,8 @@ internal static class ArchiveSourceExtensions
         int n;
         while ((n = await s.ReadAsync(buffer, ct)) > 0)
         {
-            if (ms.Length + n > MaxDocumentBytes)
-                throw new ImageException("image_unsupported", $"{source.Description}: {name} is larger than {MaxDocumentBytes} bytes");
+            if (ms.Length + n > maxBytes)
+                throw new ImageException("image_unsupported", $"{source.Description}: {name} is larger than {maxBytes} bytes (image limit {limitName})");
             ms.Write(buffer, 0, n);
         }
         return ms.ToArray();
@@ -46,10 +45,16 @@ internal static class ArchiveSourceExtensions
     }
 }
 
-/// <summary>An OCI layout directory on disk. Members are resolved without leaving the directory.</summary>
+/// <summary>
+/// An OCI layout (or unpacked <c>docker save</c>) directory on disk. Members are resolved without leaving
+/// the directory: names climbing out are not members, and a member that is (or lies under) a symbolic
+/// link counts only if its real path is still inside the directory's real path, so a layout cannot
+/// make the daemon read host files such as <c>blobs/sha256/x -&gt; /etc/shadow</c>.
+/// </summary>
 internal sealed class DirectoryArchiveSource(string dir) : IArchiveSource
 {
     private readonly string _root = Path.GetFullPath(dir);
+    private readonly string _realRoot = PosixFs.RealPath(Path.GetFullPath(dir)) ?? Path.GetFullPath(dir);
 
     public string Description => _root;
 
@@ -58,9 +63,14 @@ internal sealed class DirectoryArchiveSource(string dir) : IArchiveSource
     public Stream Open(string name) =>
         Resolve(name) is { } p && File.Exists(p)
             ? new FileStream(p, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan)
-            : throw new ImageException("image_corrupt", $"{_root}: {name} is missing");
+            : throw new ImageException("image_corrupt", $"{_root}: {name} is missing" +
+                (Lexical(name) is { } l && File.Exists(l) ? " (it is a link that leads out of the directory)" : ""));
 
+    /// <summary>The member's real path, or null when it does not exist or resolves outside the directory.</summary>
     private string? Resolve(string name) =>
+        Lexical(name) is { } p && PosixFs.RealPath(p) is { } real && real.StartsWith(_realRoot + "/", StringComparison.Ordinal) ? real : null;
+
+    private string? Lexical(string name) =>
         ArchiveSourceExtensions.NormaliseMember(name) is { } rel ? Path.Combine(_root, rel) : null;
 
     public void Dispose() { }
@@ -87,7 +97,8 @@ internal sealed class TarArchiveSource : IArchiveSource
         _members = members;
     }
 
-    public static async Task<TarArchiveSource> OpenAsync(string path, string scratchDir, CancellationToken ct)
+    /// <param name="maxBytes">Cap on what a gzipped archive may decompress to (image limit MaxImageBytes).</param>
+    public static async Task<TarArchiveSource> OpenAsync(string path, string scratchDir, long maxBytes, CancellationToken ct)
     {
         string? scratch = null;
         var tarPath = path;
@@ -97,7 +108,12 @@ internal sealed class TarArchiveSource : IArchiveSource
             {
                 Directory.CreateDirectory(scratchDir);
                 scratch = Path.Combine(scratchDir, Path.GetRandomFileName() + ".tar");
-                await using var src = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+                await using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+                await using var src = new CountedReadStream(gzip, (total, _) =>
+                {
+                    if (total > maxBytes)
+                        throw new ImageException("layer_rejected", $"{path} decompresses to more than {maxBytes} bytes (image limit MaxImageBytes)");
+                });
                 await using var dst = File.Create(scratch);
                 await src.CopyToAsync(dst, ct);
                 tarPath = scratch;

@@ -76,6 +76,7 @@ internal sealed class LayerDecompression : IAsyncDisposable
     /// <summary>
     /// Reads what the tar reader left (padding after the end-of-archive blocks) so the decompressor
     /// checks the whole stream (gzip CRC, zstd exit status); a truncated or corrupt layer fails here.
+    /// Callers that count the bytes drain their counted view of <see cref="Tar"/> first.
     /// </summary>
     public async Task CompleteAsync(CancellationToken ct)
     {

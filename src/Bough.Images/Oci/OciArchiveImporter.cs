@@ -10,9 +10,12 @@ namespace Bough.Images.Oci;
 /// both shapes, and then manifest.json wins because its RepoTags carry the full name). Every blob is
 /// verified against its digest while it is copied into the store. A <c>docker save</c> has no registry
 /// manifest, so one is written (OCI, same config and layers) to give the image a manifest digest.
+/// Documents, the config and layer sizes are capped by <see cref="ImageLimits"/> before they are read.
 /// </remarks>
-public sealed class OciArchiveImporter(BlobStore blobs)
+public sealed class OciArchiveImporter(BlobStore blobs, ImageLimits? limits = null)
 {
+    private readonly ImageLimits _limits = limits ?? new ImageLimits();
+
     private const string RefNameAnnotation = "org.opencontainers.image.ref.name";
     private const string ContainerdNameAnnotation = "io.containerd.image.name";
 
@@ -30,7 +33,7 @@ public sealed class OciArchiveImporter(BlobStore blobs)
     private async Task<IArchiveSource> OpenAsync(string path, CancellationToken ct)
     {
         if (Directory.Exists(path)) return new DirectoryArchiveSource(path);
-        if (File.Exists(path)) return await TarArchiveSource.OpenAsync(path, blobs.StagingDir, ct);
+        if (File.Exists(path)) return await TarArchiveSource.OpenAsync(path, blobs.StagingDir, _limits.MaxImageBytes, ct);
         throw new ImageException("invalid_request", $"{path}: no such file or directory");
     }
 
@@ -38,11 +41,11 @@ public sealed class OciArchiveImporter(BlobStore blobs)
     {
         if (source.Exists("oci-layout"))
         {
-            using var layout = OciDocuments.ParseJson(await source.ReadSmallAsync("oci-layout", ct), $"{source.Description}: oci-layout");
+            using var layout = OciDocuments.ParseJson(await source.ReadSmallAsync("oci-layout", _limits.MaxDocumentBytes, nameof(ImageLimits.MaxDocumentBytes), ct), $"{source.Description}: oci-layout");
             if (!layout.RootElement.TryGetProperty("imageLayoutVersion", out var v) || v.GetString() != "1.0.0")
                 throw new ImageException("image_unsupported", $"{source.Description}: oci-layout imageLayoutVersion is not 1.0.0");
         }
-        using var indexDoc = OciDocuments.ParseJson(await source.ReadSmallAsync("index.json", ct), $"{source.Description}: index.json");
+        using var indexDoc = OciDocuments.ParseJson(await source.ReadSmallAsync("index.json", _limits.MaxDocumentBytes, nameof(ImageLimits.MaxDocumentBytes), ct), $"{source.Description}: index.json");
         var top = OciDocuments.ParseIndex(indexDoc.RootElement, $"{source.Description}: index.json");
         var chosen = top.Count == 1 ? top[0] : OciDocuments.ChoosePlatform(top, $"{source.Description}: index.json");
         var reference = ReferenceFrom(chosen.Annotations);
@@ -51,12 +54,12 @@ public sealed class OciArchiveImporter(BlobStore blobs)
         for (var depth = 0; MediaTypes.IsIndex(chosen.MediaType); depth++)
         {
             if (depth > 4) throw new ImageException("image_unsupported", $"{source.Description}: indexes nested too deep");
-            var bytes = await ReadVerifiedAsync(source, chosen, ct);
+            var bytes = await ReadVerifiedAsync(source, chosen, _limits.MaxDocumentBytes, nameof(ImageLimits.MaxDocumentBytes), ct);
             using var nested = OciDocuments.ParseJson(bytes, $"{source.Description}: index {chosen.Digest}");
             chosen = OciDocuments.ChoosePlatform(OciDocuments.ParseIndex(nested.RootElement, $"index {chosen.Digest}"), $"{source.Description}: index {chosen.Digest}");
         }
 
-        var manifestBytes = await ReadVerifiedAsync(source, chosen, ct);
+        var manifestBytes = await ReadVerifiedAsync(source, chosen, _limits.MaxDocumentBytes, nameof(ImageLimits.MaxDocumentBytes), ct);
         using var manifestDoc = OciDocuments.ParseJson(manifestBytes, $"{source.Description}: manifest {chosen.Digest}");
         var mediaType = OciDocuments.DetectMediaType(manifestDoc.RootElement, chosen.MediaType);
         if (!MediaTypes.IsManifest(mediaType))
@@ -64,7 +67,8 @@ public sealed class OciArchiveImporter(BlobStore blobs)
         var manifest = OciDocuments.ParseManifest(manifestDoc.RootElement, mediaType, $"{source.Description}: manifest {chosen.Digest}");
         await blobs.AddBytesAsync(manifestBytes, ct);
 
-        var configBytes = await ReadVerifiedAsync(source, manifest.Config, ct);
+        ImageSizes.CheckDeclared(manifest, _limits, source.Description);
+        var configBytes = await ReadVerifiedAsync(source, manifest.Config, _limits.MaxConfigBytes, nameof(ImageLimits.MaxConfigBytes), ct);
         await blobs.AddBytesAsync(configBytes, ct);
         var config = OciDocuments.ParseConfig(configBytes, $"{source.Description}: config {manifest.Config.Digest}");
 
@@ -93,7 +97,7 @@ public sealed class OciArchiveImporter(BlobStore blobs)
     {
         var what = $"{source.Description}: manifest.json";
         JsonNode? root;
-        try { root = JsonNode.Parse(await source.ReadSmallAsync("manifest.json", ct)); }
+        try { root = JsonNode.Parse(await source.ReadSmallAsync("manifest.json", _limits.MaxDocumentBytes, nameof(ImageLimits.MaxDocumentBytes), ct)); }
         catch (JsonException e) { throw new ImageException("image_corrupt", $"{what} is not valid JSON: {e.Message}", e); }
         if (root is not JsonArray { Count: > 0 } images || images[0] is not JsonObject image)
             throw new ImageException("image_corrupt", $"{what} lists no image");
@@ -103,7 +107,7 @@ public sealed class OciArchiveImporter(BlobStore blobs)
             : throw new ImageException("image_corrupt", $"{what} has no Layers");
         var repoTag = image["RepoTags"] is JsonArray { Count: > 0 } tags ? (string?)tags[0] : null;
 
-        var configBytes = await source.ReadSmallAsync(configName, ct);
+        var configBytes = await source.ReadSmallAsync(configName, _limits.MaxConfigBytes, nameof(ImageLimits.MaxConfigBytes), ct);
         var configDigest = Digests.Of(configBytes);
         if (DigestFromName(configName) is { } named && named != configDigest)
             throw new ImageException("image_corrupt", $"{source.Description}: config {configName} is corrupt: its content hashes to {configDigest}");
@@ -116,10 +120,13 @@ public sealed class OciArchiveImporter(BlobStore blobs)
         var tracker = new PullProgressTracker(progress, TimeSpan.FromMilliseconds(100));
         tracker.SetPhase("importing");
         var layers = new List<LayerBlob>();
+        long total = 0;
         for (var i = 0; i < layerNames.Count; i++)
         {
             var name = layerNames[i];
-            await using var s = source.Open(name);
+            await using var member = source.Open(name);
+            // No descriptor declares these sizes: count while copying, and stop at a cap.
+            await using var s = new CountedReadStream(member, (layerBytes, n) => total = CheckLayerBytes(source, name, layerBytes, total + n));
             var (digest, size, stored) = await blobs.AddAsync(s, ct);
             if (DigestFromName(name) is { } expected && expected != digest)
                 throw Corrupt(source, name, expected, digest, stored);
@@ -146,9 +153,18 @@ public sealed class OciArchiveImporter(BlobStore blobs)
         return new ResolvedImage(NormaliseOrNull(repoTag), manifestDigest, configDigest, config, layers);
     }
 
-    private static async Task<byte[]> ReadVerifiedAsync(IArchiveSource source, Descriptor d, CancellationToken ct)
+    private long CheckLayerBytes(IArchiveSource source, string name, long layerBytes, long total)
     {
-        var bytes = await source.ReadSmallAsync(BlobName(d.Digest), ct);
+        if (layerBytes > _limits.MaxLayerBytes)
+            throw new ImageException("layer_rejected", $"{source.Description}: layer {name} is more than {_limits.MaxLayerBytes} bytes (image limit MaxLayerBytes)");
+        if (total > _limits.MaxImageBytes)
+            throw new ImageException("layer_rejected", $"{source.Description}: the layers are more than {_limits.MaxImageBytes} bytes (image limit MaxImageBytes)");
+        return total;
+    }
+
+    private static async Task<byte[]> ReadVerifiedAsync(IArchiveSource source, Descriptor d, int maxBytes, string limitName, CancellationToken ct)
+    {
+        var bytes = await source.ReadSmallAsync(BlobName(d.Digest), maxBytes, limitName, ct);
         var actual = Digests.Of(bytes);
         if (actual != d.Digest || bytes.Length != d.Size)
             throw new ImageException("image_corrupt",

@@ -53,7 +53,7 @@ public sealed record LayerProgress(string Digest, long Size, long Done, string S
 /// <summary>
 /// Why a pull, import, flatten or build failed. <see cref="Code"/> is one of the REST error codes in
 /// <c>Bough.Contracts.ErrorCodes</c> (image_ref_not_found, registry_unauthorized, registry_unavailable,
-/// image_corrupt, layer_rejected, image_unsupported, image_build_failed, invalid_request), so the
+/// image_corrupt, layer_rejected, image_unsupported, image_build_failed, invalid_request, permission_denied), so the
 /// engine can map it to a status without parsing messages.
 /// </summary>
 public sealed class ImageException(string code, string message, Exception? inner = null) : Exception(message, inner)

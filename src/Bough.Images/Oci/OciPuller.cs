@@ -28,6 +28,7 @@ public sealed class OciPuller(BlobStore blobs, RegistryOptions options, HttpMess
         var manifest = OciDocuments.ParseManifest(doc.RootElement, mediaType, $"{reference}");
         await blobs.AddBytesAsync(manifestBytes, ct);
 
+        ImageSizes.CheckDeclared(manifest, options.Limits, $"{reference}");
         var config = await FetchConfigAsync(client, manifest.Config, reference, ct);
 
         tracker.SetLayers(manifest.Layers.Select(l => new LayerProgress(l.Digest, l.Size, 0, "waiting")));
@@ -83,8 +84,11 @@ public sealed class OciPuller(BlobStore blobs, RegistryOptions options, HttpMess
         }
     }
 
+    /// <summary>The config is read whole, so its declared size is checked before a byte is fetched (and the store enforces it).</summary>
     private async Task<OciImageConfig> FetchConfigAsync(RegistryClient client, Descriptor config, ImageReference reference, CancellationToken ct)
     {
+        if (blobs.TryGet(config.Digest) is { } cached && new FileInfo(cached).Length != config.Size)
+            throw new ImageException("image_corrupt", $"{reference}: config {config.Digest} is {new FileInfo(cached).Length} bytes, its descriptor says {config.Size}");
         if (blobs.TryGet(config.Digest) is null)
         {
             using var resp = await client.GetBlobAsync(config.Digest, ct);

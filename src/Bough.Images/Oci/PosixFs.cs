@@ -4,7 +4,8 @@ namespace Bough.Images.Oci;
 
 /// <summary>
 /// The few POSIX calls .NET does not expose without following symbolic links: lchown, link,
-/// utimensat(AT_SYMLINK_NOFOLLOW). Layer contents are hostile, so nothing here may follow a link.
+/// utimensat(AT_SYMLINK_NOFOLLOW). Layer contents are hostile, so nothing here may follow a link;
+/// the exception is realpath, whose job is to resolve every link so a containment check can compare real paths.
 /// </summary>
 internal static class PosixFs
 {
@@ -27,10 +28,28 @@ internal static class PosixFs
     [DllImport("libc", SetLastError = true, EntryPoint = "utimensat")]
     private static extern int UtimensatNative(int dirfd, string path, [In] Timespec[] times, int flags);
 
+    [DllImport("libc", SetLastError = true, EntryPoint = "realpath")]
+    private static extern IntPtr RealPathNative(string path, IntPtr resolved);
+
+    [DllImport("libc", EntryPoint = "free")]
+    private static extern void FreeNative(IntPtr p);
+
     [DllImport("libc", EntryPoint = "geteuid")]
     private static extern uint GetEuidNative();
 
     public static bool IsRoot => GetEuidNative() == 0;
+
+    /// <summary>
+    /// realpath(3): the absolute path with every symbolic link, "." and ".." resolved, or null when it
+    /// does not exist (or cannot be resolved). What containment checks must compare, never the lexical path.
+    /// </summary>
+    public static string? RealPath(string path)
+    {
+        var p = RealPathNative(path, IntPtr.Zero);
+        if (p == IntPtr.Zero) return null;
+        try { return Marshal.PtrToStringUTF8(p); }
+        finally { FreeNative(p); }
+    }
 
     public static void LChown(string path, int uid, int gid)
     {

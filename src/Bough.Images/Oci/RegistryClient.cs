@@ -11,17 +11,22 @@ namespace Bough.Images.Oci;
 /// with <c>insecure</c> also plain HTTP when HTTPS fails), answers auth challenges (Bearer tokens are
 /// cached per scope for the life of this client and fetched again when the registry refuses a cached
 /// one, Basic credentials are sent once a registry asks), and turns every failure into an
-/// <see cref="ImageException"/> with a stable code and the URL.
+/// <see cref="ImageException"/> with a stable code and the URL. Where credentials may go is
+/// <see cref="CredentialPolicy"/>'s decision; documents are read up to <see cref="ImageLimits.MaxDocumentBytes"/>.
 /// </summary>
 internal sealed class RegistryClient(HttpClient http, ImageReference reference, bool insecure, RegistryOptions options) : IDisposable
 {
-    private const int MaxDocumentBytes = 4 * 1024 * 1024;
+    private const int MaxErrorBodyBytes = 64 * 1024;
 
-    private readonly RegistryCredential? _credential = RegistryCredentials.Find(options.CredentialsFile, reference.Registry);
+    private readonly CredentialPolicy _policy = new(reference, insecure, RegistryCredentials.Find(options.CredentialsFile, reference.Registry));
     private readonly Dictionary<string, string> _tokens = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _authGate = new(1, 1);
     private AuthenticationHeaderValue? _authorization;
     private string? _baseUrl;
+    private bool _credentialsSent;
+
+    private RegistryCredential? Credential => _policy.Credential;
+    private int MaxDocumentBytes => options.Limits.MaxDocumentBytes;
 
     private string Repo => reference.Repository;
     private string Display => $"{reference.Registry}/{reference.Repository}";
@@ -161,21 +166,23 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
             if (string.IsNullOrEmpty(realm) || !Uri.TryCreate(realm, UriKind.Absolute, out var realmUri))
                 throw new ImageException("registry_unavailable", $"{UrlFor("")}: Bearer challenge without a valid realm ('{realm}')");
             var scope = bearer["scope"] ?? $"repository:{Repo}:pull";
+            var withCredentials = _policy.SendCredentialsToRealm(realmUri, options.CredentialsFile ?? "registries.json");
             // A cached token the registry now refuses has expired (Docker Hub's last 300 s; a pull of large
             // layers outlives one) or was revoked: fetch a new one. SendAsync retries only once, so a fresh
             // token that is refused too ends the pull as unauthorized instead of looping.
             if (!_tokens.TryGetValue(scope, out var token) || _authorization?.Parameter == token)
             {
-                token = await FetchTokenAsync(realmUri, bearer["service"], scope, what, ct);
+                token = await FetchTokenAsync(realmUri, bearer["service"], scope, what, withCredentials, ct);
                 _tokens[scope] = token;
             }
             _authorization = new AuthenticationHeaderValue("Bearer", token);
         }
         else if (basic is not null)
         {
-            if (_credential is null)
+            if (Credential is null || !_policy.MaySendToRegistry(new Uri(UrlFor("/"))))
                 throw Unauthorized(what, HttpStatusCode.Unauthorized, null);
-            var header = BasicHeader(_credential);
+            var header = BasicHeader(Credential);
+            _credentialsSent = true;
             if (_authorization?.Parameter == header.Parameter)
                 throw Unauthorized(what, HttpStatusCode.Unauthorized, null);
             _authorization = header;
@@ -187,14 +194,18 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
         }
     }
 
-    private async Task<string> FetchTokenAsync(Uri realm, string? service, string scope, string what, CancellationToken ct)
+    private async Task<string> FetchTokenAsync(Uri realm, string? service, string scope, string what, bool withCredentials, CancellationToken ct)
     {
         var query = new StringBuilder();
         if (!string.IsNullOrEmpty(service)) query.Append("service=").Append(Uri.EscapeDataString(service)).Append('&');
         query.Append("scope=").Append(Uri.EscapeDataString(scope));
         var url = new UriBuilder(realm) { Query = (realm.Query.TrimStart('?') is { Length: > 0 } q ? q + "&" : "") + query }.Uri;
         using var req = new HttpRequestMessage(HttpMethod.Get, url);
-        if (_credential is not null) req.Headers.Authorization = BasicHeader(_credential);
+        if (withCredentials && Credential is not null)
+        {
+            req.Headers.Authorization = BasicHeader(Credential);
+            _credentialsSent = true;
+        }
         using var resp = await SendRawAsync(req, ct);
         if (resp.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
             throw Unauthorized(what, resp.StatusCode, $"the token service {realm.GetLeftPart(UriPartial.Path)} refused");
@@ -218,8 +229,13 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
     private ImageException Unauthorized(string what, HttpStatusCode status, string? why)
     {
         var file = options.CredentialsFile;
-        var creds = _credential is not null
-            ? $"credentials for {_credential} from {file} were sent"
+        var creds = Credential is not null
+            ? _credentialsSent
+                ? $"credentials for {Credential} from {file} were sent"
+                : insecure
+                    ? $"credentials for {Credential} from {file} were not sent: they are never sent on an insecure pull (plain HTTP or unverified TLS); " +
+                      "serve the registry over HTTPS with a certificate this host trusts"
+                    : $"credentials for {Credential} from {file} were not sent (the registry did not ask for them over HTTPS)"
             : file is null
                 ? "no credentials were sent (no credentials file is configured)"
                 : File.Exists(file)
@@ -256,9 +272,12 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
     {
         try
         {
-            var body = await resp.Content.ReadAsByteArrayAsync(ct);
-            if (body.Length is 0 or > 64 * 1024) return [];
-            using var doc = JsonDocument.Parse(body);
+            if (resp.Content.Headers.ContentLength is > MaxErrorBodyBytes) return [];
+            await using var s = await resp.Content.ReadAsStreamAsync(ct);
+            var body = new byte[MaxErrorBodyBytes + 1];
+            var n = await s.ReadAtLeastAsync(body, body.Length, throwOnEndOfStream: false, ct);
+            if (n is 0 or > MaxErrorBodyBytes) return []; // an error body this large is not the API's: do not hold it
+            using var doc = JsonDocument.Parse(body.AsMemory(0, n));
             if (!doc.RootElement.TryGetProperty("errors", out var errors) || errors.ValueKind != JsonValueKind.Array) return [];
             return errors.EnumerateArray()
                 .Select(e => e.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! : null)
@@ -270,10 +289,10 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
         }
     }
 
-    private static async Task<byte[]> ReadCappedAsync(HttpResponseMessage resp, string what, CancellationToken ct)
+    private async Task<byte[]> ReadCappedAsync(HttpResponseMessage resp, string what, CancellationToken ct)
     {
         if (resp.Content.Headers.ContentLength > MaxDocumentBytes)
-            throw new ImageException("image_unsupported", $"{what}: document of {resp.Content.Headers.ContentLength} bytes is larger than {MaxDocumentBytes}");
+            throw new ImageException("image_unsupported", $"{what}: document of {resp.Content.Headers.ContentLength} bytes is larger than {MaxDocumentBytes} (image limit MaxDocumentBytes)");
         try
         {
             await using var s = await resp.Content.ReadAsStreamAsync(ct);
@@ -283,7 +302,7 @@ internal sealed class RegistryClient(HttpClient http, ImageReference reference, 
             while ((n = await s.ReadAsync(buffer, ct)) > 0)
             {
                 if (ms.Length + n > MaxDocumentBytes)
-                    throw new ImageException("image_unsupported", $"{what}: document larger than {MaxDocumentBytes} bytes");
+                    throw new ImageException("image_unsupported", $"{what}: document larger than {MaxDocumentBytes} bytes (image limit MaxDocumentBytes)");
                 ms.Write(buffer, 0, n);
             }
             return ms.ToArray();

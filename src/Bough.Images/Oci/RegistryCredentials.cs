@@ -3,16 +3,20 @@ using System.Text.Json;
 
 namespace Bough.Images.Oci;
 
-/// <summary>A user name and password for one registry.</summary>
+/// <summary>A user name and password for one registry, and the token services on other hosts that may receive them.</summary>
 internal sealed record RegistryCredential(string Username, string Password)
 {
+    /// <summary>Hosts (<c>host[:port]</c> or an https URL) of token services trusted with these credentials besides the registry's own.</summary>
+    public IReadOnlyList<string> TokenRealms { get; init; } = [];
+
     public override string ToString() => $"user '{Username}'"; // never the password
 }
 
 /// <summary>
 /// Reads Docker's <c>config.json</c> shape: <c>{"auths": {"host:port": {"auth": base64(user:pass)}}}</c> or
 /// with <c>username</c>/<c>password</c> fields. Keys may be bare hosts or URLs (<c>https://host/v1/</c>), as
-/// <c>docker login</c> writes them; Docker Hub is looked up under all of its historical names.
+/// <c>docker login</c> writes them; Docker Hub is looked up under all of its historical names. Bough's own
+/// addition, which Docker ignores: <c>"tokenRealms": ["auth.example.com"]</c> in an entry (see <see cref="CredentialPolicy"/>).
 /// </summary>
 internal static class RegistryCredentials
 {
@@ -58,7 +62,15 @@ internal static class RegistryCredentials
         return slash >= 0 ? k[..slash] : k;
     }
 
-    private static RegistryCredential? Decode(JsonElement e, string file, string key)
+    private static RegistryCredential? Decode(JsonElement e, string file, string key) =>
+        DecodeUser(e, file, key) is { } c ? c with { TokenRealms = Realms(e) } : null;
+
+    private static List<string> Realms(JsonElement e) =>
+        e.TryGetProperty("tokenRealms", out var r) && r.ValueKind == JsonValueKind.Array
+            ? r.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!.Trim()).Where(x => x.Length > 0).ToList()
+            : [];
+
+    private static RegistryCredential? DecodeUser(JsonElement e, string file, string key)
     {
         if (e.ValueKind != JsonValueKind.Object) return null;
         if (e.TryGetProperty("auth", out var auth) && auth.ValueKind == JsonValueKind.String && auth.GetString() is { Length: > 0 } b64)

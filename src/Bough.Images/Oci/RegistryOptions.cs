@@ -5,7 +5,8 @@ public sealed record RegistryOptions
 {
     /// <summary>
     /// Docker-style credentials file (<c>{"auths": {"host": {"auth": base64(user:pass)} or {"username","password"}}}</c>).
-    /// Default: <c>&lt;data&gt;/registries.json</c> if present.
+    /// Default: <c>&lt;data&gt;/registries.json</c> if present. An entry may add <c>"tokenRealms": ["auth.example.com"]</c>:
+    /// token services on other hosts that may receive its credentials (see <see cref="CredentialPolicy"/>).
     /// </summary>
     public string? CredentialsFile { get; init; }
     /// <summary>Concurrent layer downloads.</summary>
@@ -17,6 +18,8 @@ public sealed record RegistryOptions
     /// hanging: <see cref="RequestTimeout"/> ends at the response headers, a body may stream for hours.
     /// </summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Caps on documents, configs and layer sizes (<see cref="ImageLimits"/>).</summary>
+    public ImageLimits Limits { get; init; } = new();
     /// <summary>How often download progress is reported at most (state changes are always reported).</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(100);
 }

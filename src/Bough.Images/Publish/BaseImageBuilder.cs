@@ -138,7 +138,7 @@ public sealed class BaseImageBuilder
         var root = Path.Combine(work, "rootfs");
         await BaseRootfs.WriteAsync(root, _options.BusyboxPath, _agentPath, AgentLibraries.FindOnHost(), ct);
 
-        var tree = DiskImage.Measure(root);
+        var tree = DiskImage.Measure(root, long.MaxValue, ct);
         var content = tree.Bytes;
         // Room for the journal, metadata and growth even if a user asks for a tiny disk.
         var size = DiskImage.RoundUpMiB(Math.Max(_options.DiskSizeBytes, content * 2 + (256L << 20)));

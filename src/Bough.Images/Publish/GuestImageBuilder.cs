@@ -22,8 +22,14 @@ namespace Bough.Images.Publish;
 /// sparse and the qcow2 stores only written clusters, so headroom costs nothing until sandboxes use it;
 /// 512 MiB covers the journal, metadata and a pip install or two. Inodes: at least twice the tree's entries.
 /// </para>
+/// <para>
+/// Staging is private: <c>images/oci/.staging</c> and each build's work directory are 0700 while they
+/// exist, because a flattened root holds the image's setuid-root files as real host files, which no
+/// other user of the host may reach.
+/// </para>
 /// </summary>
-public sealed class GuestImageBuilder(string dataDir, string agentPath, string busyboxPath)
+/// <param name="limits">Caps for the tree a build measures (entries); default <see cref="ImageLimits"/>.</param>
+public sealed class GuestImageBuilder(string dataDir, string agentPath, string busyboxPath, ImageLimits? limits = null)
 {
     public const string DiskFile = "disk.qcow2";
     public const string MetadataFile = "image.json";
@@ -43,11 +49,12 @@ public sealed class GuestImageBuilder(string dataDir, string agentPath, string b
     /// <summary>Where new image builds should lay out their root directory (a fresh dir under images/oci/.staging).</summary>
     public string NewStagingDir()
     {
-        Directory.CreateDirectory(StagingRoot);
+        Files.CreatePrivateDirectory(StagingRoot);
         var work = Path.Combine(StagingRoot, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)));
+        Files.CreatePrivateDirectory(work);
         var root = Path.Combine(work, "rootfs");
         Directory.CreateDirectory(root);
-        Files.SetMode(root, Files.Exec755);
+        Files.SetMode(root, Files.Exec755); // the image's own "/": its mode goes into the ext4 as it is
         return root;
     }
 
@@ -71,7 +78,7 @@ public sealed class GuestImageBuilder(string dataDir, string agentPath, string b
             progress?.Report(new SetupProgress("image", "installing the Bough guest runtime (/.bough)"));
             await GuestRuntime.InjectAsync(rootDir, busyboxPath, agentPath, config.WorkingDir, ct);
 
-            var tree = DiskImage.Measure(rootDir);
+            var tree = DiskImage.Measure(rootDir, (limits ?? new ImageLimits()).MaxImageEntries, ct);
             long size = diskSizeBytes is { } requested ? DiskImage.RoundUpMiB(requested) : DefaultDiskSize(tree.Bytes);
             progress?.Report(new SetupProgress("image", $"creating ext4 ({size >> 20} MiB, {tree.Bytes >> 20} MiB of content, {tree.Entries} entries)"));
             var output = Path.Combine(work, "out");
@@ -133,7 +140,7 @@ public sealed class GuestImageBuilder(string dataDir, string agentPath, string b
         var dir = Path.Combine(Root, id);
         if (!Directory.Exists(dir)) return;
         // Rename first so a crash mid-delete leaves staging garbage (cleaned at start-up), never half an image.
-        Directory.CreateDirectory(StagingRoot);
+        Files.CreatePrivateDirectory(StagingRoot);
         var doomed = Path.Combine(StagingRoot, "deleted-" + id + "-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)));
         Directory.Move(dir, doomed);
         Directory.Delete(doomed, recursive: true);

@@ -35,7 +35,11 @@ internal sealed class ImageServiceHarness : IDisposable
     public GuestImageBuilder Builder { get; }
     public string AgentPath => Path.Combine(Dir, "agent");
 
-    public static async Task<ImageServiceHarness> StartAsync()
+    /// <summary>Where imports may read from: the default <c>&lt;data&gt;/import</c>.</summary>
+    public string ImportDir => Path.Combine(Dir, "data", "import");
+
+    /// <param name="limits">Caps for the service's flattening; the defaults when null.</param>
+    public static async Task<ImageServiceHarness> StartAsync(Bough.Images.ImageLimits? limits = null)
     {
         var dir = Directory.CreateTempSubdirectory("bough-engine-images-").FullName;
         var data = Path.Combine(dir, "data");
@@ -48,16 +52,19 @@ internal sealed class ImageServiceHarness : IDisposable
         var host = new PreparedHost(new GuestKernel("/nonexistent/vmlinuz", "/nonexistent/initrd.img", "test", ""),
             new BaseImage("base", "/nonexistent/base.qcow2", "test", DateTimeOffset.UnixEpoch), new AccelDecision("tcg", "test"),
             Path.Combine(dir, "agent"));
-        var images = new ImageService(host, new ImageStore(db), new SandboxStore(db), new SnapshotStore(db), new TemplateStore(db),
+        var images = new ImageService(host, new EngineOptions { DataDir = data }, new ImageStore(db), new SandboxStore(db), new SnapshotStore(db), new TemplateStore(db),
             builder, blobs, new OciPuller(blobs, new RegistryOptions()), new OciArchiveImporter(blobs),
-            NullLogger<ImageService>.Instance);
+            NullLogger<ImageService>.Instance, limits);
         return new ImageServiceHarness(dir, db, images, builder);
     }
 
-    /// <summary>An OCI layout of the host busybox plus a file whose content makes the manifest digest unique.</summary>
-    public string Layout(string tag)
+    /// <summary>
+    /// An OCI layout of the host busybox plus a file whose content makes the manifest digest unique, in
+    /// the import directory (or under <paramref name="parent"/>).
+    /// </summary>
+    public string Layout(string tag, string? parent = null)
     {
-        var layout = new OciLayoutBuilder(Path.Combine(Dir, "layout-" + tag));
+        var layout = new OciLayoutBuilder(Path.Combine(parent ?? ImportDir, "layout-" + tag));
         var image = layout.AddImage(TestImages.Busybox(new LayerSpec([TarItem.File("etc/version", tag + "\n")])));
         layout.Tag(image.Manifest, tag);
         return layout.Dir;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Bough.Images.Oci;
+using Bough.Images.Tests.Oci.Tls;
 using Bough.TestSupport.Registry;
 using Xunit.Abstractions;
 
@@ -245,26 +246,39 @@ public sealed class RegistryCorruptionTests(ITestOutputHelper output)
     }
 }
 
-/// <summary>A registry with htpasswd Basic auth (registry 2.8 accepts it over plain HTTP).</summary>
+/// <summary>
+/// Registries with htpasswd Basic auth: one over plain HTTP (registry 2.8 accepts that) behind a recording
+/// tunnel, so a test sees what went over the wire in clear, and one over HTTPS verified against the test CA.
+/// </summary>
 public sealed class AuthRegistryFixture : IAsyncLifetime, IDisposable
 {
     public const string User = "alice";
     public const string Password = "s3cret-pass";
-    public LocalRegistry Registry { get; private set; } = null!;
+    public const string Repository = "private/busybox";
+    public TestTls Tls { get; } = new();
+    public LocalRegistry Plain { get; private set; } = null!;
+    public LoopbackTunnel PlainWire { get; private set; } = null!;
+    public TlsRegistry Secure { get; private set; } = null!;
     private readonly TempDir _tmp = new();
 
     public async Task InitializeAsync()
     {
-        Registry = await LocalRegistry.StartAsync((User, Password));
+        Plain = await LocalRegistry.StartAsync((User, Password));
+        PlainWire = new LoopbackTunnel(Plain.Port);
+        Secure = await TlsRegistry.StartAsync(Tls, basicAuth: (User, Password));
         var layout = new OciLayoutBuilder(Path.Combine(_tmp.Path, "layout"));
         var image = layout.AddImage(TestImages.Busybox());
         layout.Tag(image.Manifest, "v1");
-        await Skopeo.PushAsync(layout.Dir, "v1", $"{Registry.Host}/private/busybox:1", (User, Password));
+        await Skopeo.PushAsync(layout.Dir, "v1", $"{Plain.Host}/{Repository}:1", (User, Password));
+        await Skopeo.PushAsync(layout.Dir, "v1", $"{Secure.Host}/{Repository}:1", (User, Password));
     }
 
     public Task DisposeAsync()
     {
-        Registry.Dispose();
+        PlainWire.Dispose();
+        Plain.Dispose();
+        Secure.Dispose();
+        Tls.Dispose();
         _tmp.Dispose();
         return Task.CompletedTask;
     }
@@ -279,12 +293,11 @@ public sealed class RegistryAuthTests(AuthRegistryFixture fx, ITestOutputHelper 
 
     public void Dispose() => _tmp.Dispose();
 
-    private string Ref => $"{fx.Registry.Host}/private/busybox:1";
-
-    private Task<ResolvedImage> PullAsync(string? credentialsFile)
+    private async Task<ResolvedImage> PullAsync(string host, string? credentialsFile, bool insecure)
     {
-        var puller = new OciPuller(new BlobStore(Path.Combine(_tmp.Path, "data")), new RegistryOptions { CredentialsFile = credentialsFile });
-        return puller.PullAsync(ImageReference.Parse(Ref), true, null, CancellationToken.None);
+        using var handler = fx.Tls.TrustingHandler();
+        using var puller = new OciPuller(new BlobStore(Path.Combine(_tmp.Path, "data")), new RegistryOptions { CredentialsFile = credentialsFile }, handler);
+        return await puller.PullAsync(ImageReference.Parse($"{host}/{AuthRegistryFixture.Repository}:1"), insecure, null, CancellationToken.None);
     }
 
     private string WriteCredentials(string json)
@@ -294,48 +307,74 @@ public sealed class RegistryAuthTests(AuthRegistryFixture fx, ITestOutputHelper 
         return path;
     }
 
+    private string Base64Credentials(string host) =>
+        WriteCredentials($$"""{ "auths": { "{{host}}": { "auth":"{{Convert.ToBase64String(Encoding.UTF8.GetBytes($"{AuthRegistryFixture.User}:{AuthRegistryFixture.Password}"))}}" } } }""");
+
     [Fact]
     public async Task Without_credentials_is_registry_unauthorized()
     {
-        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(null));
+        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(fx.Secure.Host, null, insecure: false));
         output.WriteLine(e.Message);
         Assert.Equal("registry_unauthorized", e.Code);
         Assert.Contains("no credentials were sent", e.Message);
 
         var file = WriteCredentials("""{"auths":{"other.example:5000":{"auth":"eDp5"}}}""");
-        e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(file));
+        e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(fx.Secure.Host, file, insecure: false));
         output.WriteLine(e.Message);
         Assert.Equal("registry_unauthorized", e.Code);
         Assert.Contains(file, e.Message);
-        Assert.Contains($"has no entry for {fx.Registry.Host}", e.Message);
+        Assert.Contains($"has no entry for {fx.Secure.Host}", e.Message);
     }
 
     [Fact]
-    public async Task With_base64_auth_in_the_credentials_file_it_pulls()
+    public async Task Over_verified_https_with_base64_auth_in_the_credentials_file_it_pulls()
     {
-        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{AuthRegistryFixture.User}:{AuthRegistryFixture.Password}"));
-        var file = WriteCredentials($$"""{ "auths": { "{{fx.Registry.Host}}": { "auth":"{{auth}}" } } }""");
-        var image = await PullAsync(file);
+        var image = await PullAsync(fx.Secure.Host, Base64Credentials(fx.Secure.Host), insecure: false);
         Assert.Equal("app", image.Config.User);
     }
 
     [Fact]
-    public async Task With_username_and_password_fields_and_a_url_key_it_pulls()
+    public async Task Over_verified_https_with_username_and_password_fields_and_a_url_key_it_pulls()
     {
-        var file = WriteCredentials($$"""{ "auths": { "http://{{fx.Registry.Host}}/v1/": { "username":"{{AuthRegistryFixture.User}}","password":"{{AuthRegistryFixture.Password}}" } } }""");
-        var image = await PullAsync(file);
+        var file = WriteCredentials($$"""{ "auths": { "https://{{fx.Secure.Host}}/v1/": { "username":"{{AuthRegistryFixture.User}}","password":"{{AuthRegistryFixture.Password}}" } } }""");
+        var image = await PullAsync(fx.Secure.Host, file, insecure: false);
         Assert.Single(image.Layers);
     }
 
     [Fact]
     public async Task Wrong_password_is_unauthorized_saying_credentials_were_sent()
     {
-        var file = WriteCredentials($$"""{ "auths": { "{{fx.Registry.Host}}": { "username":"alice","password":"wrong" } } }""");
-        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(file));
+        var file = WriteCredentials($$"""{ "auths": { "{{fx.Secure.Host}}": { "username":"alice","password":"wrong" } } }""");
+        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(fx.Secure.Host, file, insecure: false));
         output.WriteLine(e.Message);
         Assert.Equal("registry_unauthorized", e.Code);
         Assert.Contains("credentials for user 'alice'", e.Message);
+        Assert.Contains("were sent", e.Message);
         Assert.Contains(file, e.Message);
         Assert.DoesNotContain("wrong", e.Message);
+    }
+
+    [Fact]
+    public async Task Credentials_never_go_over_plain_http_and_the_error_says_why()
+    {
+        var host = $"127.0.0.1:{fx.PlainWire.Port}";
+        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(host, Base64Credentials(host), insecure: true));
+        output.WriteLine(e.Message);
+        Assert.Equal("registry_unauthorized", e.Code);
+        Assert.Contains("were not sent", e.Message);
+        Assert.Contains("insecure pull", e.Message);
+        var wire = fx.PlainWire.ClientBytes;
+        Assert.Contains($"GET /v2/{AuthRegistryFixture.Repository}/manifests/1", wire); // the pull did go this way
+        Assert.DoesNotContain("Authorization", wire, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Credentials_never_go_over_unverified_tls_either()
+    {
+        // insecure: the certificate is not checked, so anyone in the middle could read them.
+        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(fx.Secure.Host, Base64Credentials(fx.Secure.Host), insecure: true));
+        output.WriteLine(e.Message);
+        Assert.Equal("registry_unauthorized", e.Code);
+        Assert.Contains("never sent on an insecure pull", e.Message);
     }
 }

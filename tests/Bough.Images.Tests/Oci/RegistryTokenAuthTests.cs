@@ -1,32 +1,41 @@
 using System.Text;
 using Bough.Images.Oci;
+using Bough.Images.Tests.Oci.Tls;
 using Bough.TestSupport.Registry;
 using Xunit.Abstractions;
 
 namespace Bough.Images.Tests.Oci;
 
 /// <summary>
-/// The real registry with token auth: its challenges send clients to a <see cref="TokenServer"/> whose
-/// RS256 tokens it verifies (x5c chain against its rootcertbundle, iss, aud, access). skopeo pushes a
-/// busybox image through the same flow, so the registry and the token server are known to agree before
-/// our puller is tested against them.
+/// The real registry over HTTPS with token auth: its challenges send clients to a <see cref="TokenServer"/>
+/// reached over HTTPS (a <see cref="LoopbackTunnel"/> on its own port, so on another "host" as far as
+/// credentials go) whose RS256 tokens it verifies (x5c chain against its rootcertbundle, iss, aud,
+/// access). skopeo pushes a busybox image through the same flow, so the registry and the token server
+/// are known to agree before our puller is tested against them.
 /// </summary>
 public sealed class TokenRegistryFixture : IAsyncLifetime, IDisposable
 {
     public const string User = "bob";
     public const string Password = "t0ken-pass";
     public const string Repository = "private/busybox";
+    public TestTls Tls { get; } = new();
     public TokenServer Tokens { get; private set; } = null!;
-    public LocalRegistry Registry { get; private set; } = null!;
+    public LoopbackTunnel TokenTunnel { get; private set; } = null!;
+    public TlsRegistry Registry { get; private set; } = null!;
     private readonly TempDir _tmp = new();
 
     /// <summary>Overridden by fixtures whose token server answers in another shape.</summary>
     public TokenResponseShape Shape { get; init; } = TokenResponseShape.TokenAndAccessToken;
 
+    /// <summary>The HTTPS realm the registry names: <c>https://127.0.0.1:&lt;tunnel&gt;/token</c>.</summary>
+    public string Realm => $"https://127.0.0.1:{TokenTunnel.Port}/token";
+    public string RealmHost => $"127.0.0.1:{TokenTunnel.Port}";
+
     public async Task InitializeAsync()
     {
         Tokens = TokenServer.Start(User, Password, shape: Shape);
-        Registry = await LocalRegistry.StartAsync(tokenAuth: Tokens);
+        TokenTunnel = new LoopbackTunnel(Tokens.Port, Tls);
+        Registry = await TlsRegistry.StartAsync(Tls, token: (Tokens, Realm));
         var layout = new OciLayoutBuilder(Path.Combine(_tmp.Path, "layout"));
         var image = layout.AddImage(TestImages.Busybox(new LayerSpec([TarItem.File("etc/motd", "behind a token\n")])));
         layout.Tag(image.Manifest, "v1");
@@ -36,13 +45,32 @@ public sealed class TokenRegistryFixture : IAsyncLifetime, IDisposable
     public Task DisposeAsync()
     {
         Registry.Dispose();
+        TokenTunnel.Dispose();
         Tokens.Dispose();
+        Tls.Dispose();
         _tmp.Dispose();
         return Task.CompletedTask;
     }
 
     /// <summary>Idempotent (xUnit may call both this and <see cref="DisposeAsync"/>).</summary>
     public void Dispose() => _tmp.Dispose();
+
+    /// <summary>A registries.json for this registry; <paramref name="trustRealm"/> lists the token service in its <c>tokenRealms</c>.</summary>
+    public string WriteCredentials(string dir, string user, string password, bool trustRealm = true)
+    {
+        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
+        var realms = trustRealm ? $$""", "tokenRealms": ["{{RealmHost}}"]""" : "";
+        var path = Path.Combine(dir, "registries.json");
+        File.WriteAllText(path, $$"""{ "auths": { "{{Registry.Host}}": { "auth": "{{auth}}"{{realms}} } } }""");
+        return path;
+    }
+
+    /// <summary>A puller that verifies the registry's and the token service's certificates against the test CA.</summary>
+    public (OciPuller Puller, IDisposable Handler) NewPuller(string dataDir, RegistryOptions options)
+    {
+        var handler = Tls.TrustingHandler();
+        return (new OciPuller(new BlobStore(dataDir), options, handler), handler);
+    }
 }
 
 /// <summary>A token server that answers only OAuth2's <c>access_token</c> field (no Docker <c>token</c>).</summary>
@@ -53,7 +81,7 @@ public sealed class AccessTokenOnlyRegistryFixture() : IAsyncLifetime
     public Task DisposeAsync() => Inner.DisposeAsync();
 }
 
-/// <summary>Pulls through <see cref="OciPuller"/> against a registry that wants Bearer tokens.</summary>
+/// <summary>Pulls through <see cref="OciPuller"/> against a registry that wants Bearer tokens, over verified HTTPS.</summary>
 public sealed class RegistryTokenAuthTests(TokenRegistryFixture fx, ITestOutputHelper output)
     : IClassFixture<TokenRegistryFixture>, IDisposable
 {
@@ -64,14 +92,16 @@ public sealed class RegistryTokenAuthTests(TokenRegistryFixture fx, ITestOutputH
     private string Ref => $"{fx.Registry.Host}/{TokenRegistryFixture.Repository}:1";
     private static string PullScope => $"repository:{TokenRegistryFixture.Repository}:pull";
 
-    private async Task<(ResolvedImage Image, IReadOnlyList<TokenRequest> TokenRequests)> PullAsync(string? credentialsFile)
+    private async Task<(ResolvedImage Image, IReadOnlyList<TokenRequest> TokenRequests)> PullAsync(string? credentialsFile, bool insecure = false)
     {
         var before = fx.Tokens.Requests.Count;
-        using var puller = new OciPuller(new BlobStore(Path.Combine(_tmp.Path, "data")),
+        var (puller, handler) = fx.NewPuller(Path.Combine(_tmp.Path, "data"),
             new RegistryOptions { CredentialsFile = credentialsFile, RequestTimeout = TimeSpan.FromSeconds(20) });
+        using var _ = handler;
+        using var __ = puller;
         try
         {
-            var image = await puller.PullAsync(ImageReference.Parse(Ref), insecure: true, null, CancellationToken.None);
+            var image = await puller.PullAsync(ImageReference.Parse(Ref), insecure, null, CancellationToken.None);
             return (image, fx.Tokens.Requests.Skip(before).ToList());
         }
         finally
@@ -80,18 +110,12 @@ public sealed class RegistryTokenAuthTests(TokenRegistryFixture fx, ITestOutputH
         }
     }
 
-    private string WriteCredentials(string user, string password)
-    {
-        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}"));
-        var path = Path.Combine(_tmp.Path, "registries.json");
-        File.WriteAllText(path, $$"""{ "auths": { "{{fx.Registry.Host}}": { "auth": "{{auth}}" } } }""");
-        return path;
-    }
+    private string Credentials(string user, string password, bool trustRealm = true) => fx.WriteCredentials(_tmp.Path, user, password, trustRealm);
 
     [Fact]
-    public async Task With_credentials_it_pulls_and_the_token_service_got_basic_credentials_and_the_pull_scope()
+    public async Task With_credentials_and_the_realm_listed_it_pulls_and_the_token_service_got_them_and_the_pull_scope()
     {
-        var (image, requests) = await PullAsync(WriteCredentials(TokenRegistryFixture.User, TokenRegistryFixture.Password));
+        var (image, requests) = await PullAsync(Credentials(TokenRegistryFixture.User, TokenRegistryFixture.Password));
 
         Assert.Equal("app", image.Config.User);
         Assert.Equal(2, image.Layers.Count);
@@ -104,17 +128,46 @@ public sealed class RegistryTokenAuthTests(TokenRegistryFixture fx, ITestOutputH
     }
 
     [Fact]
+    public async Task A_realm_on_another_host_not_listed_in_registries_json_never_sees_the_credentials()
+    {
+        var file = Credentials(TokenRegistryFixture.User, TokenRegistryFixture.Password, trustRealm: false);
+        var before = fx.Tokens.Requests.Count;
+        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(file));
+        output.WriteLine(e.Message);
+        Assert.Equal("registry_unauthorized", e.Code);
+        Assert.Contains($"token service {fx.Realm} on another host", e.Message);
+        Assert.Contains($"\"tokenRealms\": [\"{fx.RealmHost}\"]", e.Message);
+        Assert.DoesNotContain(TokenRegistryFixture.Password, e.Message);
+        Assert.Empty(fx.Tokens.Requests.Skip(before)); // not asked at all, not even anonymously
+    }
+
+    [Fact]
+    public async Task On_an_insecure_pull_credentials_are_never_sent_and_the_error_says_why()
+    {
+        var before = fx.Tokens.Requests.Count;
+        var e = await Assert.ThrowsAsync<ImageException>(() =>
+            PullAsync(Credentials(TokenRegistryFixture.User, TokenRegistryFixture.Password), insecure: true));
+        output.WriteLine(e.Message);
+        Assert.Equal("registry_unauthorized", e.Code);
+        Assert.Contains("were not sent", e.Message);
+        Assert.Contains("insecure pull", e.Message);
+        var request = Assert.Single(fx.Tokens.Requests.Skip(before));
+        Assert.Null(request.User); // asked anonymously
+    }
+
+    [Fact]
     public async Task One_token_per_scope_serves_the_manifest_the_config_and_every_layer()
     {
         var blobs = new BlobStore(Path.Combine(_tmp.Path, "data"));
+        using var handler = fx.Tls.TrustingHandler();
         using var puller = new OciPuller(blobs, new RegistryOptions
         {
-            CredentialsFile = WriteCredentials(TokenRegistryFixture.User, TokenRegistryFixture.Password),
+            CredentialsFile = Credentials(TokenRegistryFixture.User, TokenRegistryFixture.Password),
             MaxConcurrentDownloads = 2, // both layers at once: the token must not be fetched per download either
-        });
+        }, handler);
         var before = fx.Tokens.Requests.Count;
         var logBefore = (await File.ReadAllLinesAsync(fx.Registry.LogFile)).Length;
-        var image = await puller.PullAsync(ImageReference.Parse(Ref), true, null, CancellationToken.None);
+        var image = await puller.PullAsync(ImageReference.Parse(Ref), false, null, CancellationToken.None);
 
         // manifest + config + 2 layers came from the registry, each request authorized by the one token.
         foreach (var d in image.Layers.Select(l => l.Digest).Append(image.ConfigDigest).Append(image.ManifestDigest))
@@ -151,13 +204,13 @@ public sealed class RegistryTokenAuthTests(TokenRegistryFixture fx, ITestOutputH
     public async Task Wrong_password_is_refused_by_the_token_service_and_is_registry_unauthorized()
     {
         var before = fx.Tokens.Requests.Count;
-        var file = WriteCredentials(TokenRegistryFixture.User, "not-the-password");
+        var file = Credentials(TokenRegistryFixture.User, "not-the-password");
         var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(file));
         output.WriteLine(e.Message);
         Assert.Equal("registry_unauthorized", e.Code);
         Assert.Contains($"credentials for user '{TokenRegistryFixture.User}'", e.Message);
         Assert.Contains(file, e.Message);
-        Assert.Contains($"token service {fx.Tokens.Realm} refused", e.Message);
+        Assert.Contains($"token service {fx.Realm} refused", e.Message);
         Assert.DoesNotContain("not-the-password", e.Message);
 
         var request = Assert.Single(fx.Tokens.Requests.Skip(before));
@@ -169,7 +222,7 @@ public sealed class RegistryTokenAuthTests(TokenRegistryFixture fx, ITestOutputH
     [Fact]
     public async Task Credentials_of_another_user_get_no_token()
     {
-        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(WriteCredentials("mallory", TokenRegistryFixture.Password)));
+        var e = await Assert.ThrowsAsync<ImageException>(() => PullAsync(Credentials("mallory", TokenRegistryFixture.Password)));
         output.WriteLine(e.Message);
         Assert.Equal("registry_unauthorized", e.Code);
         Assert.Contains("credentials for user 'mallory'", e.Message);
@@ -187,15 +240,15 @@ public sealed class RegistryAccessTokenTests(AccessTokenOnlyRegistryFixture fx, 
     [Fact]
     public async Task Access_token_field_alone_is_used()
     {
-        var registry = fx.Inner.Registry;
-        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{TokenRegistryFixture.User}:{TokenRegistryFixture.Password}"));
-        var file = Path.Combine(_tmp.Path, "registries.json");
-        await File.WriteAllTextAsync(file, $$"""{ "auths": { "{{registry.Host}}": { "auth": "{{auth}}" } } }""");
-        using var puller = new OciPuller(new BlobStore(Path.Combine(_tmp.Path, "data")), new RegistryOptions { CredentialsFile = file });
-        var image = await puller.PullAsync(ImageReference.Parse($"{registry.Host}/{TokenRegistryFixture.Repository}:1"), true, null, CancellationToken.None);
-        foreach (var r in fx.Inner.Tokens.Requests) output.WriteLine($"token request: {r}");
+        var inner = fx.Inner;
+        var file = inner.WriteCredentials(_tmp.Path, TokenRegistryFixture.User, TokenRegistryFixture.Password);
+        var (puller, handler) = inner.NewPuller(Path.Combine(_tmp.Path, "data"), new RegistryOptions { CredentialsFile = file });
+        using var _ = handler;
+        using var __ = puller;
+        var image = await puller.PullAsync(ImageReference.Parse($"{inner.Registry.Host}/{TokenRegistryFixture.Repository}:1"), false, null, CancellationToken.None);
+        foreach (var r in inner.Tokens.Requests) output.WriteLine($"token request: {r}");
         Assert.Equal("app", image.Config.User);
-        Assert.Contains(fx.Inner.Tokens.Requests, r => r.Authenticated && r.Scopes.SequenceEqual([$"repository:{TokenRegistryFixture.Repository}:pull"]));
+        Assert.Contains(inner.Tokens.Requests, r => r.Authenticated && r.Scopes.SequenceEqual([$"repository:{TokenRegistryFixture.Repository}:pull"]));
     }
 }
 
@@ -224,14 +277,14 @@ public sealed class RegistryTokenExpiryTests(TokenRegistryFixture fx, ITestOutpu
     [Fact]
     public async Task A_token_that_expires_mid_pull_is_fetched_again()
     {
-        var auth = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{TokenRegistryFixture.User}:{TokenRegistryFixture.Password}"));
-        var file = Path.Combine(_tmp.Path, "registries.json");
-        await File.WriteAllTextAsync(file, $$"""{ "auths": { "{{fx.Registry.Host}}": { "auth": "{{auth}}" } } }""");
+        var file = fx.WriteCredentials(_tmp.Path, TokenRegistryFixture.User, TokenRegistryFixture.Password);
         fx.Tokens.Lifetime = TimeSpan.FromSeconds(-55); // the registry's 60 s leeway leaves about 5 s
         var before = fx.Tokens.Requests.Count;
 
-        using var puller = new OciPuller(new BlobStore(Path.Combine(_tmp.Path, "data")), new RegistryOptions { CredentialsFile = file });
-        var image = await puller.PullAsync(ImageReference.Parse($"{fx.Registry.Host}/{TokenRegistryFixture.Repository}:1"), true,
+        var (puller, handler) = fx.NewPuller(Path.Combine(_tmp.Path, "data"), new RegistryOptions { CredentialsFile = file });
+        using var _ = handler;
+        using var __ = puller;
+        var image = await puller.PullAsync(ImageReference.Parse($"{fx.Registry.Host}/{TokenRegistryFixture.Repository}:1"), false,
             new StallBeforeLayers(TimeSpan.FromSeconds(7)), CancellationToken.None);
 
         var requests = fx.Tokens.Requests.Skip(before).ToList();
