@@ -10,11 +10,14 @@ namespace Bough.Engine;
 /// Brings the engine up before the HTTP server listens (catalog migrations, adoption of
 /// surviving VMs) and takes it down after the server has drained.
 /// </summary>
-internal sealed class EngineHostedService(CatalogDb catalog, StartupRecovery recovery, ShutdownCoordinator shutdown,
-    ImageService images, TemplateService templates) : IHostedLifecycleService
+internal sealed class EngineHostedService(EngineOptions options, CatalogDb catalog, StartupRecovery recovery,
+    ShutdownCoordinator shutdown, ImageService images, TemplateService templates) : IHostedLifecycleService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // The import directory exists from the start (private: archives may hold anything).
+        if (!OperatingSystem.IsWindows())
+            Directory.CreateDirectory(options.ImportDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         await catalog.MigrateAsync(cancellationToken);
         await images.RecoverAsync(cancellationToken);
         await recovery.RecoverAsync(cancellationToken);

@@ -70,6 +70,18 @@ public sealed class EngineOptions
             Require(value > TimeSpan.Zero, $"{name} must be positive");
     }
 
+    /// <summary>The only directory <c>POST /v1/images/import</c> reads from (default <c>&lt;data dir&gt;/import</c>, created 0700).</summary>
+    public string ImportDir
+    {
+        get => _importDir ?? Path.Combine(DataDir, "import");
+        set => _importDir = value;
+    }
+
+    private string? _importDir;
+
+    /// <summary>Caps on registry documents, layers and images (sizes, entries).</summary>
+    public Bough.Images.ImageLimits ImageLimits { get; set; } = new();
+
     public string SnapshotsDir => Path.Combine(DataDir, "snapshots");
     public string CatalogPath => Path.Combine(DataDir, "bough.db");
     public string SandboxesDir => Path.Combine(DataDir, "sandboxes");

@@ -10,6 +10,7 @@ using Bough.Engine.Setup;
 using Bough.Engine.Snapshots;
 using Bough.Engine.Templates;
 using Bough.HostSetup;
+using Bough.Images;
 using Bough.Images.Oci;
 using Bough.Images.Publish;
 using Bough.Vmm;
@@ -44,13 +45,18 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton(sp => new ImageStore(sp.GetRequiredService<CatalogDb>()));
         services.AddSingleton(sp => new TemplateStore(sp.GetRequiredService<CatalogDb>()));
 
-        // Images
+        // Images: one set of caps for every document, layer and image the pipeline touches, and
+        // imports only from the configured directory.
+        var limits = options.ImageLimits;
+        limits.Validate();
+        services.AddSingleton(limits);
+        services.AddSingleton(_ => new ImportDirectory(options.ImportDir));
         services.AddSingleton(_ => new BlobStore(options.DataDir));
-        services.AddSingleton(_ => new GuestImageBuilder(options.DataDir, host.AgentPath, HostRequirements.BusyboxPath));
+        services.AddSingleton(_ => new GuestImageBuilder(options.DataDir, host.AgentPath, HostRequirements.BusyboxPath, limits));
         // The credentials file is read per pull, so one added (or fixed) later needs no restart.
         services.AddSingleton(sp => new OciPuller(sp.GetRequiredService<BlobStore>(),
-            new RegistryOptions { CredentialsFile = options.RegistryCredentialsPath }));
-        services.AddSingleton(sp => new OciArchiveImporter(sp.GetRequiredService<BlobStore>()));
+            new RegistryOptions { CredentialsFile = options.RegistryCredentialsPath, Limits = limits }));
+        services.AddSingleton(sp => new OciArchiveImporter(sp.GetRequiredService<BlobStore>(), limits));
         services.AddSingleton<ImageService>();
         services.AddSingleton<IImageService>(sp => sp.GetRequiredService<ImageService>());
 

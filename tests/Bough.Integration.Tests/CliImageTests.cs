@@ -265,8 +265,9 @@ public sealed class CliPullTests(DaemonFixture f, RegistryFixture reg) : IClassF
     [Fact]
     public async Task Images_import_takes_a_relative_layout_path_and_prints_the_name()
     {
-        using var temp = new TempDir("it-cli-import");
-        var work = temp.Path;
+        // Imports read only from the daemon's import directory (<data dir>/import).
+        var work = Path.Combine(f.Daemon.DataDir, "import", Unique("it-cli-import"));
+        Directory.CreateDirectory(work);
         var name = Unique("cli/imported") + ":v1";
         try
         {

@@ -52,7 +52,12 @@ internal static class HostCommands
         {
             Description = "On shutdown leave VMs running, to be adopted by the next daemon (default: stop them)",
         };
-        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, accel, keep };
+        var importDir = new Option<string?>("--import-dir")
+        {
+            Description = "The only directory `images import` may read archives from (default <data dir>/import)",
+            HelpName = "DIR",
+        };
+        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, accel, keep, importDir };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var options = new EngineOptions
@@ -61,6 +66,7 @@ internal static class HostCommands
                 Accel = ValidateAccel(parse.GetValue(accel)),
                 StopSandboxesOnShutdown = !parse.GetValue(keep),
             };
+            if (parse.GetValue(importDir) is { Length: > 0 } imports) options.ImportDir = Path.GetFullPath(imports);
             var server = new ServerOptions
             {
                 TokenFile = ApiTokenFile.PathIn(options.DataDir),
@@ -93,10 +99,10 @@ internal static class HostCommands
                 terminal.Error(ex.Message);
                 return ExitCodes.Error;
             }
-            // From here on nothing the daemon writes is readable by other users. Not earlier:
-            // host preparation builds the base image's file tree, whose modes become the
-            // guest's (a 0700 /bin would lock every non-root guest user out).
-            ProcessUmask.RestrictToOwner();
+            // Everything the daemon writes lives under the 0700 data dir. A process-wide umask 077
+            // is not set (yet): runtime image builds (layer flattening, /.bough, recipes) still
+            // create guest files without explicit modes, and 077 would make them owner-only
+            // inside the guest.
             terminal.Err.WriteLine($"bough: data dir {options.DataDir}; acceleration {host.Accel.Accel} ({host.Accel.Reason})");
 
             WebApplication app;
