@@ -27,8 +27,10 @@ internal sealed class Deadlines(SandboxStore store, TimeProvider time)
     public async Task<SandboxRecord> StartAsync(SandboxRuntime rt, Lifetime lifetime)
     {
         var endAt = lifetime.EndAt(Now);
-        if (rt.Record.EndAt == endAt && rt.Record.OnTimeout == lifetime.OnTimeout) return rt.Record;
-        var record = await rt.UpdateAsync(store, r => r with { EndAt = endAt, OnTimeout = lifetime.OnTimeout });
+        var record = rt.Record.EndAt == endAt && rt.Record.OnTimeout == lifetime.OnTimeout
+            ? rt.Record
+            : await rt.UpdateAsync(store, r => r with { EndAt = endAt, OnTimeout = lifetime.OnTimeout });
+        // Also when the row already said so (set at insert): the enforcer has not been told yet.
         if (endAt is not null) Changed();
         return record;
     }

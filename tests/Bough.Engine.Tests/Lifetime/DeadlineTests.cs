@@ -87,6 +87,28 @@ public sealed class DeadlineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_timeout_extended_while_an_expiry_waits_for_the_lease_wins()
+    {
+        var sb = await CreateAsync(10);
+        var capture = _h.Capturer.Capture.Hold(1);
+        var snapshot = _h.Branching.SnapshotAsync(sb.Id, null, CancellationToken.None); // holds the sandbox's lease
+        await capture.Entered.Within();
+        _h.Time.Advance(TimeSpan.FromSeconds(11));
+        var extend = _h.Policies.SetTimeoutAsync(sb.Id, new SetTimeoutRequest { Seconds = 600 }, CancellationToken.None); // queued first
+        await Task.Delay(100);
+        var pass = PassAsync(); // saw the old deadline, queued second
+        await Task.Delay(200);
+        Assert.False(pass.IsCompleted);
+
+        capture.Release();
+        await snapshot.Within();
+        await extend.Within();
+        await pass.Within();
+
+        Assert.Equal(SandboxState.Running, (await _h.RowAsync(sb.Id))!.State); // the expiry re-checked under the lease
+    }
+
+    [Fact]
     public async Task The_clock_starts_when_the_sandbox_runs_not_when_its_create_began()
     {
         var boot = _h.Launcher.Boot.Hold(1);
@@ -107,14 +129,20 @@ public sealed class DeadlineTests : IAsyncLifetime
         try
         {
             var sb = await CreateAsync(30);
+            // Let it settle into its sleep (a timer made after an Advance counts from the advanced time,
+            // which no real clock does), then one step to just before the deadline: an enforcer still in
+            // the minute-long sleep it began before the create would delete only at +60 s.
+            await Task.Delay(300);
+            _h.Time.Advance(TimeSpan.FromSeconds(29));
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            while (await _h.RowAsync(sb.Id) is not null)
+            while (_h.Registry.Get(sb.Id) is { Stopping: false })
             {
                 Assert.True(sw.Elapsed < EngineHarness.Patience, "the enforcer never deleted the sandbox");
-                _h.Time.Advance(TimeSpan.FromSeconds(5));
-                await Task.Delay(20);
+                Assert.True(_h.Time.GetUtcNow() < sb.EndAt!.Value.AddSeconds(29), "the enforcer slept past the deadline");
+                _h.Time.Advance(TimeSpan.FromSeconds(1));
+                await Task.Delay(100);
             }
-            Assert.True(_h.Time.GetUtcNow() - sb.EndAt!.Value < TimeSpan.FromSeconds(10)); // at its deadline, not a minute-long sleep later
+            await WaitForAsync(async () => await _h.RowAsync(sb.Id) is null);
         }
         finally
         {
