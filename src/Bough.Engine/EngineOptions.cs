@@ -39,11 +39,13 @@ public sealed class EngineOptions
     public bool StopSandboxesOnShutdown { get; set; } = true;
 
     /// <summary>Cap on what a buffered (non-streaming) exec collects per stream; streamed execs have none.</summary>
-    public long MaxBufferedOutputBytes { get; set; } = 4L * 1024 * 1024;
+    public long MaxBufferedOutputBytes { get; set; } = 16L * 1024 * 1024;
 
     /// <summary>
-    /// Cap on the JSON a buffered exec's answer may become: bytes that JSON must escape (control
-    /// characters, non-ASCII, invalid UTF-8) take up to six characters each.
+    /// Cap on the JSON a buffered exec's answer may become (stdout and stderr together): bytes that
+    /// JSON must escape (control characters, non-ASCII, invalid UTF-8) take up to six characters
+    /// each. A buffered exec holds about four times this at its peak (text, string, JSON), so this
+    /// times <see cref="MaxBufferedExecs"/> bounds what buffered execs can cost the daemon.
     /// </summary>
     public long MaxBufferedJsonBytes { get; set; } = 16L * 1024 * 1024;
 
@@ -51,13 +53,13 @@ public sealed class EngineOptions
     public TimeSpan? DefaultExecTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Buffered execs running at once in one sandbox; more wait <see cref="ExecSlotWait"/>, then 429.</summary>
-    public int MaxBufferedExecsPerSandbox { get; set; } = 8;
+    public int MaxBufferedExecsPerSandbox { get; set; } = 16;
 
     /// <summary>Buffered execs running at once across the daemon; more wait <see cref="ExecSlotWait"/>, then 429.</summary>
-    public int MaxBufferedExecs { get; set; } = 64;
+    public int MaxBufferedExecs { get; set; } = 32;
 
-    /// <summary>How long a buffered exec waits for a free slot before answering 429 too_many_execs.</summary>
-    public TimeSpan ExecSlotWait { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long a buffered exec waits for a free slot (a burst queues briefly) before answering 429 too_many_execs.</summary>
+    public TimeSpan ExecSlotWait { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Entries one file listing may have; a bigger directory is 413 (list a subdirectory, or use exec).</summary>
     public int MaxListEntries { get; set; } = 100_000;
