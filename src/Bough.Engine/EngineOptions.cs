@@ -115,7 +115,8 @@ public sealed class EngineOptions
         Require(MaxTimeout is null || MaxTimeout >= TimeSpan.FromSeconds(1), "MaxTimeout must be at least 1 s when set");
         Require(DefaultTimeout is null || (DefaultTimeout >= TimeSpan.FromSeconds(1) && (MaxTimeout is null || DefaultTimeout <= MaxTimeout)),
             "DefaultTimeout must be at least 1 s and at most MaxTimeout when set");
-        Require(DefaultExecTimeout is null || DefaultExecTimeout > TimeSpan.Zero, "DefaultExecTimeout must be positive when set");
+        Require(DefaultExecTimeout is null || (DefaultExecTimeout > TimeSpan.Zero && DefaultExecTimeout <= Sandboxes.RequestValidation.MaxExecTimeout),
+            $"DefaultExecTimeout must be positive and at most {Sandboxes.RequestValidation.MaxExecTimeout.TotalHours} h when set");
         foreach (var (name, value) in new[] { ("AgentTimeout", AgentTimeout), ("RestoreAgentTimeout", RestoreAgentTimeout),
                      ("AgentReconnectTimeout", AgentReconnectTimeout), ("StopGrace", StopGrace), ("BusyWait", BusyWait), ("ExecSlotWait", ExecSlotWait) })
             Require(value > TimeSpan.Zero, $"{name} must be positive");
