@@ -9,7 +9,8 @@ namespace Bough.Agent;
 /// directory, user; a daemon restart opens a new session but the guest's configuration stays),
 /// start time, and settings.
 /// </summary>
-internal sealed class AgentState(AgentLog log, string hostnameFile, string etcDir = "/etc")
+internal sealed class AgentState(AgentLog log, string hostnameFile, string etcDir = "/etc",
+    int maxListEntries = Operations.FileOperations.DefaultMaxListEntries)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, string> _defaultEnv = new(StringComparer.Ordinal)
@@ -27,6 +28,9 @@ internal sealed class AgentState(AgentLog log, string hostnameFile, string etcDi
 
     /// <summary>Resolves exec users against <c>etcDir</c>/passwd and /group (the guest's /etc).</summary>
     public UserResolver Users { get; } = new(etcDir);
+
+    /// <summary>Entries one listing may have before it ends with too_large.</summary>
+    public int MaxListEntries { get; } = maxListEntries;
 
     /// <summary>The trampoline that runs commands as other users (loaded on first use).</summary>
     public ExecAs ExecAs { get; } = new();

@@ -19,6 +19,7 @@ namespace Bough.Agent
               --listen-unix PATH      test mode: listen on a unix socket, one channel per connection
               --hostname-file PATH    file rewritten by configure.hostname (default /etc/hostname)
               --etc DIR               where exec users are looked up (DIR/passwd, DIR/group; default /etc)
+              --max-list-entries N    entries one file listing may have (default 100000)
               --verbose               debug logging
             """;
 
@@ -29,6 +30,7 @@ namespace Bough.Agent
             string hostnameFile = "/etc/hostname";
             string etcDir = "/etc";
             bool verbose = false;
+            int maxListEntries = Operations.FileOperations.DefaultMaxListEntries;
             for (int i = 0; i < args.Length; i++)
             {
                 string? Next() => i + 1 < args.Length ? args[++i] : null;
@@ -45,6 +47,13 @@ namespace Bough.Agent
                     case "--listen-unix": listenUnix = Next(); break;
                     case "--hostname-file": hostnameFile = Next() ?? ""; break;
                     case "--etc": etcDir = Next() ?? ""; break;
+                    case "--max-list-entries":
+                        if (!int.TryParse(Next(), System.Globalization.CultureInfo.InvariantCulture, out maxListEntries) || maxListEntries < 1)
+                        {
+                            Console.Error.WriteLine($"--max-list-entries needs a positive number\n{Usage}");
+                            return 2;
+                        }
+                        break;
                     case "--verbose": verbose = true; break;
                     default:
                         Console.Error.WriteLine($"unknown argument '{args[i]}'\n{Usage}");
@@ -58,7 +67,7 @@ namespace Bough.Agent
             }
 
             var log = new AgentLog(Console.Error, verbose);
-            var state = new AgentState(log, hostnameFile, etcDir);
+            var state = new AgentState(log, hostnameFile, etcDir, maxListEntries);
             using var stop = new CancellationTokenSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });

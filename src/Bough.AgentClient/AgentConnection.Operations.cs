@@ -129,10 +129,20 @@ public sealed partial class AgentConnection
         }
     }
 
-    public async Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, CancellationToken ct)
+    /// <summary>Lists a directory within <see cref="ListLimits.Default"/>.</summary>
+    public Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, CancellationToken ct) => ListAsync(path, ListLimits.Default, ct);
+
+    /// <summary>
+    /// Lists a directory. Past <paramref name="limits"/> the listing is abandoned (the agent stops
+    /// enumerating) and <see cref="AgentException.TooLarge"/> is thrown, so what the host holds is
+    /// bounded whatever the guest sends.
+    /// </summary>
+    public async Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, ListLimits limits, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(limits);
         var s = await OpenAsync(new OpenRequest { Op = Ops.List, Path = path }, ct).ConfigureAwait(false);
         var entries = new List<AgentFileEntry>();
+        long bytes = 0;
         try
         {
             while (true)
@@ -143,9 +153,15 @@ public sealed partial class AgentConnection
                     ThrowIfError(item.End!);
                     return entries;
                 }
-                if (entries.Count + item.Reply!.Entries!.Count > MaxListEntries)
-                    throw new AgentException(ErrorCodes.IoError, $"{path} has more than {MaxListEntries} entries");
-                entries.AddRange(item.Reply.Entries.Select(Validation.ToEntry));
+                foreach (var dto in item.Reply!.Entries!)
+                {
+                    bytes += dto.Name.Length * sizeof(char) + ListLimits.EntryOverheadBytes;
+                    if (entries.Count >= limits.MaxEntries || bytes > limits.MaxBytes)
+                        throw new AgentException(AgentException.TooLarge,
+                            $"{path} has more than {limits.MaxEntries} entries or {limits.MaxBytes / 1024} KiB of names; " +
+                            "list a subdirectory, or run ls or find with exec");
+                    entries.Add(Validation.ToEntry(dto));
+                }
                 Consumed(s, item.Data.Length);
             }
         }

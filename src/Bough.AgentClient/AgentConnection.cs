@@ -18,8 +18,6 @@ public sealed partial class AgentConnection : IAsyncDisposable
 {
     /// <summary>Bytes of junk tolerated before the handshake answer (stale output of an earlier session).</summary>
     public const long MaxHandshakeJunk = 4 * 1024 * 1024;
-    /// <summary>Cap on entries of one listing, so a hostile guest cannot make a listing grow without bound.</summary>
-    public const long MaxListEntries = 1_000_000;
 
     private readonly Stream _stream;
     private readonly ILogger _logger;

@@ -5,6 +5,24 @@ public sealed class AgentException(string code, string message) : Exception(mess
 {
     /// <summary>A stable code such as file_not_found or agent_unavailable; switch on this, not on the message.</summary>
     public string Code { get; } = code;
+
+    /// <summary>
+    /// An answer bigger than the caller's cap (a listing of too many entries). Sent by the agent
+    /// for its own cap too, so both sides report it alike.
+    /// </summary>
+    public const string TooLarge = "too_large";
+}
+
+/// <summary>
+/// Caps on one listing: a hostile guest could otherwise make the host hold any number of entries.
+/// <paramref name="MaxBytes"/> counts names (UTF-16) plus <see cref="EntryOverheadBytes"/> per entry.
+/// </summary>
+public sealed record ListLimits(int MaxEntries, long MaxBytes)
+{
+    public const int EntryOverheadBytes = 64;
+
+    /// <summary>What <see cref="AgentConnection.ListAsync(string, CancellationToken)"/> allows.</summary>
+    public static ListLimits Default { get; } = new(100_000, 16L * 1024 * 1024);
 }
 
 /// <summary>What the agent said in its handshake answer.</summary>

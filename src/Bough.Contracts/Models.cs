@@ -33,7 +33,10 @@ public sealed record Sandbox(
     string? StateReason = null,
     int? Pid = null,
     string? SnapshotId = null,
-    string? Template = null);
+    string? Template = null,
+    DateTimeOffset? EndAt = null,    // when its lifetime ends (absent: no deadline; a paused sandbox has none)
+    string? OnTimeout = null,        // what happens at EndAt: "kill" (deleted) or "pause" (see TimeoutActions)
+    NetworkRules? Network = null);   // egress rules beyond Internet (absent: none)
 
 public sealed record CreateSandboxRequest
 {
@@ -50,6 +53,12 @@ public sealed record CreateSandboxRequest
     public string? Template { get; init; }
     /// <summary>With <see cref="Snapshot"/>: how many sandboxes to start (1..100); the answer is then a list.</summary>
     public int? Count { get; init; }
+    /// <summary>Seconds from the moment it runs until its deadline; left out: the daemon's default (none unless configured).</summary>
+    public int? TimeoutSeconds { get; init; }
+    /// <summary>What the deadline does: "kill" (default) or "pause".</summary>
+    public string? OnTimeout { get; init; }
+    /// <summary>Egress rules beyond <see cref="Internet"/>.</summary>
+    public NetworkRules? Network { get; init; }
 }
 
 /// <summary>A frozen copy of a sandbox: memory layer, device state, disk layer. Immutable.</summary>
@@ -107,6 +116,14 @@ public sealed record BranchRequest
     /// </summary>
     public bool? Keep { get; init; }
     public List<BranchChild>? Children { get; init; }
+    /// <summary>The children's internet access; left out: the source's.</summary>
+    public bool? Internet { get; init; }
+    /// <summary>The children's egress rules; left out: the source's.</summary>
+    public NetworkRules? Network { get; init; }
+    /// <summary>The children's lifetime in seconds; left out: the daemon's default (the source's deadline is not inherited).</summary>
+    public int? TimeoutSeconds { get; init; }
+    /// <summary>"kill" (default) or "pause".</summary>
+    public string? OnTimeout { get; init; }
 }
 
 public sealed record BranchResult(Snapshot Snapshot, long PauseMs, IReadOnlyList<Sandbox> Children);
@@ -206,6 +223,10 @@ public static class ErrorCodes
     public const string TagExists = "tag_exists";
     public const string SnapshotInUse = "snapshot_in_use";
     public const string TooManyCaptures = "too_many_captures";
+    /// <summary>Too many buffered execs are running (in the sandbox or daemon-wide); Retry-After says when to try again.</summary>
+    public const string TooManyExecs = "too_many_execs";
+    /// <summary>The host has no room: committed guest memory or the sandbox count would pass its limit.</summary>
+    public const string CapacityExceeded = "capacity_exceeded";
     public const string ImageInUse = "image_in_use";
     public const string ImageExists = "image_exists";
     /// <summary>The registry has no such repository, tag or digest.</summary>

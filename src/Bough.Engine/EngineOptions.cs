@@ -38,8 +38,49 @@ public sealed class EngineOptions
     /// </summary>
     public bool StopSandboxesOnShutdown { get; set; } = true;
 
-    /// <summary>Cap on what a buffered (non-streaming) exec collects per stream.</summary>
-    public long MaxBufferedOutputBytes { get; set; } = 64L * 1024 * 1024;
+    /// <summary>Cap on what a buffered (non-streaming) exec collects per stream; streamed execs have none.</summary>
+    public long MaxBufferedOutputBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// Cap on the JSON a buffered exec's answer may become (stdout and stderr together): bytes that
+    /// JSON must escape (control characters, non-ASCII, invalid UTF-8) take up to six characters
+    /// each. A buffered exec holds about four times this at its peak (text, string, JSON), so this
+    /// times <see cref="MaxBufferedExecs"/> bounds what buffered execs can cost the daemon.
+    /// </summary>
+    public long MaxBufferedJsonBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Timeout of a buffered exec that does not name one (null: none). Streamed execs have no default.</summary>
+    public TimeSpan? DefaultExecTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Buffered execs running at once in one sandbox; more wait <see cref="ExecSlotWait"/>, then 429.</summary>
+    public int MaxBufferedExecsPerSandbox { get; set; } = 16;
+
+    /// <summary>Buffered execs running at once across the daemon; more wait <see cref="ExecSlotWait"/>, then 429.</summary>
+    public int MaxBufferedExecs { get; set; } = 32;
+
+    /// <summary>How long a buffered exec waits for a free slot (a burst queues briefly) before answering 429 too_many_execs.</summary>
+    public TimeSpan ExecSlotWait { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Entries one file listing may have; a bigger directory is 413 (list a subdirectory, or use exec).</summary>
+    public int MaxListEntries { get; set; } = 100_000;
+
+    /// <summary>Bytes of names (plus a fixed cost per entry) one file listing may hold.</summary>
+    public long MaxListBytes { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Lifetime of a sandbox whose create does not name one (null: no deadline).</summary>
+    public TimeSpan? DefaultTimeout { get; set; }
+
+    /// <summary>The longest lifetime a request may ask for (null: no limit).</summary>
+    public TimeSpan? MaxTimeout { get; set; }
+
+    /// <summary>Share of the host's RAM that running sandboxes' guest memory may add up to; past it creates, branches and resumes get 503.</summary>
+    public double MaxMemoryShare { get; set; } = 0.9;
+
+    /// <summary>The host RAM admission counts against (null: MemTotal from /proc/meminfo).</summary>
+    public long? HostMemoryMiB { get; set; }
+
+    /// <summary>Sandboxes with a VM (starting, running or stopping) at once; paused ones do not count (their resume is admitted again).</summary>
+    public int MaxSandboxes { get; set; } = 256;
 
     /// <summary>Captures (snapshot, branch, pause) running at once across all sandboxes; more get 429.</summary>
     public int MaxConcurrentCaptures { get; set; } = 4;
@@ -65,8 +106,19 @@ public sealed class EngineOptions
         Require(MaxPortsPerSandbox >= 0, "MaxPortsPerSandbox must not be negative");
         Require(MaxConcurrentCaptures >= 1, "MaxConcurrentCaptures must be at least 1");
         Require(MaxBufferedOutputBytes >= 1024, "MaxBufferedOutputBytes must be at least 1 KiB");
+        Require(MaxBufferedJsonBytes >= 1024, "MaxBufferedJsonBytes must be at least 1 KiB");
+        Require(MaxBufferedExecsPerSandbox >= 1 && MaxBufferedExecs >= 1, "MaxBufferedExecsPerSandbox and MaxBufferedExecs must be at least 1");
+        Require(MaxListEntries >= 1 && MaxListBytes >= 1024, "MaxListEntries must be at least 1 and MaxListBytes at least 1 KiB");
+        Require(MaxMemoryShare > 0 && MaxMemoryShare <= 4, "MaxMemoryShare must be > 0 (and at most 4, which already overcommits)");
+        Require(HostMemoryMiB is null or > 0, "HostMemoryMiB must be positive when set");
+        Require(MaxSandboxes >= 1, "MaxSandboxes must be at least 1");
+        Require(MaxTimeout is null || MaxTimeout >= TimeSpan.FromSeconds(1), "MaxTimeout must be at least 1 s when set");
+        Require(DefaultTimeout is null || (DefaultTimeout >= TimeSpan.FromSeconds(1) && (MaxTimeout is null || DefaultTimeout <= MaxTimeout)),
+            "DefaultTimeout must be at least 1 s and at most MaxTimeout when set");
+        Require(DefaultExecTimeout is null || (DefaultExecTimeout > TimeSpan.Zero && DefaultExecTimeout <= Sandboxes.RequestValidation.MaxExecTimeout),
+            $"DefaultExecTimeout must be positive and at most {Sandboxes.RequestValidation.MaxExecTimeout.TotalHours} h when set");
         foreach (var (name, value) in new[] { ("AgentTimeout", AgentTimeout), ("RestoreAgentTimeout", RestoreAgentTimeout),
-                     ("AgentReconnectTimeout", AgentReconnectTimeout), ("StopGrace", StopGrace), ("BusyWait", BusyWait) })
+                     ("AgentReconnectTimeout", AgentReconnectTimeout), ("StopGrace", StopGrace), ("BusyWait", BusyWait), ("ExecSlotWait", ExecSlotWait) })
             Require(value > TimeSpan.Zero, $"{name} must be positive");
     }
 

@@ -98,6 +98,18 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<StartupRecovery>();
         services.AddSingleton<ShutdownCoordinator>();
         services.AddHostedService<EngineHostedService>();
+
+        // Containment: admission, buffered-exec slots, lifetimes (deadlines and their enforcer,
+        // started after EngineHostedService so recovery has run), egress policy changes. The
+        // policy service takes an IEgressFirewall when one is registered.
+        services.AddSingleton<Admission>();
+        services.AddSingleton<ExecSlots>();
+        services.AddSingleton<Deadlines>();
+        services.AddSingleton<SandboxPolicyService>();
+        services.AddSingleton<ISandboxPolicies>(sp => sp.GetRequiredService<SandboxPolicyService>());
+        services.AddSingleton<DeadlineEnforcer>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeadlineEnforcer>());
+
         // Stopping VMs on shutdown must not be cut short by the default 30 s host timeout.
         services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
         return services;

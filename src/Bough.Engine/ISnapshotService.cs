@@ -19,7 +19,11 @@ public interface IBranchingService
     Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, CancellationToken ct);
 
     Task<Sandbox> PauseAsync(string sandboxId, CancellationToken ct);
+    /// <summary>Resume with the daemon's default lifetime.</summary>
     Task<Sandbox> ResumeAsync(string sandboxId, CancellationToken ct);
+
+    /// <summary>POST /v1/sandboxes/{id}/resume: a new lifetime starts (the request's timeout, else the daemon default).</summary>
+    Task<Sandbox> ResumeAsync(string sandboxId, ResumeRequest? request, CancellationToken ct);
 }
 
 /// <summary>The snapshot catalog, as the HTTP layer sees it.</summary>

@@ -65,10 +65,19 @@ internal sealed class EngineHarness : IAsyncDisposable
     public ShutdownCoordinator Shutdown => Get<ShutdownCoordinator>();
     public EngineLifetime Lifetime => Get<EngineLifetime>();
     public GuestChannel Channel => Get<GuestChannel>();
+    public ISandboxPolicies Policies => Get<ISandboxPolicies>();
+    public Engine.Sandboxes.DeadlineEnforcer Deadlines => Get<Engine.Sandboxes.DeadlineEnforcer>();
+    public Admission Admission => Get<Admission>();
 
-    public static async Task<EngineHarness> StartAsync(Action<EngineOptions>? configure = null)
+    /// <param name="root">
+    /// Another harness's <see cref="Root"/> (after its <see cref="CrashAsync"/>): a second daemon over
+    /// the same data directory and catalog, as after a restart.
+    /// </param>
+    /// <param name="services">Registers more seams (an <see cref="Network.IEgressFirewall"/>) before the engine.</param>
+    public static async Task<EngineHarness> StartAsync(Action<EngineOptions>? configure = null, string? root = null,
+        Action<IServiceCollection>? services = null)
     {
-        var root = Path.Combine(Path.GetTempPath(), "bough-etests-" + Guid.NewGuid().ToString("N")[..12]);
+        root ??= Path.Combine(Path.GetTempPath(), "bough-etests-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(root);
         var baseDisk = Path.Combine(root, "images", "base.qcow2");
         Directory.CreateDirectory(Path.GetDirectoryName(baseDisk)!);
@@ -87,16 +96,17 @@ internal sealed class EngineHarness : IAsyncDisposable
         var images = new FakeBootImages(baseDisk);
         var time = new FakeTimeProvider(new DateTimeOffset(2030, 1, 2, 3, 4, 5, TimeSpan.Zero));
 
-        var services = new ServiceCollection();
-        services.AddLogging();
+        var collection = new ServiceCollection();
+        services?.Invoke(collection);
+        collection.AddLogging();
         // The seams, registered before AddBoughEngine so its TryAdds keep these.
-        services.AddSingleton<TimeProvider>(time);
-        services.AddSingleton<IVmLauncher>(launcher);
-        services.AddSingleton<IAgentConnector>(agents);
-        services.AddSingleton<ISnapshotCapturer>(capturer);
-        services.AddSingleton<IBootImages>(images);
-        services.AddBoughEngine(options, host);
-        var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
+        collection.AddSingleton<TimeProvider>(time);
+        collection.AddSingleton<IVmLauncher>(launcher);
+        collection.AddSingleton<IAgentConnector>(agents);
+        collection.AddSingleton<ISnapshotCapturer>(capturer);
+        collection.AddSingleton<IBootImages>(images);
+        collection.AddBoughEngine(options, host);
+        var provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
 
         Directory.CreateDirectory(options.DataDir);
         await provider.GetRequiredService<CatalogDb>().MigrateAsync(CancellationToken.None);
@@ -121,13 +131,19 @@ internal sealed class EngineHarness : IAsyncDisposable
     /// <summary>The VM the fake launcher gave <paramref name="sandboxId"/> last.</summary>
     public FakeVm VmOf(string sandboxId) => Launcher.Vms.Last(v => v.Spec.Name == sandboxId);
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Ends this engine as a killed daemon would end: nothing is stopped or cleaned, the data directory stays.</summary>
+    public async Task CrashAsync()
     {
         Launcher.ReleaseAll();
         Agents.Connect.ReleaseAll();
         Capturer.Capture.ReleaseAll();
         await _services.DisposeAsync();
         SqliteConnection.ClearAllPools();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await CrashAsync();
         try { Directory.Delete(Root, recursive: true); }
         catch (IOException) { /* a background task of a failed test still writing; the OS temp cleaner gets it */ }
     }

@@ -13,6 +13,19 @@ internal static class FileOperations
 {
     private const int ListBatchBytes = 32 * 1024;
 
+    /// <summary>
+    /// The agent's own cap on one listing (<c>--max-list-entries</c>; the host enforces its own, the
+    /// same by default): enumerating a directory of millions of entries is guest work nobody will read.
+    /// </summary>
+    internal const int DefaultMaxListEntries = 100_000;
+
+    /// <summary>Names (UTF-16 bytes) plus <see cref="ListEntryOverhead"/> per entry, as the host counts them.</summary>
+    internal const long MaxListBytes = 16L * 1024 * 1024;
+    private const int ListEntryOverhead = 64;
+
+    /// <summary>The host's code for an answer over a cap (not in the protocol's list yet; the host maps it to 413).</summary>
+    internal const string TooLarge = "too_large";
+
     public static async Task<EndMessage> WriteAsync(OpenRequest request, AgentStream stream)
     {
         string path = RequirePath(request);
@@ -88,7 +101,7 @@ internal static class FileOperations
         return new EndMessage { Size = total };
     }
 
-    public static async Task<EndMessage> ListAsync(OpenRequest request, AgentStream stream)
+    public static async Task<EndMessage> ListAsync(OpenRequest request, AgentStream stream, int maxEntries)
     {
         string path = RequirePath(request);
         int err = FileStat.TryGet(path, true, out var st);
@@ -101,6 +114,8 @@ internal static class FileOperations
         };
         var batch = new List<FileEntryDto>();
         int batchBytes = 0;
+        int listed = 0;
+        long listedBytes = 0;
         try
         {
             foreach (var child in Directory.EnumerateFileSystemEntries(path, "*", options))
@@ -108,6 +123,9 @@ internal static class FileOperations
                 stream.Token.ThrowIfCancellationRequested();
                 if (FileStat.TryGet(child, false, out var cst) != 0) continue; // vanished meanwhile
                 var entry = cst.ToEntry(Path.GetFileName(child));
+                listedBytes += entry.Name.Length * sizeof(char) + ListEntryOverhead;
+                if (++listed > maxEntries || listedBytes > MaxListBytes)
+                    throw new AgentError(TooLarge, $"{path} has more than {maxEntries} entries or {MaxListBytes / 1024} KiB of names");
                 batch.Add(entry);
                 batchBytes += entry.Name.Length * 3 + 96;
                 if (batchBytes >= ListBatchBytes)
@@ -144,7 +162,7 @@ internal static class FileOperations
     public static EndMessage Remove(OpenRequest request)
     {
         string path = RequirePath(request);
-        if (path.Trim('/').Length == 0) throw new AgentError(ErrorCodes.BadRequest, "refusing to remove /");
+        if (GuestPath.IsRoot(path)) throw new AgentError(ErrorCodes.BadRequest, $"refusing to remove / ('{request.Path}')");
         int err = FileStat.TryGet(path, false, out var st);
         if (err != 0) throw AgentError.FromErrno(err, "remove", path);
         if (st.IsDirectory)
@@ -183,9 +201,10 @@ internal static class FileOperations
         }
     }
 
+    /// <summary>The request's path, checked absolute and then normalised (<see cref="GuestPath"/>) before any other check.</summary>
     private static string RequirePath(OpenRequest request)
     {
         AgentError.RequireAbsolute(request.Path);
-        return request.Path!;
+        return GuestPath.Normalize(request.Path!);
     }
 }

@@ -12,7 +12,7 @@ internal static class OperationRouter
         Ops.Exec => ExecOperation.RunAsync(request.Exec ?? throw new AgentError(ErrorCodes.BadRequest, "exec arguments missing"), stream, state),
         Ops.Write => FileOperations.WriteAsync(request, stream),
         Ops.Read => FileOperations.ReadAsync(request, stream),
-        Ops.List => FileOperations.ListAsync(request, stream),
+        Ops.List => FileOperations.ListAsync(request, stream, state.MaxListEntries),
         Ops.Stat => Task.FromResult(FileOperations.Stat(request)),
         Ops.Mkdir => Task.FromResult(FileOperations.Mkdir(request)),
         Ops.Remove => Task.FromResult(FileOperations.Remove(request)),

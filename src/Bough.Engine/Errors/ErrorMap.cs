@@ -25,12 +25,13 @@ public static class ErrorMap
         ErrorCodes.PayloadTooLarge => 413,
         // Well-formed requests for content we refuse to run, and templates whose ready check never passed.
         ErrorCodes.LayerRejected or ErrorCodes.ImageUnsupported or ErrorCodes.TemplateNotReady => 422,
-        ErrorCodes.TooManyCaptures => 429,
+        ErrorCodes.TooManyCaptures or ErrorCodes.TooManyExecs => 429,
         // Upstream trouble: the registry is down, what it (or an archive) sent is broken, or a VM
         // failed to start or capture.
         ErrorCodes.RegistryUnavailable or ErrorCodes.ImageCorrupt or ErrorCodes.ImageBuildFailed
             or ErrorCodes.CreateFailed or ErrorCodes.GuestError => 502,
-        ErrorCodes.AgentUnavailable => 503,
+        // The host is full (guest memory or sandbox count): not the caller's fault, may pass.
+        ErrorCodes.AgentUnavailable or ErrorCodes.CapacityExceeded => 503,
         _ => 500,
     };
 
@@ -44,6 +45,8 @@ public static class ErrorMap
         "bad_request" or "unsupported" => new(ErrorCodes.InvalidRequest, ex.Message, ex),
         "permission_denied" => new(ErrorCodes.PermissionDenied, ex.Message, ex),
         "already_exists" => new(ErrorCodes.Conflict, ex.Message, ex),
+        // A listing past the host's or the agent's cap.
+        AgentClient.AgentException.TooLarge => new(ErrorCodes.PayloadTooLarge, ex.Message, ex),
         "agent_unavailable" => new(ErrorCodes.AgentUnavailable, $"the agent of sandbox {sandboxId} is unavailable: {ex.Message}", ex),
         _ => new(ErrorCodes.GuestError, $"the guest reported {ex.Code}: {ex.Message}", ex),
     };

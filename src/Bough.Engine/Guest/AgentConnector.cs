@@ -23,7 +23,7 @@ internal sealed class AgentConnector(ILoggerFactory loggers) : IAgentConnector
         }
 
         public Task RemoveAsync(string path, bool recursive, CancellationToken ct) => agent.RemoveAsync(path, recursive, ct);
-        public Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, CancellationToken ct) => agent.ListAsync(path, ct);
+        public Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, ListLimits limits, CancellationToken ct) => agent.ListAsync(path, limits, ct);
         public ValueTask DisposeAsync() => agent.DisposeAsync();
     }
 }

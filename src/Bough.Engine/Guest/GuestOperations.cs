@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Text;
 using Bough.AgentClient;
 using Bough.Contracts;
 using Bough.Engine.Boot;
@@ -13,12 +12,20 @@ namespace Bough.Engine.Guest;
 /// Exec and file operations routed to a sandbox's agent. They take no lifecycle lease: the
 /// channel multiplexes, and a delete or pause closes it under them, which fails them cleanly.
 /// </summary>
-internal sealed class GuestOperations(EngineOptions options, GuestChannel channel, SandboxRegistry registry, IBootImages images)
+internal sealed class GuestOperations(EngineOptions options, GuestChannel channel, SandboxRegistry registry, IBootImages images,
+    ExecSlots execSlots)
 {
+    /// <summary>
+    /// Runs a command and collects its output, within the buffered-exec limits: a slot
+    /// (<see cref="ExecSlots"/>), a default timeout, and caps on the output's bytes and on the JSON
+    /// it becomes. Past a cap the command is ended (its process group killed) and the answer is 413.
+    /// </summary>
     public async Task<ExecResult> ExecAsync(string id, ExecCommand command, CancellationToken ct)
     {
-        using var stdout = new MemoryStream();
-        using var stderr = new MemoryStream();
+        using var slot = await execSlots.AcquireAsync(id, ct);
+        command = command with { Timeout = command.Timeout ?? options.DefaultExecTimeout };
+        var stdout = new BufferedOutput();
+        var stderr = new BufferedOutput();
         ExecOutput? exit = null;
         await foreach (var o in ExecStreamAsync(id, command, ct))
         {
@@ -30,18 +37,22 @@ internal sealed class GuestOperations(EngineOptions options, GuestChannel channe
             }
         }
         if (exit is null) throw new BoughException(ErrorCodes.AgentUnavailable, "the guest agent ended the exec without an exit status");
-        return new ExecResult(exit.ExitCode, Utf8(stdout), Utf8(stderr), exit.DurationMs, exit.Signal, exit.TimedOut);
+        return new ExecResult(exit.ExitCode, stdout.Finish(), stderr.Finish(), exit.DurationMs, exit.Signal, exit.TimedOut);
 
-        void Append(MemoryStream s, ReadOnlyMemory<byte> data, string name)
+        void Append(BufferedOutput s, ReadOnlyMemory<byte> data, string name)
         {
-            if (s.Length + data.Length > options.MaxBufferedOutputBytes)
+            if (s.Bytes + data.Length > options.MaxBufferedOutputBytes)
                 throw new BoughException(ErrorCodes.PayloadTooLarge,
-                    $"{name} exceeded {options.MaxBufferedOutputBytes / (1024 * 1024)} MiB; use the streaming form " +
+                    $"{name} exceeded {Size(options.MaxBufferedOutputBytes)}; use the streaming form " +
                     "(Accept: application/x-ndjson) for large output");
-            s.Write(data.Span);
+            s.Append(data.Span);
+            if (stdout.JsonChars + stderr.JsonChars > options.MaxBufferedJsonBytes)
+                throw new BoughException(ErrorCodes.PayloadTooLarge,
+                    $"the output would make a JSON answer of more than {Size(options.MaxBufferedJsonBytes)} (control characters, " +
+                    "non-ASCII and binary bytes are escaped); use the streaming form (Accept: application/x-ndjson)");
         }
 
-        static string Utf8(MemoryStream s) => Encoding.UTF8.GetString(s.GetBuffer(), 0, (int)s.Length);
+        static string Size(long bytes) => bytes >= 1024 * 1024 ? $"{bytes / (1024 * 1024)} MiB" : $"{bytes / 1024} KiB";
     }
 
     public async IAsyncEnumerable<ExecOutput> ExecStreamAsync(string id, ExecCommand command, [EnumeratorCancellation] CancellationToken ct)
@@ -59,7 +70,7 @@ internal sealed class GuestOperations(EngineOptions options, GuestChannel channe
             Argv = command.Argv!,
             User = command.User,
             Env = command.Env,
-            Cwd = command.Cwd,
+            Cwd = command.Cwd is null ? null : GuestPaths.Normalize(command.Cwd),
             StdinBytes = command.Stdin.IsEmpty ? null : command.Stdin,
             Timeout = command.Timeout,
         };
@@ -86,7 +97,7 @@ internal sealed class GuestOperations(EngineOptions options, GuestChannel channe
 
     public async Task WriteFileAsync(string id, string path, Stream content, CancellationToken ct)
     {
-        RequestValidation.ValidateGuestPath(path);
+        path = RequestValidation.NormalizeGuestPath(path);
         var agent = await channel.GetAgentAsync(id, ct);
         try { await agent.WriteFileAsync(path, content, ct); }
         catch (AgentException ex) { throw ErrorMap.FromAgent(ex, id); }
@@ -94,7 +105,7 @@ internal sealed class GuestOperations(EngineOptions options, GuestChannel channe
 
     public async Task<GuestFile> OpenFileAsync(string id, string path, CancellationToken ct)
     {
-        RequestValidation.ValidateGuestPath(path);
+        path = RequestValidation.NormalizeGuestPath(path);
         var agent = await channel.GetAgentAsync(id, ct);
         try
         {
@@ -106,21 +117,23 @@ internal sealed class GuestOperations(EngineOptions options, GuestChannel channe
 
     public async Task DeleteFileAsync(string id, string path, CancellationToken ct)
     {
-        RequestValidation.ValidateGuestPath(path);
-        if (path.TrimEnd('/').Length == 0)
-            throw new BoughException(ErrorCodes.InvalidPath, "refusing to delete the guest's root directory");
+        var normal = RequestValidation.NormalizeGuestPath(path);
+        if (normal == GuestPaths.Root)
+            throw new BoughException(ErrorCodes.InvalidPath, $"refusing to delete the guest's root directory ('{path}' is /)");
+        path = normal;
         var agent = await channel.GetAgentAsync(id, ct);
         try { await agent.RemoveAsync(path, recursive: true, ct); }
         catch (AgentException ex) { throw ErrorMap.FromAgent(ex, id); }
     }
 
+    /// <summary>Lists a directory; one over <see cref="EngineOptions.MaxListEntries"/> or <see cref="EngineOptions.MaxListBytes"/> is 413.</summary>
     public async Task<IReadOnlyList<FileEntry>> ListFilesAsync(string id, string path, CancellationToken ct)
     {
-        RequestValidation.ValidateGuestPath(path);
+        path = RequestValidation.NormalizeGuestPath(path);
         var agent = await channel.GetAgentAsync(id, ct);
         try
         {
-            var entries = await agent.ListAsync(path, ct);
+            var entries = await agent.ListAsync(path, new ListLimits(options.MaxListEntries, options.MaxListBytes), ct);
             return entries.Select(e => new FileEntry(e.Name, e.Type.ToString().ToLowerInvariant(), e.Size, e.Mode, e.ModifiedAt)).ToList();
         }
         catch (AgentException ex) { throw ErrorMap.FromAgent(ex, id); }

@@ -16,7 +16,8 @@ public interface IGuestAgent : IAsyncDisposable
     /// <summary>Opens a file; the returned reader's stream is the content, disposing it ends the transfer.</summary>
     Task<GuestFileReader> OpenReadAsync(string path, CancellationToken ct);
     Task RemoveAsync(string path, bool recursive, CancellationToken ct);
-    Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, CancellationToken ct);
+    /// <summary>Lists a directory; past <paramref name="limits"/> it throws <see cref="AgentException.TooLarge"/>.</summary>
+    Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, ListLimits limits, CancellationToken ct);
 }
 
 /// <summary>An open guest file: its length, its bytes, and who to dispose when done.</summary>

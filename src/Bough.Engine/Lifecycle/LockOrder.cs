@@ -25,9 +25,12 @@ public enum LockOrder
     /// <summary><see cref="Snapshots.SnapshotGc"/>: one collection run at a time.</summary>
     SnapshotGc = 4,
 
+    /// <summary><see cref="Lifecycle.Admission"/>: counting committed memory and reserving room (reads runtimes' records).</summary>
+    Admission = 5,
+
     /// <summary><see cref="SandboxRuntime.AgentGate"/>: while (re)connecting or closing one sandbox's agent channel.</summary>
-    AgentGate = 5,
+    AgentGate = 6,
 
     /// <summary><see cref="SandboxRuntime"/>'s record lock and write gate: one record change and its catalog write.</summary>
-    RecordWrite = 6,
+    RecordWrite = 7,
 }

@@ -10,6 +10,10 @@ public enum SandboxOperation
     Pause,
     Resume,
     Shutdown,
+    /// <summary>A deadline set or cleared (POST /timeout, or an expiry that cannot pause).</summary>
+    Timeout,
+    /// <summary>An egress policy change (PUT /network).</summary>
+    Network,
 }
 
 internal static class SandboxOperationNames
@@ -23,6 +27,8 @@ internal static class SandboxOperationNames
         SandboxOperation.Pause => "pause",
         SandboxOperation.Resume => "resume",
         SandboxOperation.Shutdown => "shutdown",
+        SandboxOperation.Timeout => "timeout change",
+        SandboxOperation.Network => "network change",
         _ => op.ToString(),
     };
 }

@@ -16,7 +16,8 @@ namespace Bough.Engine.Sandboxes;
 internal sealed class BranchService(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, SnapshotLeases leases,
     CaptureSlots slots, CaptureOrchestrator capture, ChildStarter children, Boot.SandboxBooter booter, GuestChannel channel,
-    SnapshotService snapshotService, SnapshotGc gc, EngineLifetime lifetime, ILogger<BranchService> log) : IBranchingService, ITemplateForks
+    SnapshotService snapshotService, SnapshotGc gc, EngineLifetime lifetime, Admission admission, Deadlines deadlines,
+    ILogger<BranchService> log) : IBranchingService, ITemplateForks
 {
     public Task<Snapshot> SnapshotAsync(string sandboxId, string? tag, CancellationToken ct)
     {
@@ -41,6 +42,10 @@ internal sealed class BranchService(
             return (Env: RequestValidation.ValidateEnv(c?.Env, $"children[{i}].env"),
                     Meta: RequestValidation.ValidateMap(c?.Metadata, $"children[{i}].metadata"));
         }).ToList();
+        // Children get the request's lifetime (or the daemon's default), not what is left of the
+        // source's: a branch is new sandboxes. Their egress policy is the source's unless overridden.
+        var childLifetime = Lifetime.Resolve(request.TimeoutSeconds, request.OnTimeout, options);
+        var childNetwork = request.Network is { } n ? (Present: true, Rules: EgressValidation.Validate(n)) : (Present: false, Rules: null);
 
         using var linked = lifetime.Link(requestAborted);
         var ct = linked.Token;
@@ -48,13 +53,18 @@ internal sealed class BranchService(
         SandboxRecord source;
         try
         {
+            // Refused before the capture when the children cannot fit: nothing to undo then.
+            var what = $"branch {count} {(count == 1 ? "child" : "children")} from {sandboxId}";
+            using var room = registry.Get(sandboxId)?.Record is { } live ? admission.Reserve(count, live.MemoryMiB, what) : null;
             var keep = request.Tag is not null || request.Keep == true;
             (snap, source) = await CaptureUnderLeaseAsync(sandboxId, SandboxOperation.Branch, SnapshotKind.Branch, request.Tag, keep, ct);
             try
             {
+                using var lateRoom = room is null ? admission.Reserve(count, snap.MemoryMiB, what) : null;
                 var started = await children.StartAsync(snap, count, i => new ChildSpec(
-                    Env: Merge(source.Env, perChild[i].Env), Metadata: perChild[i].Meta, Internet: source.Internet,
-                    Ports: source.Ports.Select(p => p.GuestPort).ToList()), ct);
+                    Env: Merge(source.Env, perChild[i].Env), Metadata: perChild[i].Meta, Internet: request.Internet ?? source.Internet,
+                    Ports: source.Ports.Select(p => p.GuestPort).ToList(), Lifetime: childLifetime,
+                    Network: childNetwork.Present ? childNetwork.Rules : source.Network), (room ?? lateRoom)!, ct);
                 return new BranchResult(ContractMapping.ToContract(snap), snap.PauseMs ?? 0, started);
             }
             catch (BoughException ex) when (snap.Keep)
@@ -95,7 +105,10 @@ internal sealed class BranchService(
         using var linked = lifetime.Link(requestAborted);
         try
         {
-            return await children.StartAsync(snap, count, _ => new ChildSpec(spec.Env, spec.Metadata, spec.Internet, spec.Ports, template), linked.Token);
+            using var room = admission.Reserve(count, snap.MemoryMiB,
+                $"start {count} {(count == 1 ? "sandbox" : "sandboxes")} from snapshot {snap.Id}");
+            return await children.StartAsync(snap, count,
+                _ => new ChildSpec(spec.Env, spec.Metadata, spec.Internet, spec.Ports, spec.Lifetime, spec.Network, template), room, linked.Token);
         }
         catch (Exception ex) when (lifetime.Explain(ex, requestAborted) is var explained && explained != ex)
         {
@@ -103,7 +116,15 @@ internal sealed class BranchService(
         }
     }
 
-    public async Task<Sandbox> PauseAsync(string sandboxId, CancellationToken requestAborted)
+    public async Task<Sandbox> PauseAsync(string sandboxId, CancellationToken requestAborted) =>
+        (await PauseIfAsync(sandboxId, onlyIf: null, requestAborted))!;
+
+    /// <summary>
+    /// <see cref="PauseAsync"/>, but only if <paramref name="onlyIf"/> still holds for the record
+    /// seen under the lease (a deadline extended meanwhile no longer pauses).
+    /// </summary>
+    /// <returns>Null when the condition no longer held and nothing was done.</returns>
+    internal async Task<Sandbox?> PauseIfAsync(string sandboxId, Func<SandboxRecord, bool>? onlyIf, CancellationToken requestAborted)
     {
         using var linked = lifetime.Link(requestAborted);
         var ct = linked.Token;
@@ -111,6 +132,7 @@ internal sealed class BranchService(
         {
             await using var lease = await LeaseRunningAsync(sandboxId, SandboxOperation.Pause, ct);
             var rt = registry.Get(sandboxId)!;
+            if (onlyIf is not null && !onlyIf(rt.Record)) return null;
             SnapshotRecord snap;
             using (await slots.AcquireAsync(ct))
                 snap = await capture.CaptureAsync(lease, rt, tag: null, SnapshotKind.Pause, keep: true, ct);
@@ -124,6 +146,7 @@ internal sealed class BranchService(
                 {
                     State = SandboxState.Paused, StateReason = null, SnapshotId = snap.Id, Pid = null,
                     MemoryFile = null, DiskPath = null, // no VM maps or writes anything now
+                    EndAt = null, // a paused sandbox does not time out; its resume starts a new lifetime
                 }
                 : throw BoughException.NotRunning($"cannot pause sandbox {rt.Id}: its VM exited during the pause ({r.StateReason ?? r.State.ToName()})"));
             await channel.CloseAsync(rt);
@@ -143,9 +166,17 @@ internal sealed class BranchService(
         }
     }
 
-    public async Task<Sandbox> ResumeAsync(string sandboxId, CancellationToken requestAborted)
+    public Task<Sandbox> ResumeAsync(string sandboxId, CancellationToken ct) => ResumeAsync(sandboxId, null, ct);
+
+    /// <summary>
+    /// Restores a paused sandbox into the same id. It starts a new lifetime: the request's
+    /// timeout, else the daemon's default; its onTimeout, else the sandbox's.
+    /// </summary>
+    public async Task<Sandbox> ResumeAsync(string sandboxId, ResumeRequest? request, CancellationToken requestAborted)
     {
         if (!SandboxId.IsWellFormed(sandboxId)) throw BoughException.NotFound(sandboxId);
+        if (request?.TimeoutSeconds is { } seconds) Lifetime.Seconds(seconds, options, "timeoutSeconds");
+        Lifetime.ParseAction(request?.OnTimeout, TimeoutAction.Kill);
         using var linked = lifetime.Link(requestAborted);
         var ct = linked.Token;
         try
@@ -159,9 +190,13 @@ internal sealed class BranchService(
             using var snapLease = leases.Acquire(row.SnapshotId);
             var snap = await snapshots.GetAsync(row.SnapshotId, ct)
                        ?? throw new BoughException(ErrorCodes.SnapshotNotFound, $"the pause snapshot {row.SnapshotId} of {sandboxId} is missing");
+            using var room = admission.Reserve(1, row.MemoryMiB, $"resume sandbox {sandboxId}");
             var rt = new SandboxRuntime(row with { State = SandboxState.Starting });
             registry.Set(lease, rt);
-            var sb = ContractMapping.ToContract(await booter.RestoreAsync(lease, rt, snap, resume: true, ct));
+            room.Attach();
+            await booter.RestoreAsync(lease, rt, snap, resume: true, ct);
+            var sb = ContractMapping.ToContract(await deadlines.StartAsync(rt,
+                Lifetime.Resolve(request?.TimeoutSeconds, request?.OnTimeout, options, fallback: row.OnTimeout)));
             log.LogInformation("sandbox {Id} resumed from {Snapshot}", sandboxId, snap.Id);
             return sb;
         }

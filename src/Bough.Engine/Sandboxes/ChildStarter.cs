@@ -9,7 +9,7 @@ namespace Bough.Engine.Sandboxes;
 
 /// <summary>What differs between the children of one snapshot.</summary>
 internal sealed record ChildSpec(IReadOnlyDictionary<string, string> Env, IReadOnlyDictionary<string, string> Metadata,
-    bool Internet, IReadOnlyList<int> Ports, string? Template = null);
+    bool Internet, IReadOnlyList<int> Ports, Lifetime Lifetime, EgressRules? Network, string? Template = null);
 
 /// <summary>
 /// Starts N sandboxes from one snapshot, in parallel, all or nothing: if any fails, or the
@@ -18,9 +18,11 @@ internal sealed record ChildSpec(IReadOnlyDictionary<string, string> Env, IReadO
 /// </summary>
 internal sealed class ChildStarter(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, SnapshotLeases leases,
-    SandboxBooter booter, VmSpecFactory specs, ISandboxService sandboxes, ILogger<ChildStarter> log)
+    SandboxBooter booter, VmSpecFactory specs, ISandboxService sandboxes, Deadlines deadlines, ILogger<ChildStarter> log)
 {
-    public async Task<IReadOnlyList<Sandbox>> StartAsync(SnapshotRecord snap, int count, Func<int, ChildSpec> spec, CancellationToken ct)
+    /// <param name="room">Admission for all <paramref name="count"/> children, reserved by the caller (a branch does so before its capture).</param>
+    public async Task<IReadOnlyList<Sandbox>> StartAsync(SnapshotRecord snap, int count, Func<int, ChildSpec> spec, AdmissionTicket room,
+        CancellationToken ct)
     {
         // The lease keeps the snapshot (and its memory image) alive until every child's row names it.
         using var lease = leases.Acquire(snap.Id);
@@ -34,7 +36,7 @@ internal sealed class ChildStarter(
                 new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount * 2), CancellationToken = ct },
                 async (i, token) =>
                 {
-                    try { started[i] = await StartOneAsync(snap, spec(i), token); }
+                    try { started[i] = await StartOneAsync(snap, spec(i), room, token); }
                     catch (Exception ex)
                     {
                         lock (errors) errors.Add(ex);
@@ -58,7 +60,7 @@ internal sealed class ChildStarter(
         throw first as BoughException ?? new BoughException(ErrorCodes.CreateFailed, first!.Message, first);
     }
 
-    private async Task<Sandbox> StartOneAsync(SnapshotRecord snap, ChildSpec s, CancellationToken ct)
+    private async Task<Sandbox> StartOneAsync(SnapshotRecord snap, ChildSpec s, AdmissionTicket room, CancellationToken ct)
     {
         var id = SandboxId.New();
         var now = DateTimeOffset.UtcNow;
@@ -68,10 +70,13 @@ internal sealed class ChildStarter(
             CreatedAt = now, UpdatedAt = now, Metadata = s.Metadata, Env = s.Env,
             Ports = s.Ports.Select(p => new PortRecord(p, 0)).ToList(), Internet = s.Internet,
             Accel = specs.Accel, RuntimeDir = Path.Combine(options.SandboxesDir, id), SnapshotId = snap.Id, Template = s.Template,
+            EndAt = s.Lifetime.EndAt(deadlines.Now), OnTimeout = s.Lifetime.OnTimeout, Network = s.Network,
         });
         await using var lease = await registry.AcquireAsync(id, SandboxOperation.Create, wait: null, ct);
         registry.Set(lease, rt);
+        room.Attach();
         await store.InsertAsync(rt.Record, CancellationToken.None);
-        return ContractMapping.ToContract(await booter.RestoreAsync(lease, rt, snap, resume: false, ct));
+        await booter.RestoreAsync(lease, rt, snap, resume: false, ct);
+        return ContractMapping.ToContract(await deadlines.StartAsync(rt, s.Lifetime));
     }
 }

@@ -9,7 +9,8 @@ internal static class ContractMapping
     public static Sandbox ToContract(SandboxRecord r) => new(
         r.Id, r.State.ToName(), r.Image, r.Vcpus, r.MemoryMiB, r.CreatedAt,
         r.Metadata, r.Ports.Select(p => new PortMapping(p.GuestPort, p.HostPort)).ToList(),
-        r.Internet, r.Accel, r.StateReason, r.Pid, r.SnapshotId, r.Template);
+        r.Internet, r.Accel, r.StateReason, r.Pid, r.SnapshotId, r.Template,
+        r.EndAt, Lifetime.ToName(r.OnTimeout), EgressValidation.ToContract(r.Network));
 
     public static Snapshot ToContract(SnapshotRecord s) => new()
     {

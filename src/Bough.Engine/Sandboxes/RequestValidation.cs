@@ -16,7 +16,8 @@ internal static class RequestValidation
     public static readonly TimeSpan MaxExecTimeout = TimeSpan.FromDays(1);
 
     public sealed record CreateSpec(string Image, int Vcpus, int MemoryMiB, IReadOnlyDictionary<string, string> Env,
-        IReadOnlyDictionary<string, string> Metadata, bool Internet, IReadOnlyList<int> Ports);
+        IReadOnlyDictionary<string, string> Metadata, bool Internet, IReadOnlyList<int> Ports, Lifetime Lifetime,
+        Catalog.EgressRules? Network);
 
     public static CreateSpec ValidateCreate(CreateSandboxRequest r, EngineOptions o)
     {
@@ -44,7 +45,9 @@ internal static class RequestValidation
         if (ports.Distinct().Count() != ports.Count)
             throw BoughException.Invalid("ports: each guest port may be listed once");
 
-        return new CreateSpec(image, vcpus, mem, env, meta, r.Internet ?? true, ports);
+        var lifetime = Lifetime.Resolve(r.TimeoutSeconds, r.OnTimeout, o);
+        var network = EgressValidation.Validate(r.Network);
+        return new CreateSpec(image, vcpus, mem, env, meta, r.Internet ?? true, ports, lifetime, network);
     }
 
     public static IReadOnlyDictionary<string, string> ValidateEnv(IReadOnlyDictionary<string, string>? env, string field)
@@ -100,6 +103,13 @@ internal static class RequestValidation
             if (argv[i] is null || argv[i].Contains('\0') || (i == 0 && argv[i].Length == 0))
                 throw BoughException.Invalid($"{field}[{i}] must be a non-empty string without NUL");
         return argv;
+    }
+
+    /// <summary>Checks a guest path and returns its normal form (<see cref="GuestPaths"/>), which is what every later check and the agent see.</summary>
+    public static string NormalizeGuestPath(string? path, string field = "path")
+    {
+        ValidateGuestPath(path, field);
+        return GuestPaths.Normalize(path!);
     }
 
     public static void ValidateGuestPath(string? path, string field = "path")

@@ -12,7 +12,7 @@ namespace Bough.Engine.Sandboxes;
 internal sealed class SandboxService(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, IBootImages images, SandboxBooter booter,
     GuestChannel channel, GuestOperations guest, SnapshotGc gc, EngineLifetime lifetime, VmSpecFactory specs,
-    ILogger<SandboxService> log) : ISandboxService
+    Admission admission, Deadlines deadlines, ILogger<SandboxService> log) : ISandboxService
 {
     public EngineInfo Info { get; } = new(specs.Accel, specs.AccelReason, options.DataDir);
 
@@ -23,6 +23,7 @@ internal sealed class SandboxService(
         var ct = linked.Token;
         try
         {
+            using var room = admission.Reserve(1, spec.MemoryMiB, "create a sandbox");
             // The image lease keeps the image from being deleted until this sandbox's row names it.
             using var image = await images.AcquireAsync(spec.Image, ct);
             var id = SandboxId.New();
@@ -34,14 +35,18 @@ internal sealed class SandboxService(
                 CreatedAt = now, UpdatedAt = now, Metadata = spec.Metadata, Env = spec.Env,
                 Ports = spec.Ports.Select(p => new PortRecord(p, 0)).ToList(), Internet = spec.Internet,
                 Accel = specs.Accel, RuntimeDir = dir, MemoryFile = Path.Combine(dir, "memory"), DiskPath = Path.Combine(dir, "disk.qcow2"),
+                // Set now so that the row always carries its deadline; restarted once it runs.
+                EndAt = spec.Lifetime.EndAt(deadlines.Now), OnTimeout = spec.Lifetime.OnTimeout, Network = spec.Network,
             };
             await using var lease = await registry.AcquireAsync(id, SandboxOperation.Create, wait: null, ct);
             var rt = new SandboxRuntime(record);
             registry.Set(lease, rt);
+            room.Attach();
             // The row goes in before anything is started, so a daemon killed mid-create finds it
             // (state 'starting') and cleans up whatever the runtime dir holds.
             await store.InsertAsync(record, CancellationToken.None);
-            return ContractMapping.ToContract(await booter.BootAsync(lease, rt, image, ct));
+            await booter.BootAsync(lease, rt, image, ct);
+            return ContractMapping.ToContract(await deadlines.StartAsync(rt, spec.Lifetime));
         }
         catch (Exception ex) when (lifetime.Explain(ex, requestAborted) is var explained && explained != ex)
         {
@@ -64,13 +69,21 @@ internal sealed class SandboxService(
     /// Deletes a sandbox in any state. Under the id's lifecycle lease, so it waits for a pause
     /// or resume in progress and then acts on what that left: a running VM, or a paused row.
     /// </summary>
-    public async Task DeleteAsync(string id, CancellationToken ct)
+    public async Task DeleteAsync(string id, CancellationToken ct) => await DeleteIfAsync(id, onlyIf: null, ct);
+
+    /// <summary>
+    /// <see cref="DeleteAsync"/>, but only if <paramref name="onlyIf"/> still holds for the record
+    /// seen under the lease (a deadline that was extended meanwhile no longer kills).
+    /// </summary>
+    /// <returns>False when the condition no longer held and nothing was deleted.</returns>
+    internal async Task<bool> DeleteIfAsync(string id, Func<SandboxRecord, bool>? onlyIf, CancellationToken ct)
     {
         if (!SandboxId.IsWellFormed(id)) throw BoughException.NotFound(id);
         await using (var lease = await registry.AcquireAsync(id, SandboxOperation.Delete, wait: null, ct))
         {
             var rt = registry.Get(id);
             var row = rt?.Record ?? await store.GetAsync(id, ct) ?? throw BoughException.NotFound(id);
+            if (onlyIf is not null && !onlyIf(row)) return false;
             if (rt is not null)
             {
                 rt.Stopping = true;
@@ -86,6 +99,7 @@ internal sealed class SandboxService(
             log.LogInformation("sandbox {Id} deleted", id);
         }
         await gc.CollectAsync();
+        return true;
     }
 
     /// <summary>Buffered exec; like the streamed form it ends at shutdown, or the server would wait for it to drain.</summary>

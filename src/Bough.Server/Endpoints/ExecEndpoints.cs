@@ -21,10 +21,10 @@ internal static class ExecEndpoints
     {
         group.MapPost("/{id}/exec", Exec)
             .WithName("Exec").WithTags("exec")
-            .WithDescription($"Runs a command (`cmd` left out or empty: the image's Entrypoint + Cmd; `user`: name or uid[:gid], default the image's User). With `Accept: {NdjsonMediaType}` the output is streamed as one ExecEvent per line, ending with an `exit` (or `error`) event.")
+            .WithDescription($"Runs a command (`cmd` left out or empty: the image's Entrypoint + Cmd; `user`: name or uid[:gid], default the image's User). With `Accept: {NdjsonMediaType}` the output is streamed as one ExecEvent per line, ending with an `exit` (or `error`) event. The buffered form has a default timeout and caps on output (413) and on concurrent buffered execs (429 `too_many_execs` with Retry-After); the streamed form has none of these.")
             .Accepts<ExecRequest>("application/json")
             .AddOpenApiOperationTransformer(DocumentNdjsonAsync)
-            .ProducesBoughProblems(400, 404, 409, 500, 502, 503);
+            .ProducesBoughProblems(400, 404, 409, 413, 429, 500, 502, 503);
     }
 
     /// <summary>

@@ -32,7 +32,8 @@ internal static class FileEndpoints
 
         group.MapGet("/{id}/files/list", ListFiles)
             .WithName("ListFiles").WithTags("files")
-            .ProducesBoughProblems(400, 404, 409, 500, 502, 503);
+            .WithDescription("Lists a directory. One with too many entries (or names) is 413 `payload_too_large`: list a subdirectory, or run ls or find with exec.")
+            .ProducesBoughProblems(400, 404, 409, 413, 500, 502, 503);
     }
 
     /// <remarks>

@@ -18,7 +18,7 @@ internal static class SandboxEndpoints
     {
         group.MapPost("/", Create)
             .WithName("CreateSandbox").WithTags("sandboxes")
-            .WithDescription("Boots a sandbox from `image`, or starts one from `snapshot` or `template` (a fork of the template's snapshot). With `snapshot`/`template` and `count` the answer is an array of `count` sandboxes.")
+            .WithDescription("Boots a sandbox from `image`, or starts one from `snapshot` or `template` (a fork of the template's snapshot). With `snapshot`/`template` and `count` the answer is an array of `count` sandboxes. `timeoutSeconds` (else the daemon default) counts from when it runs; `onTimeout` is `kill` (default) or `pause`; `network` holds `allowOut`/`denyOut` IPv4 CIDRs. 503 `capacity_exceeded` when the host has no room.")
             .Accepts<CreateSandboxRequest>("application/json")
             .AddOpenApiOperationTransformer(DocumentListAnswerAsync)
             .ProducesBoughProblems(400, 404, 409, 413, 500, 502, 503);
@@ -34,6 +34,9 @@ internal static class SandboxEndpoints
         group.MapDelete("/{id}", Delete)
             .WithName("DeleteSandbox").WithTags("sandboxes")
             .ProducesBoughProblems(404, 409, 500);
+
+        // Lifetime and egress policy of an existing sandbox (PolicyEndpoints.cs).
+        group.MapSandboxPolicyEndpoints();
     }
 
     /// <param name="snapshots">

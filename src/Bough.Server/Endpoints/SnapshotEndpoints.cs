@@ -27,7 +27,7 @@ internal static class SnapshotEndpoints
 
         group.MapPost("/{id}/branch", Branch)
             .WithName("BranchSandbox").WithTags("snapshots")
-            .WithDescription("Captures the running sandbox, then starts `count` (default 1) children from the capture; `children[i]` adds env/metadata for child i. The body is optional.")
+            .WithDescription("Captures the running sandbox, then starts `count` (default 1) children from the capture; `children[i]` adds env/metadata for child i. Children inherit the source's `internet` and `network` unless given; their lifetime is `timeoutSeconds` (else the daemon default), not what is left of the source's. 503 `capacity_exceeded` (before any capture) when the children would not fit. The body is optional.")
             .Accepts<BranchRequest>(isOptional: true, "application/json")
             .ProducesBoughProblems(400, 404, 409, 429, 500, 502, 503);
 
@@ -38,7 +38,9 @@ internal static class SnapshotEndpoints
 
         group.MapPost("/{id}/resume", Resume)
             .WithName("ResumeSandbox").WithTags("sandboxes")
-            .ProducesBoughProblems(404, 409, 500, 502, 503);
+            .WithDescription("Restores a paused sandbox. It starts a new lifetime: `timeoutSeconds` (else the daemon default), `onTimeout` (else the sandbox's). 503 `capacity_exceeded` when it would not fit. The body is optional.")
+            .Accepts<ResumeRequest>(isOptional: true, "application/json")
+            .ProducesBoughProblems(400, 404, 409, 500, 502, 503);
     }
 
     /// <summary><c>/v1/snapshots</c> and <c>/v1/tree</c>.</summary>
@@ -100,8 +102,12 @@ internal static class SnapshotEndpoints
     private static async Task<Ok<Sandbox>> Pause(string id, [FromServices] IBranchingService engine, CancellationToken ct) =>
         TypedResults.Ok(await engine.PauseAsync(id, ct));
 
-    private static async Task<Ok<Sandbox>> Resume(string id, [FromServices] IBranchingService engine, CancellationToken ct) =>
-        TypedResults.Ok(await engine.ResumeAsync(id, ct));
+    private static async Task<Ok<Sandbox>> Resume(string id, HttpContext ctx, [FromServices] IBranchingService engine)
+    {
+        var ct = ctx.RequestAborted;
+        var request = await JsonBody.ReadOptionalAsync<ResumeRequest>(ctx.Request, ct);
+        return TypedResults.Ok(await engine.ResumeAsync(id, request, ct));
+    }
 
     private static async Task<Ok<IReadOnlyList<Snapshot>>> List([FromServices] ISnapshotService engine, CancellationToken ct) =>
         TypedResults.Ok(await engine.ListSnapshotsAsync(ct));

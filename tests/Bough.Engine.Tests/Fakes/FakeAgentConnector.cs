@@ -26,6 +26,9 @@ internal sealed class FakeAgentConnector : IAgentConnector
 
     public IReadOnlyList<FakeGuestAgent> Agents => [.. _agents];
 
+    /// <summary>When set, every exec runs this instead of the built-in answers (a test's hostile or slow command).</summary>
+    public Func<ExecSpec, CancellationToken, IAsyncEnumerable<ExecEvent>>? ExecOverride { get; set; }
+
     public FakeGuestAgent? LatestFor(string sandboxId) => _agents.LastOrDefault(a => a.SandboxId == sandboxId);
 
     public int ConnectsFor(string sandboxId) => _agents.Count(a => a.SandboxId == sandboxId);
@@ -67,6 +70,12 @@ internal sealed class FakeGuestAgent(string sandboxId, FakeAgentConnector owner,
 
     public ConcurrentQueue<ExecSpec> Execs { get; } = new();
 
+    /// <summary>Every listing asked for, with the caps the engine passed.</summary>
+    public ConcurrentQueue<(string Path, ListLimits Limits)> Lists { get; } = new();
+
+    /// <summary>Every remove asked for (the path as the agent received it).</summary>
+    public ConcurrentQueue<string> Removes { get; } = new();
+
     public Task ConfigureAsync(GuestConfig config, CancellationToken ct)
     {
         EnsureConnected();
@@ -78,6 +87,11 @@ internal sealed class FakeGuestAgent(string sandboxId, FakeAgentConnector owner,
     {
         EnsureConnected();
         Execs.Enqueue(spec);
+        if (owner.ExecOverride is { } run)
+        {
+            await foreach (var e in run(spec, ct)) yield return e;
+            yield break;
+        }
         await Task.Yield();
         // "sleep" stands for a command that runs until it is cancelled.
         if (spec.Argv[0] == "sleep") await Task.Delay(Timeout.Infinite, ct);
@@ -105,19 +119,23 @@ internal sealed class FakeGuestAgent(string sandboxId, FakeAgentConnector owner,
     public Task RemoveAsync(string path, bool recursive, CancellationToken ct)
     {
         EnsureConnected();
+        Removes.Enqueue(path);
         if (!files.TryRemove(path, out _)) throw new AgentException("file_not_found", $"{path}: no such file");
         return Task.CompletedTask;
     }
 
-    public Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, CancellationToken ct)
+    public Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, ListLimits limits, CancellationToken ct)
     {
         EnsureConnected();
+        Lists.Enqueue((path, limits));
         var prefix = path.TrimEnd('/') + "/";
-        IReadOnlyList<AgentFileEntry> entries = files
+        var entries = files
             .Where(f => f.Key.StartsWith(prefix, StringComparison.Ordinal) && f.Key.IndexOf('/', prefix.Length) < 0)
             .Select(f => new AgentFileEntry(f.Key[prefix.Length..], AgentFileType.File, f.Value.Length, 0x1a4, DateTimeOffset.UnixEpoch))
             .OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
-        return Task.FromResult(entries);
+        // The real connection's cap (AgentConnection.ListAsync), so the engine's mapping of it is tested.
+        if (entries.Count > limits.MaxEntries) throw new AgentException(AgentException.TooLarge, $"{path} has more than {limits.MaxEntries} entries");
+        return Task.FromResult<IReadOnlyList<AgentFileEntry>>(entries);
     }
 
     public ValueTask DisposeAsync()
