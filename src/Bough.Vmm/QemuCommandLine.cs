@@ -42,8 +42,9 @@ public static class QemuCommandLine
             "-object", string.Create(CultureInfo.InvariantCulture,
                 $"memory-backend-file,id=mem,size={spec.MemoryMiB}M,mem-path={Escape(memoryFile)},share=off"),
             "-machine", "memory-backend=mem",
-            // A file chardev is readable while QEMU runs, and survives the daemon.
-            "-chardev", $"file,id=console,path={Escape(layout.ConsoleLog)}",
+            // A file chardev is readable while QEMU runs, and survives the daemon. Appending, so the daemon can
+            // cut its head (ConsoleLogTrimmer) while QEMU writes on at the end.
+            "-chardev", $"file,id=console,path={Escape(layout.ConsoleLog)},append=on",
             "-serial", "chardev:console",
             "-blockdev", $"driver=qcow2,node-name=root,file.driver=file,file.filename={Escape(Path.GetFullPath(spec.DiskPath))}",
             "-device", "virtio-blk-device,drive=root",
@@ -55,18 +56,34 @@ public static class QemuCommandLine
             // Equivalent to -qmp unix:PATH,server=on,wait=off, but via -chardev so the path is escaped.
             "-chardev", $"socket,id=qmp,path={Escape(layout.QmpSocket)},server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",
-            // Daemonized so the VM outlives a crashed/restarted daemon; the parent exits once
-            // QEMU is initialised, so its exit code and stderr are the startup verdict.
-            "-daemonize",
+            // Not -daemonize: QEMU installs its seccomp filter before daemonize's fork, which the filter then
+            // kills. The launcher detaches it instead (QemuLaunchScript).
             "-pidfile", layout.PidFile,
+            "-sandbox", SeccompPolicy,
         };
+        if (spec.Confinement is { } jail)
+        {
+            // QEMU opens its files as root, then switches to this identity before the guest runs.
+            args.Add("-runas");
+            args.Add(string.Create(CultureInfo.InvariantCulture, $"{jail.Uid}:{jail.Gid}"));
+        }
         args.AddRange(spec.ExtraArgs);
         return args;
     }
 
+    /// <summary>
+    /// QEMU's seccomp filter: no obsolete system calls, no new processes (restores load their state from a passed
+    /// descriptor, never <c>exec:</c>), no scheduler or resource changes. <c>elevateprivileges</c> stays allowed
+    /// because QEMU 7.2 installs the filter before it switches to the <c>-runas</c> user, and that switch is a
+    /// set*id call (denied, the filter kills QEMU right there). Once switched, QEMU holds no capabilities, so a
+    /// set*id call to any other identity fails anyway.
+    /// </summary>
+    public const string SeccompPolicy = "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny";
+
     internal static string BuildNetdev(bool internet, IReadOnlyList<PortForward> ports)
     {
-        var sb = new StringBuilder("user,id=n0");
+        // ipv6=off: the egress firewall speaks IPv4 only, so the guest gets no IPv6 path to go around it.
+        var sb = new StringBuilder("user,id=n0,ipv6=off");
         if (!internet) sb.Append(",restrict=on");
         foreach (var p in ports)
             sb.Append(CultureInfo.InvariantCulture, $",hostfwd=tcp:127.0.0.1:{p.HostPort}-:{p.GuestPort}");
