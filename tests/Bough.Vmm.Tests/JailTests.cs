@@ -100,6 +100,48 @@ public sealed class JailTests(GuestFixture guest, ITestOutputHelper output) : ID
         }
     }
 
+    [Fact]
+    public async Task ConsoleFlood_KeepsTheLogUnderItsCap_WithTheNewestLinesInOrder()
+    {
+        const long cap = 64 * 1024;
+        const int lines = 30_000; // ~170 KB: the emulated UART sends about 11 KB/s
+        string dir = Path.Combine(_dir.Path, "flood");
+        Directory.CreateDirectory(dir);
+        var spec = guest.Spec(dir, "sb-flood") with
+        {
+            ConsoleLogMaxBytes = cap,
+            KernelCmdline = GuestFixture.KernelCmdline + " bough_flood=" + lines.ToString(CultureInfo.InvariantCulture),
+        };
+        var vm = await new VmLauncher(_lf).StartAsync(spec, CancellationToken.None);
+        try
+        {
+            long largest = 0;
+            string text = "";
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(180);
+            while (!text.Contains(GuestFixture.FloodDone, StringComparison.Ordinal))
+            {
+                Assert.True(DateTime.UtcNow < deadline && !vm.Exited.IsCompleted, "the flood did not finish");
+                largest = Math.Max(largest, new FileInfo(vm.ConsoleLogPath).Length);
+                await Task.Delay(50);
+                text = await File.ReadAllTextAsync(vm.ConsoleLogPath);
+            }
+            output.WriteLine($"largest console.log seen: {largest} bytes");
+            // Checked every 250 ms: it can only outgrow the cap by what the guest prints meanwhile (~3 KB).
+            Assert.InRange(largest, cap / 2, cap + 8 * 1024);
+            // What is kept is the newest output, whole and in order.
+            var kept = text.Replace("\r", "", StringComparison.Ordinal).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Skip(1).TakeWhile(l => l != GuestFixture.FloodDone).Select(l => int.Parse(l, CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(lines, kept[^1]);
+            Assert.True(kept[0] > 1, "the head was not cut");
+            Assert.Equal(Enumerable.Range(kept[0], kept.Count), kept);
+        }
+        finally
+        {
+            await vm.StopAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+            await vm.DisposeAsync();
+        }
+    }
+
     private static Dictionary<string, string> ProcStatus(int pid) =>
         File.ReadAllLines($"/proc/{pid}/status").Select(l => l.Split(':', 2))
             .ToDictionary(p => p[0], p => p[1].Trim(), StringComparer.Ordinal);
