@@ -13,6 +13,10 @@ public static class QemuCommandLine
     public const string AgentPortName = "org.bough.agent";
     /// <summary>qdev id of the agent port; QMP VSERPORT_CHANGE events name it when the guest opens or closes the port.</summary>
     public const string AgentPortDeviceId = "agent0";
+    /// <summary>The fd set the VM's disk is in (descriptors <see cref="DiskReadWriteFd"/> and <see cref="DiskReadOnlyFd"/> of the launcher).</summary>
+    public const int DiskFdSet = 1;
+    public const int DiskReadWriteFd = 3;
+    public const int DiskReadOnlyFd = 4;
 
     /// <param name="spec">The VM description.</param>
     /// <param name="layout">Runtime file locations.</param>
@@ -46,7 +50,13 @@ public static class QemuCommandLine
             // cut its head (ConsoleLogTrimmer) while QEMU writes on at the end.
             "-chardev", $"file,id=console,path={Escape(layout.ConsoleLog)},append=on",
             "-serial", "chardev:console",
-            "-blockdev", $"driver=qcow2,node-name=root,file.driver=file,file.filename={Escape(Path.GetFullPath(spec.DiskPath))}",
+            // The disk arrives as descriptors (QemuLaunchScript), one read-write and one read-only: once a capture
+            // freezes it, QEMU reopens it read-only, which a jailed QEMU can only do from its fd set.
+            "-add-fd", string.Create(CultureInfo.InvariantCulture,
+                $"fd={DiskReadWriteFd},set={DiskFdSet},opaque={Escape(FdSets.ReadWriteOpaque(Path.GetFullPath(spec.DiskPath)))}"),
+            "-add-fd", string.Create(CultureInfo.InvariantCulture,
+                $"fd={DiskReadOnlyFd},set={DiskFdSet},opaque={Escape(FdSets.ReadOnlyOpaque(Path.GetFullPath(spec.DiskPath)))}"),
+            "-blockdev", $"driver=qcow2,node-name=root,file.driver=file,file.filename={FdSets.PathOf(DiskFdSet)}",
             "-device", "virtio-blk-device,drive=root",
             "-device", "virtio-serial-device",
             "-chardev", $"socket,id=agent,path={Escape(layout.AgentSocket)},server=on,wait=off",

@@ -75,7 +75,7 @@ public sealed class VmLauncher
                 .ConfigureAwait(false);
             try
             {
-                int pid = await LaunchDetachedAsync(args, cgroup, layout).ConfigureAwait(false);
+                int pid = await LaunchDetachedAsync(args, cgroup, Path.GetFullPath(spec.DiskPath), layout).ConfigureAwait(false);
                 return await AttachAsync(pid, layout, ports, jail, ct).ConfigureAwait(false);
             }
             catch (VmStartException e) when (anyAutoPort && attempt < MaxPortAttempts &&
@@ -93,6 +93,8 @@ public sealed class VmLauncher
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.KernelPath, nameof(spec.KernelPath));
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.InitrdPath, nameof(spec.InitrdPath));
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.DiskPath, nameof(spec.DiskPath));
+        // The launcher opens it for QEMU (read-write), which must not create a missing one.
+        if (!File.Exists(spec.DiskPath)) throw new ArgumentException($"Disk '{spec.DiskPath}' does not exist.", nameof(spec));
         ArgumentNullException.ThrowIfNull(spec.KernelCmdline, nameof(spec.KernelCmdline));
         if (spec.Accel is not ("kvm" or "tcg"))
             throw new ArgumentException($"Accel must be 'kvm' or 'tcg', got '{spec.Accel}'.", nameof(spec));
@@ -173,14 +175,14 @@ public sealed class VmLauncher
     }
 
     /// <summary>Starts QEMU detached (<see cref="QemuLaunchScript"/>) and returns its pid.</summary>
-    private async Task<int> LaunchDetachedAsync(IReadOnlyList<string> args, VmCgroup? cgroup, RuntimeDirLayout layout)
+    private async Task<int> LaunchDetachedAsync(IReadOnlyList<string> args, VmCgroup? cgroup, string diskPath, RuntimeDirLayout layout)
     {
         ProcessResult result;
         try
         {
             // Not cancellable: the shell only forks and prints; killing it half-way could lose track of QEMU.
             result = await ProcessRunner.RunAsync(QemuLaunchScript.Shell,
-                QemuLaunchScript.Arguments(layout.QemuLog, cgroup?.ProcsFiles ?? [], _qemuBinary, args),
+                QemuLaunchScript.Arguments(layout.QemuLog, cgroup?.ProcsFiles ?? [], diskPath, _qemuBinary, args),
                 new ProcessRunOptions { WorkingDirectory = layout.Root, Timeout = TimeSpan.FromSeconds(30) },
                 CancellationToken.None).ConfigureAwait(false);
         }

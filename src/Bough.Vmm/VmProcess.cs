@@ -200,15 +200,17 @@ public sealed class VmProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Keeps console.log to its cap (checked every monitor tick, so it overshoots by at most a tick's output).</summary>
+    /// <summary>Keeps console.log under its cap (checked every monitor tick).</summary>
     private void TrimConsole()
     {
         long max = _jail.ConsoleLogMaxBytes;
         if (max <= 0) return;
         try
         {
-            // Keep a little under the cap, so a flood does not make every tick cut.
-            long cut = ConsoleLogTrimmer.Trim(Layout.ConsoleLog, max, max - Math.Min(max / 8, 1L << 20));
+            // Cut once within an eighth of the cap (at most 1 MiB) of it, down to two eighths under it: the cap holds
+            // unless the guest prints more than that eighth within one tick, which a serial console cannot.
+            long slack = Math.Min(max / 8, 1L << 20);
+            long cut = ConsoleLogTrimmer.Trim(Layout.ConsoleLog, max - slack, max - 2 * slack);
             if (cut > 0) _logger.LogDebug("Cut {Bytes} bytes from the head of {Log}", cut, Layout.ConsoleLog);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

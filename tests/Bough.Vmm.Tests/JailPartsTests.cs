@@ -92,7 +92,7 @@ public sealed class JailPartsTests : IDisposable
     public void FdSetPaths_ResolveToTheOpaquePath_OthersUnchanged()
     {
         using var doc = JsonDocument.Parse("""
-            [{"fds":[{"fd":19,"opaque":"/data/sandboxes/a/disk-2.qcow2"}],"fdset-id":1},
+            [{"fds":[{"fd":19,"opaque":"rw:/data/sandboxes/a/disk-2.qcow2"},{"fd":20,"opaque":"ro:/data/sandboxes/a/disk-2.qcow2"}],"fdset-id":1},
              {"fds":[{"fd":20,"opaque":"relative"}],"fdset-id":2}, {"fds":[{"fd":21}],"fdset-id":3}]
             """);
         var map = FdSets.ParseOpaques(doc.RootElement);
@@ -106,11 +106,11 @@ public sealed class JailPartsTests : IDisposable
     [Fact]
     public void LaunchScript_PassesEverythingAsPositionalParameters()
     {
-        var argv = QemuLaunchScript.Arguments("/r/qemu.log", ["/cg/a/cgroup.procs", "/cg/b/cgroup.procs"], "qemu-system-x86_64",
-            ["-name", "x'; rm -rf /"]);
+        var argv = QemuLaunchScript.Arguments("/r/qemu.log", ["/cg/a/cgroup.procs", "/cg/b/cgroup.procs"], "/r/disk.qcow2",
+            "qemu-system-x86_64", ["-name", "x'; rm -rf /"]);
         Assert.Equal("-c", argv[0]);
-        Assert.Equal(["bough-launch", "/r/qemu.log", "2", "/cg/a/cgroup.procs", "/cg/b/cgroup.procs", "qemu-system-x86_64", "-name", "x'; rm -rf /"],
-            argv.Skip(2));
+        Assert.Equal(["bough-launch", "/r/qemu.log", "2", "/cg/a/cgroup.procs", "/cg/b/cgroup.procs", "/r/disk.qcow2",
+            "qemu-system-x86_64", "-name", "x'; rm -rf /"], argv.Skip(2));
         Assert.DoesNotContain("qemu.log", argv[1], StringComparison.Ordinal);
     }
 }

@@ -36,7 +36,10 @@ public sealed class QemuCommandLineTests
         Assert.Equal("memory-backend-file,id=mem,size=512M,mem-path=/run/b/sb1/memory,share=off", After(argv, "-object"));
         Assert.Equal("memory-backend=mem", After(argv, "-machine"));
         Assert.Equal("user,id=n0,ipv6=off,restrict=on,hostfwd=tcp:127.0.0.1:40000-:80,hostfwd=tcp:127.0.0.1:40001-:22", After(argv, "-netdev"));
-        Assert.Equal("driver=qcow2,node-name=root,file.driver=file,file.filename=/run/b/sb1/disk.qcow2", After(argv, "-blockdev"));
+        // The disk comes as descriptors 3 (read-write) and 4 (read-only) from the launcher, in fd set 1.
+        Assert.Equal("driver=qcow2,node-name=root,file.driver=file,file.filename=/dev/fdset/1", After(argv, "-blockdev"));
+        Assert.Equal("fd=3,set=1,opaque=rw:/run/b/sb1/disk.qcow2", After(argv, "-add-fd"));
+        Assert.Equal("fd=4,set=1,opaque=ro:/run/b/sb1/disk.qcow2", After(argv, "-add-fd", 1));
         Assert.Contains("socket,id=qmp,path=/run/b/sb1/qmp.sock,server=on,wait=off", argv);
         Assert.Contains("socket,id=agent,path=/run/b/sb1/agent.sock,server=on,wait=off", argv);
         Assert.Contains("virtserialport,chardev=agent,id=agent0,name=org.bough.agent", argv);

@@ -106,8 +106,9 @@ public static class QmpCommands
     /// Switches block node <paramref name="nodeName"/> to the existing qcow2 <paramref name="overlayFile"/>
     /// (<c>blockdev-snapshot-sync</c>, mode <c>existing</c>): from then on the VM writes to the overlay, attached as
     /// node <paramref name="overlayNodeName"/>, and the old image is its read-only backing. The overlay is opened here
-    /// and passed as a descriptor in an fd set that stays (its opaque is the path, which is how
-    /// <see cref="QueryBlockAsync"/> names the image that QEMU knows as <c>/dev/fdset/N</c>).
+    /// and passed as descriptors in an fd set that stays (its opaque is the path, which is how
+    /// <see cref="QueryBlockAsync"/> names the image that QEMU knows as <c>/dev/fdset/N</c>). Call
+    /// <see cref="CloseSpentDescriptorsAsync"/> once the VM runs again.
     /// </summary>
     public static async Task BlockdevSnapshotSyncAsync(this QmpClient qmp, string nodeName, string overlayFile, string overlayNodeName,
         CancellationToken ct)
@@ -116,9 +117,7 @@ public static class QmpCommands
         ArgumentException.ThrowIfNullOrWhiteSpace(nodeName);
         ArgumentException.ThrowIfNullOrWhiteSpace(overlayFile);
         ArgumentException.ThrowIfNullOrWhiteSpace(overlayNodeName);
-        int set;
-        using (SafeFileHandle file = File.OpenHandle(overlayFile, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
-            set = await FdSets.AddAsync(qmp, file, Path.GetFullPath(overlayFile), ct).ConfigureAwait(false);
+        int set = await FdSets.AddImageAsync(qmp, overlayFile, ct).ConfigureAwait(false);
         try
         {
             await Run(qmp, "blockdev-snapshot-sync", new Dictionary<string, object>
@@ -135,6 +134,20 @@ public static class QmpCommands
             await FdSets.RemoveQuietlyAsync(qmp, set).ConfigureAwait(false);
             throw;
         }
+
+    }
+
+    /// <summary>
+    /// After a capture, with the VM running again: closes every descriptor QEMU was handed that it no longer needs
+    /// (device-state files, and the read-write descriptors of images frozen under <paramref name="activeImage"/>, which
+    /// QEMU reopened read-only). A compromised QEMU must not be able to write into a layer that snapshots and their
+    /// children share. QEMU closes a removed descriptor only while the VM runs, hence after <c>cont</c>.
+    /// </summary>
+    public static Task CloseSpentDescriptorsAsync(this QmpClient qmp, string activeImage, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        ArgumentException.ThrowIfNullOrWhiteSpace(activeImage);
+        return FdSets.RemoveSpentAsync(qmp, Path.GetFullPath(activeImage), ct);
     }
 
     /// <summary>
