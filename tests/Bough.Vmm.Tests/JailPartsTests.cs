@@ -37,6 +37,9 @@ public sealed class JailPartsTests : IDisposable
         Assert.Empty(tree.RemoveStale("bough", new HashSet<string> { "sb-live" }));
         Assert.All(cg.Directories, d => Assert.False(Directory.Exists(d)));
         Assert.True(Directory.Exists($"{root}/memory/svc/bough/sb-live"));
+        // With nothing left to keep (a graceful shutdown), the parent goes too.
+        Assert.Empty(tree.RemoveStale("bough", new HashSet<string>()));
+        Assert.False(Directory.Exists($"{root}/memory/svc/bough"));
     }
 
     [Fact]

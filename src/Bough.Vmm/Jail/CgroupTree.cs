@@ -192,6 +192,7 @@ public sealed class CgroupTree
     /// <summary>
     /// Start-up: removes the VM cgroups under <paramref name="parent"/> whose name is not in <paramref name="keep"/>
     /// (VMs of sandboxes that no longer exist). A cgroup that still has processes is left and named in the result.
+    /// With nothing to keep, the parent goes too once it is empty.
     /// </summary>
     public IReadOnlyList<string> RemoveStale(string parent, IReadOnlySet<string> keep)
     {
@@ -207,6 +208,7 @@ public sealed class CgroupTree
                 if (keep.Contains(Path.GetFileName(dir))) continue;
                 if (!TryRemove(dir)) busy.Add(dir);
             }
+            if (keep.Count == 0 && busy.Count == 0) TryRemove(parentDir);
         }
         return busy;
     }
