@@ -39,6 +39,7 @@ public static class HostDoctor
         results.Add(CheckDataDir(dataDir));
         results.Add(CheckFreeSpace(dataDir));
         results.Add(await CheckAccelAsync(dataDir, accelRequested, kernelPath, initrdPath, probeOptions, ct));
+        results.AddRange(await JailChecks.RunAsync(ct));
         return results;
     }
 

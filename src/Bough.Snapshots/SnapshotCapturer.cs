@@ -93,6 +93,7 @@ public sealed class SnapshotCapturer
         string nextNode = "snap" + Guid.NewGuid().ToString("N")[..24];
         var plan = new StopWindowPlan(r.Vm, running, mapping, devicePath, disk.NodeName!, activeDisk, nextDisk, nextNode);
         StopWindowTimings window = await StopWindow.RunAsync(plan, pages, StepHook, _log, ct).ConfigureAwait(false);
+        await CloseSpentDescriptorsAsync(qmp, nextDisk).ConfigureAwait(false);
 
         // ---- the VM runs again; the rest only touches the staging directory
         try
@@ -166,6 +167,22 @@ public sealed class SnapshotCapturer
         if (backing.Length == 0 || !File.Exists(backing) || NativeFs.Identity(backing) != NativeFs.Identity(target))
             throw new SnapshotException($"The backing file of {active} is '{backing}', not the frozen disk of snapshot {published.Id}.");
         await vm.Qmp.ChangeBackingFileAsync(disk.NodeName!, target, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The device-state file and the now frozen disk were handed to QEMU as descriptors; it keeps only read-only
+    /// ones of frozen images. Best effort: the capture itself has succeeded.
+    /// </summary>
+    private async Task CloseSpentDescriptorsAsync(QmpClient qmp, string activeDisk)
+    {
+        try
+        {
+            await qmp.CloseSpentDescriptorsAsync(activeDisk, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is QmpException or QmpDisconnectedException or InvalidDataException or IOException)
+        {
+            _log.LogWarning(e, "Could not close the descriptors QEMU no longer needs after the capture");
+        }
     }
 
     private static void PrepareStaging(string staging)

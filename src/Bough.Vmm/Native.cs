@@ -33,6 +33,27 @@ internal static class Native
     [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
     private static extern int Kill(int pid, int sig);
 
+    [DllImport("libc", SetLastError = true, EntryPoint = "fallocate")]
+    private static extern int FallocateRaw(int fd, int mode, long offset, long length);
+
+    /// <summary>FALLOC_FL_COLLAPSE_RANGE: removes a block-aligned range, shifting what follows down.</summary>
+    public const int FALLOC_FL_COLLAPSE_RANGE = 0x08;
+
+    /// <summary>fallocate(2); returns 0 or the errno.</summary>
+    public static int Fallocate(SafeFileHandle file, int mode, long offset, long length)
+    {
+        bool added = false;
+        file.DangerousAddRef(ref added);
+        try
+        {
+            return FallocateRaw((int)file.DangerousGetHandle(), mode, offset, length) == 0 ? 0 : Marshal.GetLastPInvokeError();
+        }
+        finally
+        {
+            if (added) file.DangerousRelease();
+        }
+    }
+
     /// <summary>
     /// Opens a pidfd: a handle that keeps referring to this exact process even if its PID is
     /// reused later. Null when the process is gone or the kernel lacks pidfd_open.

@@ -13,6 +13,10 @@ public static class QemuCommandLine
     public const string AgentPortName = "org.bough.agent";
     /// <summary>qdev id of the agent port; QMP VSERPORT_CHANGE events name it when the guest opens or closes the port.</summary>
     public const string AgentPortDeviceId = "agent0";
+    /// <summary>The fd set the VM's disk is in (descriptors <see cref="DiskReadWriteFd"/> and <see cref="DiskReadOnlyFd"/> of the launcher).</summary>
+    public const int DiskFdSet = 1;
+    public const int DiskReadWriteFd = 3;
+    public const int DiskReadOnlyFd = 4;
 
     /// <param name="spec">The VM description.</param>
     /// <param name="layout">Runtime file locations.</param>
@@ -42,10 +46,17 @@ public static class QemuCommandLine
             "-object", string.Create(CultureInfo.InvariantCulture,
                 $"memory-backend-file,id=mem,size={spec.MemoryMiB}M,mem-path={Escape(memoryFile)},share=off"),
             "-machine", "memory-backend=mem",
-            // A file chardev is readable while QEMU runs, and survives the daemon.
-            "-chardev", $"file,id=console,path={Escape(layout.ConsoleLog)}",
+            // A file chardev is readable while QEMU runs, and survives the daemon. Appending, so the daemon can
+            // cut its head (ConsoleLogTrimmer) while QEMU writes on at the end.
+            "-chardev", $"file,id=console,path={Escape(layout.ConsoleLog)},append=on",
             "-serial", "chardev:console",
-            "-blockdev", $"driver=qcow2,node-name=root,file.driver=file,file.filename={Escape(Path.GetFullPath(spec.DiskPath))}",
+            // The disk arrives as descriptors (QemuLaunchScript), one read-write and one read-only: once a capture
+            // freezes it, QEMU reopens it read-only, which a jailed QEMU can only do from its fd set.
+            "-add-fd", string.Create(CultureInfo.InvariantCulture,
+                $"fd={DiskReadWriteFd},set={DiskFdSet},opaque={Escape(FdSets.ReadWriteOpaque(Path.GetFullPath(spec.DiskPath)))}"),
+            "-add-fd", string.Create(CultureInfo.InvariantCulture,
+                $"fd={DiskReadOnlyFd},set={DiskFdSet},opaque={Escape(FdSets.ReadOnlyOpaque(Path.GetFullPath(spec.DiskPath)))}"),
+            "-blockdev", $"driver=qcow2,node-name=root,file.driver=file,file.filename={FdSets.PathOf(DiskFdSet)}",
             "-device", "virtio-blk-device,drive=root",
             "-device", "virtio-serial-device",
             "-chardev", $"socket,id=agent,path={Escape(layout.AgentSocket)},server=on,wait=off",
@@ -55,18 +66,34 @@ public static class QemuCommandLine
             // Equivalent to -qmp unix:PATH,server=on,wait=off, but via -chardev so the path is escaped.
             "-chardev", $"socket,id=qmp,path={Escape(layout.QmpSocket)},server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",
-            // Daemonized so the VM outlives a crashed/restarted daemon; the parent exits once
-            // QEMU is initialised, so its exit code and stderr are the startup verdict.
-            "-daemonize",
+            // Not -daemonize: QEMU installs its seccomp filter before daemonize's fork, which the filter then
+            // kills. The launcher detaches it instead (QemuLaunchScript).
             "-pidfile", layout.PidFile,
+            "-sandbox", SeccompPolicy,
         };
+        if (spec.Confinement is { } jail)
+        {
+            // QEMU opens its files as root, then switches to this identity before the guest runs.
+            args.Add("-runas");
+            args.Add(string.Create(CultureInfo.InvariantCulture, $"{jail.Uid}:{jail.Gid}"));
+        }
         args.AddRange(spec.ExtraArgs);
         return args;
     }
 
+    /// <summary>
+    /// QEMU's seccomp filter: no obsolete system calls, no new processes (restores load their state from a passed
+    /// descriptor, never <c>exec:</c>), no scheduler or resource changes. <c>elevateprivileges</c> stays allowed
+    /// because QEMU 7.2 installs the filter before it switches to the <c>-runas</c> user, and that switch is a
+    /// set*id call (denied, the filter kills QEMU right there). Once switched, QEMU holds no capabilities, so a
+    /// set*id call to any other identity fails anyway.
+    /// </summary>
+    public const string SeccompPolicy = "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny";
+
     internal static string BuildNetdev(bool internet, IReadOnlyList<PortForward> ports)
     {
-        var sb = new StringBuilder("user,id=n0");
+        // ipv6=off: the egress firewall speaks IPv4 only, so the guest gets no IPv6 path to go around it.
+        var sb = new StringBuilder("user,id=n0,ipv6=off");
         if (!internet) sb.Append(",restrict=on");
         foreach (var p in ports)
             sb.Append(CultureInfo.InvariantCulture, $",hostfwd=tcp:127.0.0.1:{p.HostPort}-:{p.GuestPort}");

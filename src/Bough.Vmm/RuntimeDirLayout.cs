@@ -14,6 +14,9 @@ public sealed class RuntimeDirLayout
     public const string ConsoleLogName = "console.log";
     public const string ArgsFileName = "qemu.args";
     public const string MemoryFileName = "memory";
+    /// <summary>QEMU's stdout and stderr (it runs detached; this is where a start-up failure says why).</summary>
+    public const string QemuLogName = "qemu.log";
+    public const string JailFileName = "jail.json";
 
     /// <summary>sun_path is 108 bytes including the terminating NUL.</summary>
     public const int MaxUnixSocketPathBytes = 107;
@@ -32,6 +35,8 @@ public sealed class RuntimeDirLayout
     public string ConsoleLog => Path.Combine(Root, ConsoleLogName);
     public string ArgsFile => Path.Combine(Root, ArgsFileName);
     public string DefaultMemoryFile => Path.Combine(Root, MemoryFileName);
+    public string QemuLog => Path.Combine(Root, QemuLogName);
+    public string JailFile => Path.Combine(Root, JailFileName);
 
     /// <summary>
     /// Fails early with a readable message: QEMU's own error for an over-long socket path is

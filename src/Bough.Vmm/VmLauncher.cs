@@ -1,31 +1,41 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
+using Microsoft.Win32.SafeHandles;
 
 namespace Bough.Vmm;
 
 /// <summary>
-/// Starts daemonized QEMU microVMs. A start either returns a fully attached
-/// <see cref="VmProcess"/> (QMP connected, identity verified) or throws and leaves no QEMU
-/// process behind.
+/// Starts QEMU microVMs detached from the daemon (they outlive it), jailed (<see cref="VmConfinement"/>) and under
+/// QEMU's seccomp filter. A start either returns a fully attached <see cref="VmProcess"/> (QMP connected, identity
+/// verified) or throws and leaves no QEMU process and no cgroup behind.
 /// </summary>
 public sealed class VmLauncher
 {
     private const int MaxPortAttempts = 3;
-    private static readonly TimeSpan DaemonizeTimeout = TimeSpan.FromSeconds(60);
-    private static readonly TimeSpan QmpConnectTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan CgroupRemoveWait = TimeSpan.FromSeconds(2);
 
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly string _qemuBinary;
+    private readonly Lazy<CgroupTree> _cgroups;
 
-    public VmLauncher(ILoggerFactory lf, string qemuBinary = "qemu-system-x86_64")
+    /// <param name="lf">Loggers.</param>
+    /// <param name="qemuBinary">The QEMU executable.</param>
+    /// <param name="cgroups">Where VM cgroups are made; null detects this host's on first use.</param>
+    public VmLauncher(ILoggerFactory lf, string qemuBinary = "qemu-system-x86_64", CgroupTree? cgroups = null)
     {
         ArgumentNullException.ThrowIfNull(lf);
         ArgumentException.ThrowIfNullOrWhiteSpace(qemuBinary);
         _loggerFactory = lf;
         _logger = lf.CreateLogger<VmLauncher>();
         _qemuBinary = qemuBinary;
+        _cgroups = cgroups is null ? new Lazy<CgroupTree>(CgroupTree.Detect) : new Lazy<CgroupTree>(cgroups);
     }
+
+    /// <summary>The host's cgroups as this launcher uses them.</summary>
+    public CgroupTree Cgroups => _cgroups.Value;
 
     /// <exception cref="ArgumentException">Invalid spec (e.g. socket path too long).</exception>
     /// <exception cref="InvalidOperationException">A QEMU is already running for this runtime dir.</exception>
@@ -39,7 +49,23 @@ public sealed class VmLauncher
         EnsureNothingRunning(layout);
         DeleteStaleFiles(layout);
         string memoryFile = PrepareMemoryFile(spec, layout);
+        VmCgroup? cgroup = CreateCgroup(spec);
+        var jail = new JailFile(cgroup?.Directories ?? [], spec.ConsoleLogMaxBytes);
+        try
+        {
+            jail.Write(layout.JailFile);
+            return await StartWithPortRetriesAsync(spec, layout, memoryFile, cgroup, jail, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            if (cgroup is not null) await CgroupTree.RemoveAsync(cgroup.Directories, CgroupRemoveWait, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
 
+    private async Task<VmProcess> StartWithPortRetriesAsync(VmSpec spec, RuntimeDirLayout layout, string memoryFile, VmCgroup? cgroup,
+        JailFile jail, CancellationToken ct)
+    {
         bool anyAutoPort = spec.Ports.Any(p => p.HostPort == 0);
         for (int attempt = 1; ; attempt++)
         {
@@ -47,21 +73,16 @@ public sealed class VmLauncher
             var args = QemuCommandLine.Build(spec, layout, memoryFile, ports);
             await File.WriteAllTextAsync(layout.ArgsFile, QemuCommandLine.ToShellString(_qemuBinary, args) + "\n", ct)
                 .ConfigureAwait(false);
-
-            var (exitCode, stderr) = await RunDaemonizingAsync(args, layout, ct).ConfigureAwait(false);
-            if (exitCode == 0)
-                return await AttachAsync(layout, ports, ct).ConfigureAwait(false);
-
-            await KillAllAsync(layout).ConfigureAwait(false);
-            bool portClash = stderr.Contains("host forwarding rule", StringComparison.OrdinalIgnoreCase);
-            if (portClash && anyAutoPort && attempt < MaxPortAttempts)
+            try
+            {
+                int pid = await LaunchDetachedAsync(args, cgroup, Path.GetFullPath(spec.DiskPath), layout).ConfigureAwait(false);
+                return await AttachAsync(pid, layout, ports, jail, ct).ConfigureAwait(false);
+            }
+            catch (VmStartException e) when (anyAutoPort && attempt < MaxPortAttempts &&
+                                             (e.QemuStderr ?? "").Contains("host forwarding rule", StringComparison.OrdinalIgnoreCase))
             {
                 _logger.LogInformation("Host port taken while starting {Name} (attempt {Attempt}); retrying with new ports", spec.Name, attempt);
-                continue;
             }
-            throw new VmStartException(
-                $"QEMU failed to start VM '{spec.Name}' (exit code {exitCode}): {stderr.Trim()} [argv in {layout.ArgsFile}]",
-                stderr, exitCode);
         }
     }
 
@@ -72,12 +93,24 @@ public sealed class VmLauncher
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.KernelPath, nameof(spec.KernelPath));
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.InitrdPath, nameof(spec.InitrdPath));
         ArgumentException.ThrowIfNullOrWhiteSpace(spec.DiskPath, nameof(spec.DiskPath));
+        // The launcher opens it for QEMU (read-write), which must not create a missing one.
+        if (!File.Exists(spec.DiskPath)) throw new ArgumentException($"Disk '{spec.DiskPath}' does not exist.", nameof(spec));
         ArgumentNullException.ThrowIfNull(spec.KernelCmdline, nameof(spec.KernelCmdline));
         if (spec.Accel is not ("kvm" or "tcg"))
             throw new ArgumentException($"Accel must be 'kvm' or 'tcg', got '{spec.Accel}'.", nameof(spec));
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.Vcpus, 1, nameof(spec.Vcpus));
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.MemoryMiB, 16, nameof(spec.MemoryMiB));
         ArgumentOutOfRangeException.ThrowIfLessThan(spec.TcgTranslationCacheMiB, 1, nameof(spec.TcgTranslationCacheMiB));
+        ArgumentOutOfRangeException.ThrowIfNegative(spec.ConsoleLogMaxBytes, nameof(spec.ConsoleLogMaxBytes));
+        if (spec.ConsoleLogMaxBytes is > 0 and < 64 * 1024)
+            throw new ArgumentException("ConsoleLogMaxBytes must be 0 (unbounded) or at least 64 KiB.", nameof(spec));
+        if (spec.Confinement is { } jail)
+        {
+            if (jail.Uid <= 0 || jail.Gid <= 0)
+                throw new ArgumentException("A confined VM must run as a non-root uid and gid.", nameof(spec));
+            if (jail.Limits is { } l && (l.MemoryBytes < (long)spec.MemoryMiB << 20 || l.Cpus < 1 || l.PidsMax < 16))
+                throw new ArgumentException($"Cgroup limits {l} are below what the VM needs.", nameof(spec));
+        }
         var hostPorts = new HashSet<int>();
         foreach (var p in spec.Ports)
         {
@@ -85,6 +118,19 @@ public sealed class VmLauncher
                 throw new ArgumentException($"Invalid port forward {p} in Ports.", nameof(spec));
             if (p.HostPort != 0 && !hostPorts.Add(p.HostPort))
                 throw new ArgumentException($"Host port {p.HostPort} is mapped twice in Ports.", nameof(spec));
+        }
+    }
+
+    private VmCgroup? CreateCgroup(VmSpec spec)
+    {
+        if (spec.Confinement is not { Limits: { } limits } jail) return null;
+        try
+        {
+            return Cgroups.Create(jail.CgroupParent, spec.Name, limits);
+        }
+        catch (IOException e)
+        {
+            throw new VmStartException($"Could not create the cgroup of VM '{spec.Name}': {e.Message}", inner: e);
         }
     }
 
@@ -96,10 +142,13 @@ public sealed class VmLauncher
                 $"A QEMU process (PID {string.Join(", ", running)}) is already running for {layout.Root}.");
     }
 
-    /// <summary>Leftovers from a previous run would confuse adoption (old pidfile) or QEMU (old sockets).</summary>
+    /// <summary>
+    /// Leftovers from a previous run would confuse adoption (old pidfile) or QEMU (old sockets); the console log
+    /// starts afresh with each QEMU (it appends).
+    /// </summary>
     private static void DeleteStaleFiles(RuntimeDirLayout layout)
     {
-        foreach (string path in new[] { layout.PidFile, layout.QmpSocket, layout.AgentSocket })
+        foreach (string path in new[] { layout.PidFile, layout.QmpSocket, layout.AgentSocket, layout.ConsoleLog, layout.JailFile })
             File.Delete(path);
     }
 
@@ -125,65 +174,78 @@ public sealed class VmLauncher
         return path;
     }
 
-    /// <summary>
-    /// Runs QEMU with -daemonize: the launched process exits once the VM is initialised (0) or
-    /// failed (non-zero, reason on stderr). The daemon closes its inherited stdio at that point; if
-    /// it did not, <see cref="ProcessRunner"/> stops reading shortly after the launcher exited.
-    /// </summary>
-    private async Task<(int ExitCode, string Stderr)> RunDaemonizingAsync(IReadOnlyList<string> args, RuntimeDirLayout layout, CancellationToken ct)
+    /// <summary>Starts QEMU detached (<see cref="QemuLaunchScript"/>) and returns its pid.</summary>
+    private async Task<int> LaunchDetachedAsync(IReadOnlyList<string> args, VmCgroup? cgroup, string diskPath, RuntimeDirLayout layout)
     {
         ProcessResult result;
         try
         {
-            // Deliberately not cancelled by ct: killing the launcher mid-fork could let the
-            // daemonized grandchild escape. Initialisation is short; wait for the verdict, then
-            // clean up whatever started and honour the cancellation.
-            result = await ProcessRunner.RunAsync(_qemuBinary, args,
-                new ProcessRunOptions { WorkingDirectory = layout.Root, Timeout = DaemonizeTimeout }, CancellationToken.None).ConfigureAwait(false);
+            // Not cancellable: the shell only forks and prints; killing it half-way could lose track of QEMU.
+            result = await ProcessRunner.RunAsync(QemuLaunchScript.Shell,
+                QemuLaunchScript.Arguments(layout.QemuLog, cgroup?.ProcsFiles ?? [], diskPath, _qemuBinary, args),
+                new ProcessRunOptions { WorkingDirectory = layout.Root, Timeout = TimeSpan.FromSeconds(30) },
+                CancellationToken.None).ConfigureAwait(false);
         }
-        catch (IOException e)
-        {
-            throw new VmStartException($"Could not start '{_qemuBinary}': {e.Message}", inner: e);
-        }
-        catch (TimeoutException)
+        catch (Exception e) when (e is IOException or TimeoutException)
         {
             await KillAllAsync(layout).ConfigureAwait(false);
-            throw new VmStartException($"QEMU did not finish initialising within {DaemonizeTimeout.TotalSeconds}s.");
+            throw new VmStartException($"Could not launch '{_qemuBinary}': {e.Message}", inner: e);
         }
-        if (ct.IsCancellationRequested)
-        {
-            await KillAllAsync(layout).ConfigureAwait(false);
-            ct.ThrowIfCancellationRequested();
-        }
-        string err = result.Stderr;
-        if (result.Stdout.Length > 0) err = (err + "\n" + result.Stdout).Trim();
-        return (result.ExitCode, err);
+        if (!result.Succeeded || !int.TryParse(result.Stdout.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int pid) || pid <= 0)
+            throw new VmStartException($"The QEMU launcher failed (exit {result.ExitCode}): {result.Stderr.Trim()} {result.Stdout.Trim()}",
+                result.Stderr, result.ExitCode);
+        return pid;
     }
 
-    private async Task<VmProcess> AttachAsync(RuntimeDirLayout layout, IReadOnlyList<PortForward> ports, CancellationToken ct)
+    /// <summary>
+    /// Waits until QEMU answers on QMP (its greeting comes from the main loop, so it has finished initialising and
+    /// switched to its jail user) or dies (then its log says why), then checks it is the QEMU of this runtime dir.
+    /// </summary>
+    private async Task<VmProcess> AttachAsync(int pid, RuntimeDirLayout layout, IReadOnlyList<PortForward> ports, JailFile jail,
+        CancellationToken ct)
     {
+        SafeFileHandle? pidfd = Native.PidfdOpen(pid);
         QmpClient? qmp = null;
-        Microsoft.Win32.SafeHandles.SafeFileHandle? pidfd = null;
         try
         {
-            int pid = VmProcess.ReadPidFile(layout.PidFile)
-                      ?? throw new VmStartException($"QEMU reported success but wrote no pidfile at {layout.PidFile}.");
-            pidfd = VmProcess.OpenVerified(pid, layout);
-            if (pidfd is null && !VmProcess.IsOurQemu(pid, layout))
-                throw new VmStartException($"QEMU PID {pid} exited right after starting; see {layout.ConsoleLog}.");
-            qmp = await QmpClient.ConnectAsync(layout.QmpSocket, _loggerFactory.CreateLogger<QmpClient>(), QmpConnectTimeout, ct)
+            qmp = await StartupWait.ConnectQmpAsync(pid, pidfd, layout, StartTimeout, _loggerFactory.CreateLogger<QmpClient>(), ct)
                 .ConfigureAwait(false);
+            if (qmp is null)
+            {
+                string log = ReadLog(layout);
+                throw new VmStartException($"QEMU failed to start VM in {layout.Root}: {log} [argv in {layout.ArgsFile}]", log);
+            }
+            if (VmProcess.ReadPidFile(layout.PidFile) != pid || !VmProcess.IsOurQemu(pid, layout))
+                throw new VmStartException($"QEMU PID {pid} is not the QEMU of {layout.Root} (pidfile {VmProcess.ReadPidFile(layout.PidFile)}).");
             _logger.LogInformation("Started QEMU PID {Pid} in {RuntimeDir}", pid, layout.Root);
-            return new VmProcess(pid, pidfd, layout, qmp, ports, _loggerFactory.CreateLogger<VmProcess>());
+            return new VmProcess(pid, pidfd, layout, qmp, ports, jail, _loggerFactory.CreateLogger<VmProcess>());
         }
         catch (Exception e)
         {
             if (qmp is not null) await qmp.DisposeAsync().ConfigureAwait(false);
+            KillLaunched(pid, pidfd, layout);
             pidfd?.Dispose();
             await KillAllAsync(layout).ConfigureAwait(false);
             if (e is VmStartException or OperationCanceledException) throw;
-            throw new VmStartException($"QEMU started but could not be attached: {e.Message}", inner: e);
+            throw new VmStartException($"QEMU started but could not be attached: {e.Message}", ReadLog(layout), inner: e);
         }
+    }
+
+    /// <summary>
+    /// The launched pid may still be the shell that joins the cgroups (the scan for QEMU processes does not see it):
+    /// killed if its command line still names this runtime dir.
+    /// </summary>
+    private static void KillLaunched(int pid, SafeFileHandle? pidfd, RuntimeDirLayout layout)
+    {
+        if (StartupWait.IsDead(pid, pidfd)) return;
+        if (ProcFs.ReadCmdline(pid) is { } argv && ProcFs.ReferencesDirectory(argv, layout.Root))
+            Native.SendSignal(pid, pidfd, Native.SIGKILL);
+    }
+
+    private static string ReadLog(RuntimeDirLayout layout)
+    {
+        try { return File.ReadAllText(layout.QemuLog).Trim(); }
+        catch (IOException) { return ""; }
     }
 
     /// <summary>
@@ -192,7 +254,7 @@ public sealed class VmLauncher
     /// </summary>
     private async Task KillAllAsync(RuntimeDirLayout layout)
     {
-        // Repeat until a scan comes back empty: a process caught mid-fork can appear after the first scan.
+        // Repeat until a scan comes back empty: a process caught mid-exec can appear after the first scan.
         for (int round = 0; round < 5; round++)
         {
             var pids = new HashSet<int>(VmProcessScanner.FindQemuProcessesUnder(layout.Root));

@@ -5,7 +5,7 @@ using Microsoft.Win32.SafeHandles;
 namespace Bough.Vmm;
 
 /// <summary>
-/// A running (daemonized) QEMU process. QEMU is deliberately not our child: it survives a
+/// A running QEMU process, started detached (<see cref="VmLauncher"/>). QEMU is deliberately not our child: it survives a
 /// daemon crash, and a restarted daemon re-attaches with <see cref="TryAdoptAsync"/>.
 /// Disposing this object only detaches (closes QMP, stops watching); use
 /// <see cref="StopAsync"/> to end the VM.
@@ -17,6 +17,7 @@ public sealed class VmProcess : IAsyncDisposable
     private static readonly TimeSpan TermGrace = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan AdoptQmpTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan CgroupRemoveWait = TimeSpan.FromSeconds(2);
 
     private readonly SafeFileHandle? _pidfd;
     private readonly ILogger _logger;
@@ -24,19 +25,26 @@ public sealed class VmProcess : IAsyncDisposable
     private readonly CancellationTokenSource _monitorCts = new();
     private readonly SemaphoreSlim _stopLock = new(1, 1);
     private readonly Task _monitor;
+    private readonly JailFile _jail;
+    private readonly Lazy<Task> _released;
     private int _disposed;
 
     internal VmProcess(int pid, SafeFileHandle? pidfd, RuntimeDirLayout layout, QmpClient qmp,
-                       IReadOnlyList<PortForward> ports, ILogger logger)
+                       IReadOnlyList<PortForward> ports, JailFile jail, ILogger logger)
     {
         Pid = pid;
         _pidfd = pidfd;
         Layout = layout;
         Qmp = qmp;
         Ports = ports;
+        _jail = jail;
         _logger = logger;
+        _released = new Lazy<Task>(ReleaseCgroupAsync);
         _monitor = Task.Run(() => MonitorAsync(_monitorCts.Token));
     }
+
+    /// <summary>The VM's cgroup directories (empty when it has none).</summary>
+    public IReadOnlyList<string> CgroupDirectories => _jail.CgroupDirectories;
 
     public int Pid { get; }
     public RuntimeDirLayout Layout { get; }
@@ -94,7 +102,7 @@ public sealed class VmProcess : IAsyncDisposable
         }
         var ports = argv is null ? [] : QemuCommandLine.ParsePortForwards(argv);
         logger.LogInformation("Adopted QEMU PID {Pid} in {RuntimeDir}", pid, layout.Root);
-        return new VmProcess(pid.Value, pidfd, layout, qmp, ports, logger);
+        return new VmProcess(pid.Value, pidfd, layout, qmp, ports, JailFile.Read(layout.JailFile), logger);
     }
 
     /// <summary>
@@ -107,34 +115,40 @@ public sealed class VmProcess : IAsyncDisposable
         await _stopLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            if (await WaitExitAsync(TimeSpan.Zero, ct).ConfigureAwait(false)) return;
-
-            if (!Qmp.Disconnected.IsCompleted)
-            {
-                try
-                {
-                    await Qmp.QuitAsync(ct).WaitAsync(grace, ct).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is QmpException or QmpDisconnectedException or TimeoutException or ObjectDisposedException)
-                {
-                    _logger.LogDebug(e, "QMP quit for PID {Pid} did not complete cleanly", Pid);
-                }
-                if (await WaitExitAsync(grace, ct).ConfigureAwait(false)) return;
-            }
-
-            _logger.LogWarning("QEMU PID {Pid} did not quit within {Grace}; sending SIGTERM", Pid, grace);
-            Signal(Native.SIGTERM);
-            if (await WaitExitAsync(TermGrace, ct).ConfigureAwait(false)) return;
-
-            _logger.LogWarning("QEMU PID {Pid} ignored SIGTERM; sending SIGKILL", Pid);
-            Signal(Native.SIGKILL);
-            if (!await WaitExitAsync(KillWait, ct).ConfigureAwait(false))
-                throw new InvalidOperationException($"QEMU PID {Pid} is still alive {KillWait.TotalSeconds}s after SIGKILL.");
+            await StopCoreAsync(grace, ct).ConfigureAwait(false);
         }
         finally
         {
             _stopLock.Release();
         }
+        await _released.Value.ConfigureAwait(false);
+    }
+
+    private async Task StopCoreAsync(TimeSpan grace, CancellationToken ct)
+    {
+        if (await WaitExitAsync(TimeSpan.Zero, ct).ConfigureAwait(false)) return;
+
+        if (!Qmp.Disconnected.IsCompleted)
+        {
+            try
+            {
+                await Qmp.QuitAsync(ct).WaitAsync(grace, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is QmpException or QmpDisconnectedException or TimeoutException or ObjectDisposedException)
+            {
+                _logger.LogDebug(e, "QMP quit for PID {Pid} did not complete cleanly", Pid);
+            }
+            if (await WaitExitAsync(grace, ct).ConfigureAwait(false)) return;
+        }
+
+        _logger.LogWarning("QEMU PID {Pid} did not quit within {Grace}; sending SIGTERM", Pid, grace);
+        Signal(Native.SIGTERM);
+        if (await WaitExitAsync(TermGrace, ct).ConfigureAwait(false)) return;
+
+        _logger.LogWarning("QEMU PID {Pid} ignored SIGTERM; sending SIGKILL", Pid);
+        Signal(Native.SIGKILL);
+        if (!await WaitExitAsync(KillWait, ct).ConfigureAwait(false))
+            throw new InvalidOperationException($"QEMU PID {Pid} is still alive {KillWait.TotalSeconds}s after SIGKILL.");
     }
 
     private bool Signal(int signal)
@@ -170,8 +184,10 @@ public sealed class VmProcess : IAsyncDisposable
                 if (!CheckAlive())
                 {
                     MarkExited();
+                    await _released.Value.ConfigureAwait(false);
                     return;
                 }
+                TrimConsole();
                 // QMP EOF is the earliest sign of exit; then poll fast until the kernel agrees.
                 var interval = Qmp.Disconnected.IsCompleted ? FastPollInterval : MonitorInterval;
                 await Task.WhenAny(Task.Delay(interval, ct), Qmp.Disconnected).ConfigureAwait(false);
@@ -181,6 +197,40 @@ public sealed class VmProcess : IAsyncDisposable
         catch (Exception e)
         {
             _logger.LogError(e, "Exit monitor for QEMU PID {Pid} failed", Pid);
+        }
+    }
+
+    /// <summary>Keeps console.log under its cap (checked every monitor tick).</summary>
+    private void TrimConsole()
+    {
+        long max = _jail.ConsoleLogMaxBytes;
+        if (max <= 0) return;
+        try
+        {
+            // Cut once within an eighth of the cap (at most 1 MiB) of it, down to two eighths under it: the cap holds
+            // unless the guest prints more than that eighth within one tick, which a serial console cannot.
+            long slack = Math.Min(max / 8, 1L << 20);
+            long cut = ConsoleLogTrimmer.Trim(Layout.ConsoleLog, max - slack, max - 2 * slack);
+            if (cut > 0) _logger.LogDebug("Cut {Bytes} bytes from the head of {Log}", cut, Layout.ConsoleLog);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning(e, "Could not trim {Log}", Layout.ConsoleLog);
+        }
+    }
+
+    /// <summary>Once QEMU is gone: its cgroup goes too (idempotent, never throws).</summary>
+    private async Task ReleaseCgroupAsync()
+    {
+        if (_jail.CgroupDirectories.Count == 0) return;
+        try
+        {
+            if (!await CgroupTree.RemoveAsync(_jail.CgroupDirectories, CgroupRemoveWait, CancellationToken.None).ConfigureAwait(false))
+                _logger.LogWarning("The cgroup of QEMU PID {Pid} ({Dirs}) could not be removed", Pid, string.Join(", ", _jail.CgroupDirectories));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _logger.LogWarning(e, "Removing the cgroup of QEMU PID {Pid} failed", Pid);
         }
     }
 

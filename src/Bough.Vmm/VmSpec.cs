@@ -50,4 +50,19 @@ public sealed record VmSpec
 
     /// <summary>Extra QEMU arguments appended verbatim (e.g. <c>-incoming defer</c> for restores).</summary>
     public IReadOnlyList<string> ExtraArgs { get; init; } = [];
+
+    /// <summary>
+    /// Who QEMU runs as and what it may use. Null runs it as the daemon's user without a cgroup (the VMM's own
+    /// tests); the engine always sets it. QEMU runs under its seccomp filter either way.
+    /// </summary>
+    public VmConfinement? Confinement { get; init; }
+
+    /// <summary>
+    /// <c>console.log</c> is kept to its last this many bytes while the VM is attached (a guest can print without
+    /// end); 0 leaves it unbounded.
+    /// </summary>
+    public long ConsoleLogMaxBytes { get; init; } = DefaultConsoleLogMaxBytes;
+
+    /// <summary>8 MiB.</summary>
+    public const long DefaultConsoleLogMaxBytes = 8L << 20;
 }

@@ -109,6 +109,7 @@ public class CrashSafetyTests(GuestImageFixture fx, ITestOutputHelper output)
         {
             Name = "rbad", RuntimeDir = dir, KernelPath = fx.Kernel.KernelPath, InitrdPath = fx.Kernel.InitrdPath,
             KernelCmdline = fx.Kernel.CommandLine, DiskPath = disk, Accel = "tcg", Internet = false,
+            Confinement = new Bough.Vmm.VmConfinement(1_900_049_999, 1_900_049_999),
         };
         var e = await Assert.ThrowsAsync<SnapshotException>(() => lab.Restorer.RestoreAsync(lab.Launcher, spec, broken, CancellationToken.None));
         lab.Log("restore of a truncated device state: " + e.Message);

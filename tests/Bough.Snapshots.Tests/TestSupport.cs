@@ -106,6 +106,8 @@ public sealed class Lab : IAsyncDisposable
         _out = output;
         Root = Path.Combine("/tmp/bough-snap-tests", Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(SnapshotsDir);
+        // Like the engine's data dir: only root may enter, so the jailed QEMUs get every later file as a descriptor.
+        File.SetUnixFileMode(Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         _lf = LoggerFactory.Create(b => b.AddProvider(new XunitLoggerProvider(output)).SetMinimumLevel(LogLevel.Information));
         Launcher = new VmLauncher(_lf);
         Capturer = new SnapshotCapturer(_lf.CreateLogger<SnapshotCapturer>());
@@ -119,8 +121,22 @@ public sealed class Lab : IAsyncDisposable
     public SnapshotRestorer Restorer { get; }
     public void Log(string line) => _out.WriteLine($"[{DateTime.UtcNow:HH:mm:ss.fff}] {line}");
 
+    /// <summary>Each VM runs jailed as the engine runs it: its own uid, seccomp, a cgroup (VmLauncher adds them).</summary>
+    private VmConfinement NextJail() => new(JailUidBase + Interlocked.Increment(ref _jails), JailUidBase)
+    {
+        Limits = new CgroupLimits((256L + 192 + 64) << 20, 1, 256),
+        CgroupParent = CgroupParent,
+    };
+
+    private static readonly int JailUidBase = 1_900_050_000 + Random.Shared.Next(0, 10_000);
+    private int _jails;
+
+    /// <summary>This lab's group of VM cgroups (VM names repeat across labs).</summary>
+    private string CgroupParent => "bough-snap-" + Path.GetFileName(Root);
+
     private VmSpec Spec(string name, string dir, string disk) => new()
     {
+        Confinement = NextJail(),
         Name = name,
         RuntimeDir = dir,
         KernelPath = _fx.Kernel.KernelPath,
@@ -229,5 +245,10 @@ public sealed class Lab : IAsyncDisposable
         }
         _lf.Dispose();
         try { Directory.Delete(Root, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        var cgroups = CgroupTree.Detect();
+        if (cgroups.Version == CgroupVersion.None) return;
+        cgroups.RemoveStale(CgroupParent, new HashSet<string>());
+        foreach (string parent in cgroups.DirectoriesOf(CgroupParent, "x").Select(d => Path.GetDirectoryName(d)!))
+            try { Directory.Delete(parent); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }

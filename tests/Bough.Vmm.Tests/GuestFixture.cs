@@ -15,6 +15,7 @@ public sealed class GuestFixture : IDisposable
     public const string ReadyMarker = "BOUGH-TEST-READY";
     public const string HttpBody = "hello-from-guest";
     public const string AgentPing = "AGENT-PING";
+    public const string FloodDone = "BOUGH-FLOOD-DONE";
     public const int GuestHttpPort = 8080;
     /// <summary>tsc_early_khz avoids a TSC calibration hang under TCG on a loaded host (see <see cref="HostTsc"/>).</summary>
     public static readonly string KernelCmdline =
@@ -135,6 +136,10 @@ public sealed class GuestFixture : IDisposable
           while true; do echo {{AgentPing}} > $port; sleep 1; done
         ) &
         echo {{ReadyMarker}}
+        # Tests of the console cap boot with bough_flood=N: N numbered lines to the serial console, then a marker.
+        for a in $(cat /proc/cmdline); do
+          case $a in bough_flood=*) seq 1 ${a#bough_flood=} > /dev/ttyS0; echo {{FloodDone}} > /dev/ttyS0;; esac
+        done
         while true; do sleep 3600; done
         """.Replace("\r", "") + "\n";
 

@@ -35,16 +35,30 @@ public sealed class QemuCommandLineTests
         Assert.Equal("sb,,1", After(argv, "-name")); // commas escaped
         Assert.Equal("memory-backend-file,id=mem,size=512M,mem-path=/run/b/sb1/memory,share=off", After(argv, "-object"));
         Assert.Equal("memory-backend=mem", After(argv, "-machine"));
-        Assert.Equal("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:80,hostfwd=tcp:127.0.0.1:40001-:22", After(argv, "-netdev"));
-        Assert.Equal("driver=qcow2,node-name=root,file.driver=file,file.filename=/run/b/sb1/disk.qcow2", After(argv, "-blockdev"));
+        Assert.Equal("user,id=n0,ipv6=off,restrict=on,hostfwd=tcp:127.0.0.1:40000-:80,hostfwd=tcp:127.0.0.1:40001-:22", After(argv, "-netdev"));
+        // The disk comes as descriptors 3 (read-write) and 4 (read-only) from the launcher, in fd set 1.
+        Assert.Equal("driver=qcow2,node-name=root,file.driver=file,file.filename=/dev/fdset/1", After(argv, "-blockdev"));
+        Assert.Equal("fd=3,set=1,opaque=rw:/run/b/sb1/disk.qcow2", After(argv, "-add-fd"));
+        Assert.Equal("fd=4,set=1,opaque=ro:/run/b/sb1/disk.qcow2", After(argv, "-add-fd", 1));
         Assert.Contains("socket,id=qmp,path=/run/b/sb1/qmp.sock,server=on,wait=off", argv);
         Assert.Contains("socket,id=agent,path=/run/b/sb1/agent.sock,server=on,wait=off", argv);
         Assert.Contains("virtserialport,chardev=agent,id=agent0,name=org.bough.agent", argv);
-        Assert.Contains("-daemonize", argv);
+        Assert.DoesNotContain("-daemonize", argv); // the seccomp filter kills daemonize's fork
+        Assert.Equal("file,id=console,path=/run/b/sb1/console.log,append=on", After(argv, "-chardev"));
         Assert.Equal("/run/b/sb1/qemu.pid", After(argv, "-pidfile"));
+        Assert.Equal("on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny", After(argv, "-sandbox"));
+        Assert.DoesNotContain("-runas", argv);
         foreach (string flag in new[] { "-no-reboot", "-nodefaults", "-no-user-config" }) Assert.Contains(flag, argv);
 
         Assert.Equal([new PortForward(80, 40000), new PortForward(22, 40001)], QemuCommandLine.ParsePortForwards(argv));
+    }
+
+    [Fact]
+    public void Build_Confined_RunsAsItsUidAndGid()
+    {
+        var spec = Spec("/r") with { Confinement = new VmConfinement(1_900_000_007, 990) };
+        var argv = QemuCommandLine.Build(spec, new RuntimeDirLayout("/r"), "/r/memory", []);
+        Assert.Equal("1900000007:990", After(argv, "-runas"));
     }
 
     [Fact]
@@ -53,7 +67,7 @@ public sealed class QemuCommandLineTests
         var argv = QemuCommandLine.Build(Spec("/r") with { Accel = "kvm", Internet = true }, new RuntimeDirLayout("/r"), "/r/memory", []);
         Assert.Equal("kvm", After(argv, "-accel"));
         Assert.Equal("host", After(argv, "-cpu"));
-        Assert.Equal("user,id=n0", After(argv, "-netdev"));
+        Assert.Equal("user,id=n0,ipv6=off", After(argv, "-netdev"));
     }
 
     [Fact]

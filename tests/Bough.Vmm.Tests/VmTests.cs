@@ -162,7 +162,7 @@ public sealed class VmTests : IAsyncLifetime
         var vm = await StartAsync(_guest.Spec(dir, "sb-offline") with { Internet = false });
         string[] argv = ProcFs.ReadCmdline(vm.Pid)!;
         string netdev = argv[Array.IndexOf(argv, "-netdev") + 1];
-        Assert.StartsWith("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:", netdev);
+        Assert.StartsWith("user,id=n0,ipv6=off,restrict=on,hostfwd=tcp:127.0.0.1:", netdev);
 
         await WaitForConsoleAsync(vm, GuestFixture.ReadyMarker);
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };

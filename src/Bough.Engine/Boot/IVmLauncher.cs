@@ -20,4 +20,10 @@ public interface IVmLauncher
 
     /// <summary>Takes over a VM a previous daemon left running in <paramref name="runtimeDir"/>; null if none is alive.</summary>
     Task<IVm?> AdoptAsync(string runtimeDir, CancellationToken ct);
+
+    /// <summary>
+    /// Start-up, after orphaned VMs are killed: removes host resources (cgroups under <paramref name="cgroupParent"/>)
+    /// of VMs not named in <paramref name="liveVmNames"/>. Launchers that make none have nothing to do.
+    /// </summary>
+    Task RemoveLeftoversAsync(string cgroupParent, IReadOnlySet<string> liveVmNames, CancellationToken ct) => Task.CompletedTask;
 }

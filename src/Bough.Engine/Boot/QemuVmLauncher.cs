@@ -23,4 +23,18 @@ internal sealed class QemuVmLauncher(VmLauncher launcher, ILoggerFactory loggers
 
     public async Task<IVm?> AdoptAsync(string runtimeDir, CancellationToken ct) =>
         await VmProcess.TryAdoptAsync(runtimeDir, loggers, ct) is { } p ? new QemuVm(p, _log) : null;
+
+    public async Task RemoveLeftoversAsync(string cgroupParent, IReadOnlySet<string> liveVmNames, CancellationToken ct)
+    {
+        if (launcher.Cgroups.Version == CgroupVersion.None) return;
+        // Orphans were just SIGKILLed; a cgroup empties only once the kernel has finished them.
+        var busy = launcher.Cgroups.RemoveStale(cgroupParent, liveVmNames);
+        for (int i = 0; i < 50 && busy.Count > 0; i++)
+        {
+            await Task.Delay(40, ct);
+            busy = launcher.Cgroups.RemoveStale(cgroupParent, liveVmNames);
+        }
+        foreach (var dir in busy)
+            _log.LogWarning("cgroup {Dir} belongs to no sandbox but still has processes; left in place", dir);
+    }
 }

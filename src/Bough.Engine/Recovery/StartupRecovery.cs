@@ -15,12 +15,14 @@ namespace Bough.Engine.Recovery;
 /// </summary>
 internal sealed class StartupRecovery(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, IVmLauncher launcher,
-    GuestChannel channel, SnapshotFilesystem files, SnapshotGc gc, ILogger<StartupRecovery> log)
+    GuestChannel channel, SnapshotFilesystem files, SnapshotGc gc, SandboxBooter booter, VmSpecFactory specs,
+    ILogger<StartupRecovery> log)
 {
     public async Task RecoverAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(options.SandboxesDir);
         var adopted = new HashSet<int>();
+        var live = new HashSet<string>(StringComparer.Ordinal);
         foreach (var row in await store.ListAsync(ct))
         {
             switch (row.State)
@@ -40,12 +42,17 @@ internal sealed class StartupRecovery(
                     await VmReaper.KillUnderAsync(row.RuntimeDir, log);
                     break;
                 case SandboxState.Running:
-                    if (await AdoptAsync(row, ct) is { } pid) adopted.Add(pid);
+                    if (await AdoptAsync(row, ct) is { } pid)
+                    {
+                        adopted.Add(pid);
+                        live.Add(row.Id);
+                    }
                     break;
             }
         }
         files.RemoveUnpublished(await snapshots.ListAsync(ct));
         VmReaper.KillOrphans(options.SandboxesDir, adopted, log);
+        await launcher.RemoveLeftoversAsync(specs.CgroupParent, live, ct);
         await gc.CollectAsync();
     }
 
@@ -59,9 +66,10 @@ internal sealed class StartupRecovery(
             log.LogWarning("sandbox {Id} is dead: VM gone across daemon restart", row.Id);
             return null;
         }
+        ClaimUid(row, vm);
         // A daemon killed inside a capture leaves the VM stopped and maybe on a newer overlay
         // than the row says: re-read its disk, then let it run.
-        var disk = await TryAsync(() => vm.ActiveDiskAsync(ct), row.Id, "query the disk of");
+        var disk = TrustedDisk(row, await TryAsync(() => vm.ActiveDiskAsync(ct), row.Id, "query the disk of"));
         if (await TryAsync(async () => (bool?)await vm.EnsureRunningAsync(ct), row.Id, "check the run state of") == true)
             log.LogWarning("sandbox {Id} was left stopped (interrupted capture?); continued it", row.Id);
         var adoptedRow = row with { Pid = vm.Pid, DiskPath = disk ?? row.DiskPath };
@@ -72,6 +80,30 @@ internal sealed class StartupRecovery(
         channel.Watch(rt, vm);
         log.LogInformation("adopted sandbox {Id} (pid {Pid})", row.Id, vm.Pid);
         return vm.Pid;
+    }
+
+    /// <summary>The adopted VM keeps its uid, and nothing else may get it until that VM is gone.</summary>
+    private void ClaimUid(SandboxRecord row, IVm vm)
+    {
+        if (row.VmUid is not { } uid)
+        {
+            log.LogWarning("sandbox {Id} runs a VM started without a jail (no uid recorded); it stays unconfined until it is restarted", row.Id);
+            return;
+        }
+        if (booter.Uids.Claim(row.Id, uid)) booter.Uids.ReleaseWhenGone(row.Id, uid, vm);
+        else log.LogError("sandbox {Id}: its VM uid {Uid} is outside the configured range or already taken", row.Id, uid);
+    }
+
+    /// <summary>
+    /// The disk QEMU reports, only when it is a path in the sandbox's own directory: QEMU is untrusted, and an image
+    /// it was handed as a descriptor is <c>/dev/fdset/N</c> to it. Otherwise the recorded path stands.
+    /// </summary>
+    internal static string? TrustedDisk(SandboxRecord row, string? reported)
+    {
+        if (reported is null || !Path.IsPathFullyQualified(reported)) return row.DiskPath;
+        var full = Path.GetFullPath(reported);
+        var dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(row.RuntimeDir)) + "/";
+        return full.StartsWith(dir, StringComparison.Ordinal) ? full : row.DiskPath;
     }
 
     private async Task<T?> TryAsync<T>(Func<Task<T?>> query, string id, string what)

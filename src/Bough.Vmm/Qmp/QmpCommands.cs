@@ -34,11 +34,22 @@ public static class QmpCommands
     /// <summary><c>quit</c>: QEMU exits; the reply may be lost with the connection (then <see cref="QmpDisconnectedException"/>).</summary>
     public static Task QuitAsync(this QmpClient qmp, CancellationToken ct) => Run(qmp, "quit", null, ct);
 
-    /// <summary><c>query-block</c>: the block devices with their image chains.</summary>
+    /// <summary>
+    /// <c>query-block</c>: the block devices with their image chains. Images the VM was handed as descriptors show up
+    /// in QEMU as <c>/dev/fdset/N</c>; they are reported by the path they were opened from (the fd set's opaque,
+    /// set by <see cref="BlockdevSnapshotSyncAsync"/>).
+    /// </summary>
     public static async Task<IReadOnlyList<BlockDeviceInfo>> QueryBlockAsync(this QmpClient qmp, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(qmp);
-        return BlockDeviceInfo.ParseList(await qmp.ExecuteAsync("query-block", null, ct).ConfigureAwait(false));
+        var devices = BlockDeviceInfo.ParseList(await qmp.ExecuteAsync("query-block", null, ct).ConfigureAwait(false));
+        if (!devices.Any(d => FdSets.IsFdSetPath(d.File) || d.BackingChain.Any(FdSets.IsFdSetPath))) return devices;
+        var paths = FdSets.ParseOpaques(await qmp.ExecuteAsync("query-fdsets", null, ct).ConfigureAwait(false));
+        return devices.Select(d => d with
+        {
+            File = FdSets.Resolve(d.File, paths),
+            BackingChain = d.BackingChain.Select(b => FdSets.Resolve(b, paths)!).ToList(),
+        }).ToList();
     }
 
     /// <summary>The image file the VM writes to: <see cref="BlockDeviceInfo.File"/> of the first device with a medium, or null.</summary>
@@ -69,33 +80,74 @@ public static class QmpCommands
 
     /// <summary>
     /// Writes the device state (no RAM) of a stopped VM to <paramref name="path"/> (<c>xen-save-devices-state</c>,
-    /// not live). It loads back as an incoming migration; see <see cref="MigrateIncomingFromFileAsync"/>.
+    /// not live). It loads back as an incoming migration; see <see cref="MigrateIncomingFromFileAsync"/>. The file is
+    /// created here (daemon's owner and mode) and handed to QEMU as a descriptor: a jailed QEMU cannot open paths
+    /// in the data directory.
     /// </summary>
-    public static Task SaveDeviceStateAsync(this QmpClient qmp, string path, CancellationToken ct)
+    public static async Task SaveDeviceStateAsync(this QmpClient qmp, string path, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(qmp);
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        return Run(qmp, "xen-save-devices-state", new Dictionary<string, object> { ["filename"] = path, ["live"] = false }, ct);
+        // Write-only: QEMU hands out an fd set's descriptor only for the same access mode it asks for.
+        using SafeFileHandle file = File.OpenHandle(path, FileMode.Create, FileAccess.Write, FileShare.ReadWrite);
+        int set = await FdSets.AddAsync(qmp, file, Path.GetFullPath(path), ct).ConfigureAwait(false);
+        try
+        {
+            await Run(qmp, "xen-save-devices-state",
+                new Dictionary<string, object> { ["filename"] = FdSets.PathOf(set), ["live"] = false }, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await FdSets.RemoveQuietlyAsync(qmp, set).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
     /// Switches block node <paramref name="nodeName"/> to the existing qcow2 <paramref name="overlayFile"/>
     /// (<c>blockdev-snapshot-sync</c>, mode <c>existing</c>): from then on the VM writes to the overlay, attached as
-    /// node <paramref name="overlayNodeName"/>, and the old image is its read-only backing.
+    /// node <paramref name="overlayNodeName"/>, and the old image is its read-only backing. The overlay is opened here
+    /// and passed as descriptors in an fd set that stays (its opaque is the path, which is how
+    /// <see cref="QueryBlockAsync"/> names the image that QEMU knows as <c>/dev/fdset/N</c>). Call
+    /// <see cref="CloseSpentDescriptorsAsync"/> once the VM runs again.
     /// </summary>
-    public static Task BlockdevSnapshotSyncAsync(this QmpClient qmp, string nodeName, string overlayFile, string overlayNodeName,
+    public static async Task BlockdevSnapshotSyncAsync(this QmpClient qmp, string nodeName, string overlayFile, string overlayNodeName,
         CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(qmp);
         ArgumentException.ThrowIfNullOrWhiteSpace(nodeName);
         ArgumentException.ThrowIfNullOrWhiteSpace(overlayFile);
         ArgumentException.ThrowIfNullOrWhiteSpace(overlayNodeName);
-        return Run(qmp, "blockdev-snapshot-sync", new Dictionary<string, object>
+        int set = await FdSets.AddImageAsync(qmp, overlayFile, ct).ConfigureAwait(false);
+        try
         {
-            ["node-name"] = nodeName,
-            ["snapshot-file"] = overlayFile,
-            ["snapshot-node-name"] = overlayNodeName,
-            ["format"] = "qcow2",
-            ["mode"] = "existing",
-        }, ct);
+            await Run(qmp, "blockdev-snapshot-sync", new Dictionary<string, object>
+            {
+                ["node-name"] = nodeName,
+                ["snapshot-file"] = FdSets.PathOf(set),
+                ["snapshot-node-name"] = overlayNodeName,
+                ["format"] = "qcow2",
+                ["mode"] = "existing",
+            }, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await FdSets.RemoveQuietlyAsync(qmp, set).ConfigureAwait(false);
+            throw;
+        }
+
+    }
+
+    /// <summary>
+    /// After a capture, with the VM running again: closes every descriptor QEMU was handed that it no longer needs
+    /// (device-state files, and the read-write descriptors of images frozen under <paramref name="activeImage"/>, which
+    /// QEMU reopened read-only). A compromised QEMU must not be able to write into a layer that snapshots and their
+    /// children share. QEMU closes a removed descriptor only while the VM runs, hence after <c>cont</c>.
+    /// </summary>
+    public static Task CloseSpentDescriptorsAsync(this QmpClient qmp, string activeImage, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(qmp);
+        ArgumentException.ThrowIfNullOrWhiteSpace(activeImage);
+        return FdSets.RemoveSpentAsync(qmp, Path.GetFullPath(activeImage), ct);
     }
 
     /// <summary>

@@ -1,0 +1,45 @@
+namespace Bough.Engine.Boot;
+
+/// <summary>
+/// How each sandbox's QEMU is jailed: the unprivileged uid range it runs in, the group, its cgroup limits and the
+/// console cap. Defaults suit a single-machine install.
+/// </summary>
+public sealed class VmJailOptions
+{
+    /// <summary>First uid of the range VM uids come from (far above any real user's).</summary>
+    public int UidBase { get; set; } = 1_900_000_000;
+
+    /// <summary>How many uids the range has: at most this many VMs at once.</summary>
+    public int UidCount { get; set; } = 65_536;
+
+    /// <summary>The group every VM runs in (made by <c>bough setup</c>); when missing, each VM's gid is its uid.</summary>
+    public string Group { get; set; } = "bough-vm";
+
+    /// <summary>Put each VM in its own cgroup with the limits below (off only on hosts without usable cgroups).</summary>
+    public bool Cgroups { get; set; } = true;
+
+    /// <summary>Memory a VM's cgroup allows beyond guest RAM (and, under TCG, the translation cache): QEMU itself, its I/O buffers, the page cache it faults in.</summary>
+    public int MemoryOverheadMiB { get; set; } = 192;
+
+    /// <summary>Most tasks (threads) one QEMU may have.</summary>
+    public int PidsMax { get; set; } = 256;
+
+    /// <summary>console.log keeps the last this many MiB.</summary>
+    public int ConsoleLogMaxMiB { get; set; } = 8;
+
+    /// <summary>Checks the settings once at start-up.</summary>
+    /// <exception cref="ArgumentException">A setting is out of range; the message names it.</exception>
+    public void Validate()
+    {
+        static void Require(bool ok, string what)
+        {
+            if (!ok) throw new ArgumentException($"jail option {what}");
+        }
+        Require(UidBase >= 65_536, "UidBase must be at least 65536 (above real users and system accounts)");
+        Require(UidCount >= 1 && (long)UidBase + UidCount <= int.MaxValue, "UidCount must be at least 1 and the range must end below 2^31");
+        Require(!string.IsNullOrWhiteSpace(Group), "Group must be set");
+        Require(MemoryOverheadMiB >= 64, "MemoryOverheadMiB must be at least 64");
+        Require(PidsMax >= 64, "PidsMax must be at least 64");
+        Require(ConsoleLogMaxMiB >= 1, "ConsoleLogMaxMiB must be at least 1");
+    }
+}
