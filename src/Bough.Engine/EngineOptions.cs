@@ -90,6 +90,9 @@ public sealed class EngineOptions
 
     public const int MaxBranchCount = 100;
 
+    /// <summary>How each VM is jailed: its uid range (which also keys the host firewall), cgroup limits, console cap.</summary>
+    public Boot.VmJailOptions Jail { get; set; } = new();
+
     /// <summary>Checks the settings once at start-up, so a bad value fails there and not mid-request.</summary>
     /// <exception cref="ArgumentException">A setting is out of range; the message names it.</exception>
     public void Validate()
@@ -99,6 +102,7 @@ public sealed class EngineOptions
             if (!ok) throw new ArgumentException($"engine option {what}");
         }
         Require(!string.IsNullOrWhiteSpace(DataDir), "DataDir must be set");
+        Jail.Validate();
         Require(Accel is "auto" or "kvm" or "tcg", $"Accel must be auto, kvm or tcg (got '{Accel}')");
         Require(DefaultVcpus >= 1 && DefaultVcpus <= MaxVcpus, $"DefaultVcpus must be between 1 and MaxVcpus ({MaxVcpus})");
         Require(MinMemoryMiB >= 16 && MinMemoryMiB <= DefaultMemoryMiB && DefaultMemoryMiB <= MaxMemoryMiB,

@@ -9,7 +9,9 @@ using Bough.Engine.Sandboxes;
 using Bough.Engine.Setup;
 using Bough.Engine.Snapshots;
 using Bough.Engine.Templates;
+using Bough.Engine.Network;
 using Bough.HostSetup;
+using Bough.Network;
 using Bough.Images;
 using Bough.Images.Oci;
 using Bough.Images.Publish;
@@ -29,13 +31,14 @@ public static class EngineServiceCollectionExtensions
     /// catalog, images, the sandbox lifecycle, branching, templates, and the hosted service that
     /// migrates and recovers on start and stops VMs on shutdown. The seams to the outside world
     /// (<see cref="IVmLauncher"/>, <see cref="IAgentConnector"/>, <see cref="ISnapshotCapturer"/>,
-    /// <see cref="IBootImages"/>, <see cref="TimeProvider"/>) are registered with TryAdd, so a
+    /// <see cref="IBootImages"/>, <see cref="IEgressFirewall"/>, <see cref="TimeProvider"/>) are registered with TryAdd, so a
     /// caller (the engine tests) may register its own first.
     /// </summary>
     public static IServiceCollection AddBoughEngine(this IServiceCollection services, EngineOptions options, PreparedHost host)
     {
         options.Validate();
         services.AddSingleton(options);
+        services.AddSingleton(options.Jail);
         services.AddSingleton(host);
 
         // Catalog
@@ -67,12 +70,17 @@ public static class EngineServiceCollectionExtensions
             new VmLauncher(sp.GetRequiredService<ILoggerFactory>()), sp.GetRequiredService<ILoggerFactory>()));
         services.TryAddSingleton<IAgentConnector, AgentConnector>();
         services.TryAddSingleton<ISnapshotCapturer, QemuSnapshotCapturer>();
+        // The host firewall over the same uid range VMs are given.
+        services.TryAddSingleton<IEgressFirewall>(sp => new NftablesEgressFirewall(new NftablesFirewall(
+            new NftablesFirewallOptions { TableName = options.Jail.FirewallTable, FirstVmUid = options.Jail.UidBase, VmUidCount = options.Jail.UidCount },
+            sp.GetRequiredService<ILogger<NftablesFirewall>>())));
 
         // Lifecycle, boot, guest, capture, snapshots
         services.AddSingleton<EngineLifetime>();
         services.AddSingleton<SandboxRegistry>();
         services.AddSingleton<CaptureSlots>();
         services.AddSingleton<VmSpecFactory>();
+        services.AddSingleton<VmUids>();
         services.AddSingleton<GuestChannel>();
         services.AddSingleton<GuestIdentity>();
         services.AddSingleton<GuestOperations>();
@@ -100,8 +108,7 @@ public static class EngineServiceCollectionExtensions
         services.AddHostedService<EngineHostedService>();
 
         // Containment: admission, buffered-exec slots, lifetimes (deadlines and their enforcer,
-        // started after EngineHostedService so recovery has run), egress policy changes. The
-        // policy service takes an IEgressFirewall when one is registered.
+        // started after EngineHostedService so recovery has run), egress policy changes.
         services.AddSingleton<Admission>();
         services.AddSingleton<ExecSlots>();
         services.AddSingleton<Deadlines>();

@@ -19,6 +19,7 @@ public sealed class HostRequirements(HostSystem? system = null)
         new("busybox-static", [BusyboxPath], "shell and tools of the guest initramfs and base image"),
         new("e2fsprogs", ["mkfs.ext4"], "builds the guest root filesystem without mounting it"),
         new("cpio", ["cpio"], "packs the guest initramfs"),
+        new("nftables", ["nft"], "the host firewall that keeps each sandbox's network to what its policy allows"),
         new("libstdc++6", ["/usr/lib/x86_64-linux-gnu/libstdc++.so.6"], "runtime library copied into the guest for the agent"),
     ];
 

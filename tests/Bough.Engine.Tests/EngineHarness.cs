@@ -4,6 +4,7 @@ using Bough.Engine.Boot;
 using Bough.Engine.Capture;
 using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
+using Bough.Engine.Network;
 using Bough.Engine.Recovery;
 using Bough.Engine.Setup;
 using Bough.Engine.Snapshots;
@@ -13,6 +14,7 @@ using Bough.Images.Kernel;
 using Bough.Images.Publish;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Bough.Engine.Tests;
@@ -84,6 +86,7 @@ internal sealed class EngineHarness : IAsyncDisposable
         await File.WriteAllBytesAsync(baseDisk, []);
 
         var options = new EngineOptions { DataDir = Path.Combine(root, "data"), BusyWait = TimeSpan.FromSeconds(5) };
+        options.Jail.RangeLockDir = Path.Combine(root, "run"); // fake VMs: no host-wide uid range to claim
         configure?.Invoke(options);
         var host = new PreparedHost(
             new GuestKernel("/nonexistent/vmlinuz", "/nonexistent/initrd", "fake", "console=ttyS0"),
@@ -105,6 +108,7 @@ internal sealed class EngineHarness : IAsyncDisposable
         collection.AddSingleton<IAgentConnector>(agents);
         collection.AddSingleton<ISnapshotCapturer>(capturer);
         collection.AddSingleton<IBootImages>(images);
+        collection.TryAddSingleton<IEgressFirewall>(new FakeEgressFirewall());
         collection.AddBoughEngine(options, host);
         var provider = collection.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = false, ValidateScopes = true });
 

@@ -19,13 +19,28 @@ public sealed class DaemonProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
-    private DaemonProcess(Process process, string dataDir, Uri url)
+    private DaemonProcess(Process process, string dataDir, Uri url, int vmUidBase)
     {
         _process = process;
+        VmUidBase = vmUidBase;
         DataDir = dataDir;
         Url = url;
         Http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromMinutes(10) };
         Client = new BoughClient(Http);
+    }
+
+    /// <summary>
+    /// The first uid of this daemon's VM range (<c>--vm-uid-base</c>), derived from its data dir: a restart over the same
+    /// dir keeps it (adopted VMs stay in range), and daemons of different tests never share a range or firewall table.
+    /// </summary>
+    public int VmUidBase { get; }
+
+    /// <summary>The <see cref="VmUidBase"/> a daemon over <paramref name="dataDir"/> gets.</summary>
+    public static int VmUidBaseFor(string dataDir)
+    {
+        uint h = 2166136261;
+        foreach (char c in Path.GetFullPath(dataDir)) h = (h ^ c) * 16777619;
+        return 1_000_000_000 + (int)(h % 10_000) * 65_536;
     }
 
     /// <summary>The daemon's token file.</summary>
@@ -70,10 +85,16 @@ public sealed class DaemonProcess : IAsyncDisposable
         foreach (var a in new[] { cli, "serve", "--listen", url.ToString().TrimEnd('/'), "--data-dir", dataDir })
             psi.ArgumentList.Add(a);
         foreach (var a in extraArgs) psi.ArgumentList.Add(a);
+        int uidBase = VmUidBaseFor(dataDir);
+        if (!extraArgs.Contains("--vm-uid-base"))
+        {
+            psi.ArgumentList.Add("--vm-uid-base");
+            psi.ArgumentList.Add(uidBase.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         psi.Environment["BOUGH_AGENT_PATH"] = Path.Combine(AppContext.BaseDirectory, "agent", "bough-agent");
         psi.Environment["NO_COLOR"] = "1";
         var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start the daemon");
-        var d = new DaemonProcess(p, dataDir, url);
+        var d = new DaemonProcess(p, dataDir, url, uidBase);
         p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (d._output) d._output.AppendLine(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (d._output) d._output.AppendLine(e.Data); };
         p.BeginOutputReadLine();

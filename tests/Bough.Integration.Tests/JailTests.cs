@@ -13,7 +13,6 @@ namespace Bough.Integration.Tests;
 [Collection("daemon")]
 public sealed class JailTests(DaemonFixture f)
 {
-    private const int UidBase = 1_900_000_000;
     private BoughClient Client => f.Daemon.Client;
 
     [Fact]
@@ -24,7 +23,7 @@ public sealed class JailTests(DaemonFixture f)
         try
         {
             var jail = Jail.Of(source.Pid!.Value);
-            Assert.InRange(jail.Uid, UidBase, UidBase + 65_535);
+            Assert.InRange(jail.Uid, f.Daemon.VmUidBase, f.Daemon.VmUidBase + 65_535);
             Assert.Equal("2", jail.Status["Seccomp"]);
             Assert.Equal("0000000000000000", jail.Status["CapEff"]);
             Assert.Equal(Gid("bough-vm"), jail.Gid);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Bough.Engine;
+using Bough.Engine.Boot;
 using Bough.Engine.Setup;
 using Bough.HostSetup;
 using Bough.Images;
@@ -57,7 +58,13 @@ internal static class HostCommands
             Description = "The only directory `images import` may read archives from (default <data dir>/import)",
             HelpName = "DIR",
         };
-        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, accel, keep, importDir };
+        var uidBase = new Option<int?>("--vm-uid-base")
+        {
+            Description = $"First of the {new VmJailOptions().UidCount} uids sandbox VMs run as (default {VmJailOptions.DefaultUidBase}); " +
+                          "a second daemon on this host needs a range of its own",
+            HelpName = "UID",
+        };
+        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, accel, keep, importDir, uidBase };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var options = new EngineOptions
@@ -67,6 +74,7 @@ internal static class HostCommands
                 StopSandboxesOnShutdown = !parse.GetValue(keep),
             };
             if (parse.GetValue(importDir) is { Length: > 0 } imports) options.ImportDir = Path.GetFullPath(imports);
+            if (parse.GetValue(uidBase) is { } firstUid) options.Jail.UidBase = firstUid;
             var server = new ServerOptions
             {
                 TokenFile = ApiTokenFile.PathIn(options.DataDir),
@@ -81,8 +89,9 @@ internal static class HostCommands
                 // Before minutes of host preparation: a refused listener should fail at once.
                 foreach (var warning in server.Validate())
                     terminal.Warning(warning);
+                options.Validate();
             }
-            catch (ServerConfigurationException ex)
+            catch (Exception ex) when (ex is ServerConfigurationException or ArgumentException)
             {
                 terminal.Error(ex.Message);
                 return ExitCodes.Usage;
@@ -119,7 +128,12 @@ internal static class HostCommands
             }
             await using (app)
             {
-                await app.StartAsync(ct);
+                try { await app.StartAsync(ct); }
+                catch (EngineStartException ex)
+                {
+                    terminal.Error(ex.Message);
+                    return ExitCodes.Error;
+                }
                 terminal.Err.WriteLine($"bough: listening on {string.Join(", ", app.Urls)}; API token in {server.TokenFile}");
                 await app.WaitForShutdownAsync(ct);
             }

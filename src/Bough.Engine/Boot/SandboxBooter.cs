@@ -18,16 +18,13 @@ namespace Bough.Engine.Boot;
 /// </summary>
 /// <remarks>
 /// The caller holds the sandbox's lifecycle lease, and its row exists (state starting, or paused for a resume).
-/// Every VM start takes a fresh unprivileged uid (<see cref="Uids"/>), recorded in the row before QEMU starts and
-/// freed once that QEMU is gone.
+/// Every VM start takes a fresh unprivileged uid with its egress rules installed (<see cref="VmUids"/>), recorded in
+/// the row before QEMU starts and freed, rules first, once that QEMU is gone.
 /// </remarks>
 internal sealed class SandboxBooter(
-    IVmLauncher launcher, VmSpecFactory specs, GuestChannel channel, GuestIdentity identity, IBootImages images,
+    IVmLauncher launcher, VmSpecFactory specs, VmUids uids, GuestChannel channel, GuestIdentity identity, IBootImages images,
     SandboxRegistry registry, SandboxStore store, EngineOptions options, ILogger<SandboxBooter> log)
 {
-    /// <summary>The uids of running VMs (start-up recovery claims those of the VMs it adopts).</summary>
-    public VmUidAllocator Uids { get; } = new(specs.Jail);
-
     /// <summary>Cold boot from <paramref name="image"/>.</summary>
     public async Task<SandboxRecord> BootAsync(LifecycleLease lease, SandboxRuntime rt, IBootImageLease image, CancellationToken ct)
     {
@@ -68,12 +65,12 @@ internal sealed class SandboxBooter(
         try
         {
             Directory.CreateDirectory(dir);
-            uid = Uids.Allocate(rt.Id);
+            uid = await uids.TakeAsync(rt.Record, ct);
             // Recorded before QEMU starts: the firewall is keyed by it, and a crash must not lose which uid ran.
             await rt.UpdateAsync(store, r => r with { VmUid = uid }, resume ? r => r with { State = SandboxState.Paused } : null);
             var started = await launch();
             vm = started.Vm;
-            Uids.ReleaseWhenGone(rt.Id, uid.Value, vm);
+            uids.ReleaseWhenGone(rt.Id, uid.Value, vm);
             disk = started.Disk;
             rt.Vm = vm;
             // A resume stays 'paused' in the catalog until it runs: a crash in between must
@@ -100,9 +97,10 @@ internal sealed class SandboxBooter(
         {
             var tail = ConsoleLog.Tail(dir, 15);
             log.LogWarning(ex, "sandbox {Id} failed to start", rt.Id);
-            if (vm is null && uid is { } unused) Uids.Release(rt.Id, unused);
+            if (vm is null && uid is { } unused) await uids.ReleaseAsync(rt.Id, unused);
             await UndoAsync(rt, vm, disk, resume, ex);
             if (ex is OperationCanceledException && ct.IsCancellationRequested) throw;
+            if (ex is BoughException { Code: ErrorCodes.CapacityExceeded }) throw; // no uid free: a 503 saying so
             throw ErrorMap.StartFailed(snapshotId is null ? "the sandbox failed to start" : $"starting from snapshot {snapshotId} failed", ex, tail);
         }
     }

@@ -7,10 +7,22 @@ namespace Bough.Engine.Boot;
 public sealed class VmJailOptions
 {
     /// <summary>First uid of the range VM uids come from (far above any real user's).</summary>
-    public int UidBase { get; set; } = 1_900_000_000;
+    public int UidBase { get; set; } = DefaultUidBase;
 
     /// <summary>How many uids the range has: at most this many VMs at once.</summary>
     public int UidCount { get; set; } = 65_536;
+
+    /// <summary>Where the host-wide lock on a uid range lives (tmpfs: a reboot, which ends every VM, clears it).</summary>
+    public string RangeLockDir { get; set; } = "/run/bough";
+
+    /// <summary>The default <see cref="UidBase"/>.</summary>
+    public const int DefaultUidBase = 1_900_000_000;
+
+    /// <summary>
+    /// The nftables table holding this range's rules: <c>bough</c> for the default range, <c>bough_BASE</c> otherwise, so
+    /// two daemons on one host (each with its own range) never rebuild each other's rules.
+    /// </summary>
+    public string FirewallTable => UidBase == DefaultUidBase ? "bough" : $"bough_{UidBase}";
 
     /// <summary>The group every VM runs in (made by <c>bough setup</c>); when missing, each VM's gid is its uid.</summary>
     public string Group { get; set; } = "bough-vm";

@@ -11,19 +11,18 @@ namespace Bough.Engine.Boot;
 /// <summary>
 /// The one place a sandbox record becomes a QEMU <see cref="VmSpec"/> (kernel, accel, shape, disk, network, jail).
 /// </summary>
-/// <remarks><paramref name="jail"/> defaults to <see cref="VmJailOptions"/>'s defaults when none is registered.</remarks>
-internal sealed class VmSpecFactory(PreparedHost host, EngineOptions engine, ILogger<VmSpecFactory> log, VmJailOptions? jail = null)
+internal sealed class VmSpecFactory(PreparedHost host, EngineOptions engine, ILogger<VmSpecFactory> log)
 {
     /// <summary>Translation cache per TCG VM (<see cref="VmSpec.TcgTranslationCacheMiB"/>), counted in its memory limit.</summary>
     private const int TcgCacheMiB = 64;
 
-    private readonly Lazy<int?> _gid = new(() => ResolveGid(jail ?? new VmJailOptions(), log));
+    private readonly Lazy<int?> _gid = new(() => ResolveGid(engine.Jail, log));
 
     public string Accel => host.Accel.Accel;
     public string AccelReason => host.Accel.Reason;
 
     /// <summary>The jail settings in force.</summary>
-    public VmJailOptions Jail { get; } = jail ?? new VmJailOptions();
+    public VmJailOptions Jail => engine.Jail;
 
     /// <summary>
     /// The cgroup (relative to the daemon's own) that this daemon's VM cgroups are made in: one per data directory,

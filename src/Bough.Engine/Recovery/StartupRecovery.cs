@@ -15,14 +15,16 @@ namespace Bough.Engine.Recovery;
 /// </summary>
 internal sealed class StartupRecovery(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, IVmLauncher launcher,
-    GuestChannel channel, SnapshotFilesystem files, SnapshotGc gc, SandboxBooter booter, VmSpecFactory specs,
+    GuestChannel channel, SnapshotFilesystem files, SnapshotGc gc, VmUids uids, VmSpecFactory specs,
     ILogger<StartupRecovery> log)
 {
     public async Task RecoverAsync(CancellationToken ct)
     {
         Directory.CreateDirectory(options.SandboxesDir);
+        uids.ClaimRange(); // before touching any VM: a second daemon on this uid range stops here
         var adopted = new HashSet<int>();
         var live = new HashSet<string>(StringComparer.Ordinal);
+        var jailed = new List<SandboxRecord>();
         foreach (var row in await store.ListAsync(ct))
         {
             switch (row.State)
@@ -46,10 +48,13 @@ internal sealed class StartupRecovery(
                     {
                         adopted.Add(pid);
                         live.Add(row.Id);
+                        if (uids.Adopt(row, registry.Get(row.Id)!.Vm!)) jailed.Add(row);
                     }
                     break;
             }
         }
+        // Before anything else runs: the adopted VMs get their rules back, a crash's leftovers go.
+        await uids.ReconcileAsync(jailed, ct);
         files.RemoveUnpublished(await snapshots.ListAsync(ct));
         VmReaper.KillOrphans(options.SandboxesDir, adopted, log);
         await launcher.RemoveLeftoversAsync(specs.CgroupParent, live, ct);
@@ -66,7 +71,6 @@ internal sealed class StartupRecovery(
             log.LogWarning("sandbox {Id} is dead: VM gone across daemon restart", row.Id);
             return null;
         }
-        ClaimUid(row, vm);
         // A daemon killed inside a capture leaves the VM stopped and maybe on a newer overlay
         // than the row says: re-read its disk, then let it run.
         var disk = TrustedDisk(row, await TryAsync(() => vm.ActiveDiskAsync(ct), row.Id, "query the disk of"));
@@ -80,18 +84,6 @@ internal sealed class StartupRecovery(
         channel.Watch(rt, vm);
         log.LogInformation("adopted sandbox {Id} (pid {Pid})", row.Id, vm.Pid);
         return vm.Pid;
-    }
-
-    /// <summary>The adopted VM keeps its uid, and nothing else may get it until that VM is gone.</summary>
-    private void ClaimUid(SandboxRecord row, IVm vm)
-    {
-        if (row.VmUid is not { } uid)
-        {
-            log.LogWarning("sandbox {Id} runs a VM started without a jail (no uid recorded); it stays unconfined until it is restarted", row.Id);
-            return;
-        }
-        if (booter.Uids.Claim(row.Id, uid)) booter.Uids.ReleaseWhenGone(row.Id, uid, vm);
-        else log.LogError("sandbox {Id}: its VM uid {Uid} is outside the configured range or already taken", row.Id, uid);
     }
 
     /// <summary>

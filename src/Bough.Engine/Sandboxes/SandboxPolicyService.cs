@@ -11,10 +11,9 @@ namespace Bough.Engine.Sandboxes;
 /// lease, so it cannot interleave with a pause, resume, delete or an expiry (which re-checks the
 /// deadline under the same lease): a timeout extended in time always wins over the old deadline.
 /// </summary>
-/// <param name="firewall">Optional: a daemon without host network containment only stores the policy.</param>
 internal sealed class SandboxPolicyService(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, Deadlines deadlines, ILogger<SandboxPolicyService> log,
-    IEgressFirewall? firewall = null) : ISandboxPolicies
+    IEgressFirewall firewall) : ISandboxPolicies
 {
     public async Task<Sandbox> SetTimeoutAsync(string id, SetTimeoutRequest request, CancellationToken ct)
     {
@@ -68,7 +67,7 @@ internal sealed class SandboxPolicyService(
     {
         var before = rt.Record;
         var after = await rt.UpdateAsync(store, r => Apply(r, request));
-        if (firewall is null || after.VmUid is not { } uid) return after;
+        if (after.VmUid is not { } uid) return after;
         try
         {
             await firewall.ApplyAsync(rt.Id, uid, new EgressPolicy(after.Internet, after.Network), ct);

@@ -21,6 +21,9 @@ public sealed class HostPreparer(ILoggerFactory loggers)
         if (requirements.Missing().Count > 0)
             await requirements.InstallMissingAsync(progress, ct);
 
+        // The group (and user) every sandbox's QEMU runs in, with its own uid.
+        await VmAccount.EnsureAsync(progress, ct);
+
         var kernel = await new KernelProvider(options.DataDir, loggers.CreateLogger<KernelProvider>())
             .EnsureAsync(progress, ct);
 

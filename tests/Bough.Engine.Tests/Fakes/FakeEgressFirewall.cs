@@ -24,8 +24,19 @@ internal sealed class FakeEgressFirewall : IEgressFirewall
         return Task.CompletedTask;
     }
 
-    public Task RemoveAsync(string sandboxId, int vmUid, CancellationToken ct) => Task.CompletedTask;
+    public ConcurrentQueue<(string SandboxId, int VmUid)> Removed { get; } = new();
 
-    public Task ReconcileAsync(IReadOnlyCollection<(string SandboxId, int VmUid, EgressPolicy Policy)> live, CancellationToken ct) =>
-        Task.CompletedTask;
+    public ConcurrentQueue<IReadOnlyCollection<(string SandboxId, int VmUid, EgressPolicy Policy)>> Reconciled { get; } = new();
+
+    public Task RemoveAsync(string sandboxId, int vmUid, CancellationToken ct)
+    {
+        Removed.Enqueue((sandboxId, vmUid));
+        return Task.CompletedTask;
+    }
+
+    public Task ReconcileAsync(IReadOnlyCollection<(string SandboxId, int VmUid, EgressPolicy Policy)> live, CancellationToken ct)
+    {
+        Reconciled.Enqueue(live);
+        return Task.CompletedTask;
+    }
 }

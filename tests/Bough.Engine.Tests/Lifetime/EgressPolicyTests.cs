@@ -83,7 +83,8 @@ public sealed class EgressPolicyTests : IAsyncLifetime
     public async Task Put_network_persists_keeps_what_is_left_out_and_applies_the_firewall_to_the_vms_uid()
     {
         var sb = await CreateAsync(new NetworkRules { AllowOut = ["203.0.113.0/24"], DenyOut = ["203.0.113.9"] });
-        await GiveVmUidAsync(sb.Id, 61_000);
+        int vmUid = (await _h.RowAsync(sb.Id))!.VmUid!.Value;
+        _firewall.Applied.Clear();
 
         var changed = await _h.Policies.UpdateNetworkAsync(sb.Id, new UpdateNetworkRequest { Internet = false, AllowOut = [] },
             CancellationToken.None);
@@ -95,28 +96,76 @@ public sealed class EgressPolicyTests : IAsyncLifetime
         Assert.False(row.Internet);
         Assert.Equal(["203.0.113.9/32"], row.Network!.DenyOut);
         var (id, uid, policy) = Assert.Single(_firewall.Applied);
-        Assert.Equal((sb.Id, 61_000), (id, uid));
+        Assert.Equal((sb.Id, vmUid), (id, uid));
         Assert.False(policy.Internet);
         Assert.Empty(policy.Rules!.AllowOut);
         Assert.Equal(["203.0.113.9/32"], policy.Rules.DenyOut);
     }
 
     [Fact]
-    public async Task Without_a_vm_uid_the_policy_is_only_stored()
+    public async Task Every_vm_starts_with_its_policy_in_force_and_its_rules_go_with_it()
     {
-        var sb = await CreateAsync(null);
+        var sb = await CreateAsync(new NetworkRules { DenyOut = ["192.0.2.0/24"] }, internet: false);
+        var row = (await _h.RowAsync(sb.Id))!;
 
-        var changed = await _h.Policies.UpdateNetworkAsync(sb.Id, new UpdateNetworkRequest { DenyOut = ["192.0.2.0/24"] }, CancellationToken.None);
+        var (id, uid, policy) = Assert.Single(_firewall.Applied);
+        Assert.Equal((sb.Id, row.VmUid), (id, uid));
+        Assert.False(policy.Internet);
+        Assert.Equal(["192.0.2.0/24"], policy.Rules!.DenyOut);
 
-        Assert.Equal(["192.0.2.0/24"], changed.Network!.DenyOut);
-        Assert.Empty(_firewall.Applied);
+        // A pause stops the VM (rules removed), a resume starts a new one under a fresh uid with the stored policy.
+        await _h.Branching.PauseAsync(sb.Id, CancellationToken.None);
+        await WaitForAsync(() => _firewall.Removed.Contains((sb.Id, uid)));
+        await _h.Branching.ResumeAsync(sb.Id, CancellationToken.None);
+        var resumed = _firewall.Applied.Last();
+        Assert.Equal((sb.Id, (await _h.RowAsync(sb.Id))!.VmUid!.Value), (resumed.SandboxId, resumed.VmUid));
+        Assert.Equal(["192.0.2.0/24"], resumed.Policy.Rules!.DenyOut);
+
+        await _h.Sandboxes.DeleteAsync(sb.Id, CancellationToken.None);
+        await WaitForAsync(() => _firewall.Removed.Contains((sb.Id, resumed.VmUid)));
+    }
+
+    [Fact]
+    public async Task After_a_crash_recovery_reinstalls_exactly_the_adopted_vms_rules_and_keeps_their_uids()
+    {
+        var kept = await CreateAsync(new NetworkRules { DenyOut = ["192.0.2.0/24"] });
+        var gone = await CreateAsync(null);
+        var keptRow = (await _h.RowAsync(kept.Id))!;
+        await _h.CrashAsync();
+
+        var firewall = new FakeEgressFirewall();
+        await using var next = await EngineHarness.StartAsync(root: _h.Root, services: s => s.AddSingleton<IEgressFirewall>(firewall));
+        next.Launcher.LeaveRunning(keptRow.RuntimeDir, keptRow.DiskPath); // only this VM outlived the daemon
+        await next.Recovery.RecoverAsync(CancellationToken.None);
+
+        var (id, uid, policy) = Assert.Single(Assert.Single(firewall.Reconciled));
+        Assert.Equal((kept.Id, keptRow.VmUid!.Value), (id, uid));
+        Assert.Equal(["192.0.2.0/24"], policy.Rules!.DenyOut);
+        Assert.Equal([uid], next.Get<Boot.VmUids>().HeldBy(kept.Id));
+        Assert.Empty(next.Get<Boot.VmUids>().HeldBy(gone.Id));
+        // A new VM never gets the adopted VM's uid.
+        var fresh = await next.Sandboxes.CreateAsync(new CreateSandboxRequest(), CancellationToken.None);
+        Assert.NotEqual(uid, (await next.RowAsync(fresh.Id))!.VmUid);
+    }
+
+    [Fact]
+    public async Task A_firewall_that_refuses_a_new_vms_rules_fails_the_create_before_its_vm_starts()
+    {
+        _firewall.FailNext = () => new InvalidOperationException("fake: nft failed");
+
+        var ex = await Assert.ThrowsAsync<BoughException>(() => CreateAsync(null));
+
+        Assert.Equal(ErrorCodes.CreateFailed, ex.Code);
+        Assert.Empty(await _h.RowsAsync());
+        Assert.Equal(0, _h.Get<Boot.VmUids>().InUse);
+        Assert.Empty(_h.Launcher.Vms);
     }
 
     [Fact]
     public async Task A_firewall_that_refuses_leaves_the_old_policy_in_the_row_and_the_rules()
     {
         var sb = await CreateAsync(new NetworkRules { DenyOut = ["192.0.2.0/24"] });
-        await GiveVmUidAsync(sb.Id, 61_001);
+        _firewall.Applied.Clear();
         _firewall.FailNext = () => new InvalidOperationException("fake: nft failed");
 
         var ex = await Assert.ThrowsAsync<BoughException>(() =>
@@ -151,7 +200,9 @@ public sealed class EgressPolicyTests : IAsyncLifetime
         Assert.Equal(ErrorCodes.SandboxNotFound, missing.Code);
     }
 
-    /// <summary>What the booter will record once VMs run as their own uid (the jail's part); set here directly.</summary>
-    private async Task GiveVmUidAsync(string id, int uid) =>
-        await _h.Runtime(id).UpdateAsync(_h.SandboxRows, r => r with { VmUid = uid });
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        for (int i = 0; i < 200 && !condition(); i++) await Task.Delay(10);
+        Assert.True(condition());
+    }
 }
