@@ -19,6 +19,8 @@ root.Subcommands.Add(LogsVerb.Build(context));
 root.Subcommands.Add(RemoveVerb.Build(context));
 root.Subcommands.Add(PauseResumeVerbs.BuildPause(context));
 root.Subcommands.Add(PauseResumeVerbs.BuildResume(context));
+root.Subcommands.Add(PolicyVerbs.BuildTimeout(context));
+root.Subcommands.Add(PolicyVerbs.BuildNetwork(context));
 root.Subcommands.Add(SnapshotVerb.Build(context));
 root.Subcommands.Add(BranchVerb.Build(context));
 root.Subcommands.Add(SnapshotsVerb.Build(context));

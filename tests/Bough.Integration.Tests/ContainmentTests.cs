@@ -51,11 +51,12 @@ public sealed class ContainmentTests(DaemonFixture f) : IAsyncLifetime
     }
 
     /// <summary>What an HTTP GET from inside the guest got back (empty when it could not connect).</summary>
+    /// <remarks>nc rather than wget: the base image's busybox wget crashes (SIGSEGV) on any URL.</remarks>
     private async Task<string> FetchAsync(string sandboxId, string host, int port)
     {
         var r = await Client.ExecAsync(sandboxId, new ExecRequest
         {
-            Cmd = ["sh", "-c", $"wget -q -T 3 -O - http://{host}:{port}/ 2>/dev/null || true"],
+            Cmd = ["sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} 2>/dev/null || true"],
         });
         return r.Stdout;
     }

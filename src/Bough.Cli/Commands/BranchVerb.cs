@@ -21,6 +21,8 @@ internal static class BranchVerb
         {
             id, count, tag, keep, env, json,
         };
+        var policy = new PolicyOptions();
+        foreach (var o in policy.Lifetime.Concat(policy.Egress)) command.Options.Add(o);
         context.SetAction(command, async (parse, client, ct) =>
         {
             var n = parse.GetOptional(count);
@@ -29,7 +31,13 @@ internal static class BranchVerb
             if (childEnv is not null && (n ?? 1) is >= 1 and <= MaxChildren)
                 children = [.. Enumerable.Range(0, n ?? 1).Select(_ => new BranchChild { Env = childEnv })];
 
-            var request = new BranchRequest { Count = n, Tag = parse.GetValue(tag), Keep = parse.GetValue(keep) ? true : null, Children = children };
+            var request = new BranchRequest
+            {
+                Count = n, Tag = parse.GetValue(tag), Keep = parse.GetValue(keep) ? true : null, Children = children,
+                // Left out, the children keep the source's egress policy.
+                Internet = policy.Internet(parse), Network = policy.Network(parse),
+                TimeoutSeconds = policy.TimeoutSeconds(parse), OnTimeout = policy.OnTimeoutAction(parse),
+            };
             var result = await client.BranchAsync(parse.GetValue(id)!, request, ct);
             if (parse.GetValue(json))
             {

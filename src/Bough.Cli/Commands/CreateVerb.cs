@@ -13,7 +13,7 @@ internal static class CreateVerb
         var memory = NumericOptions.Integer("--memory", "Memory in MiB", "MiB");
         var env = new Option<string[]>("--env", "-e") { Description = "Environment for every exec (repeatable)", HelpName = "KEY=VALUE" };
         var meta = new Option<string[]>("--meta") { Description = "Metadata label (repeatable)", HelpName = "KEY=VALUE" };
-        var noInternet = new Option<bool>("--no-internet") { Description = "No outbound network access" };
+        var policy = new PolicyOptions();
         var ports = NumericOptions.Integers("--port", "Guest port to publish on the host (repeatable)", "PORT", "-p");
         var snapshot = new Option<string?>("--snapshot") { Description = "Start from this snapshot (id or tag) instead of booting an image", HelpName = "SNAPSHOT" };
         var template = new Option<string?>("--template") { Description = "Fork this template's warm snapshot instead of booting an image", HelpName = "NAME" };
@@ -22,8 +22,9 @@ internal static class CreateVerb
 
         var command = new Command("create", "Create and boot a sandbox, or start some from a snapshot or template; prints the id(s)")
         {
-            image, vcpus, memory, env, meta, noInternet, ports, snapshot, template, count, json,
+            image, vcpus, memory, env, meta, ports, snapshot, template, count, json,
         };
+        foreach (var o in policy.Lifetime.Concat(policy.Egress)) command.Options.Add(o);
         context.SetAction(command, async (parse, client, ct) =>
         {
             var portList = parse.GetValue(ports);
@@ -35,7 +36,10 @@ internal static class CreateVerb
                 Env = KeyValues.Parse("--env", parse.GetValue(env)),
                 Metadata = KeyValues.Parse("--meta", parse.GetValue(meta)),
                 // Null leaves the choice to the daemon's default.
-                Internet = parse.GetValue(noInternet) ? false : null,
+                Internet = policy.Internet(parse),
+                Network = policy.Network(parse),
+                TimeoutSeconds = policy.TimeoutSeconds(parse),
+                OnTimeout = policy.OnTimeoutAction(parse),
                 Ports = portList is { Length: > 0 } ? [.. portList] : null,
                 Snapshot = parse.GetValue(snapshot),
                 Template = parse.GetValue(template),

@@ -17,6 +17,7 @@ internal sealed class VmUids(VmSpecFactory specs, IEgressFirewall firewall, ILog
 {
     private readonly VmUidAllocator _allocator = new(specs.Jail);
     private FileStream? _rangeLock;
+    private volatile bool _closed;
 
     /// <summary>How many uids are held (diagnostics, tests).</summary>
     public int InUse => _allocator.InUse;
@@ -110,12 +111,27 @@ internal sealed class VmUids(VmSpecFactory specs, IEgressFirewall firewall, ILog
         }
     }
 
+    /// <summary>
+    /// Graceful shutdown, once every VM is stopped: the daemon's firewall table goes (a later release of a uid no
+    /// longer touches the firewall). A daemon that leaves VMs running for the next one keeps its rules instead.
+    /// </summary>
+    public async Task CloseAsync()
+    {
+        _closed = true;
+        try { await firewall.RemoveAllAsync(CancellationToken.None); }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            log.LogWarning(ex, "removing the daemon's firewall rules at shutdown failed (the next start rebuilds them)");
+        }
+    }
+
     public void Dispose() => _rangeLock?.Dispose();
 
     private static EgressPolicy PolicyOf(SandboxRecord row) => new(row.Internet, row.Network);
 
     private async Task RemoveThenReleaseAsync(string sandboxId, int uid)
     {
+        if (_closed) return;
         try { await firewall.RemoveAsync(sandboxId, uid, CancellationToken.None); }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -22,6 +22,9 @@ public interface IEgressFirewall
     /// <summary>Removes the rules for <paramref name="vmUid"/> once its VM is gone.</summary>
     Task RemoveAsync(string sandboxId, int vmUid, CancellationToken ct);
 
+    /// <summary>Graceful shutdown with every VM stopped: removes every rule this daemon installed (its whole table).</summary>
+    Task RemoveAllAsync(CancellationToken ct);
+
     /// <summary>Start-up: makes the installed rules exactly those of the live sandboxes (drops leftovers of a crash).</summary>
     Task ReconcileAsync(IReadOnlyCollection<(string SandboxId, int VmUid, EgressPolicy Policy)> live, CancellationToken ct);
 }

@@ -11,6 +11,8 @@ internal sealed class NftablesEgressFirewall(NftablesFirewall firewall) : IEgres
     public Task RemoveAsync(string sandboxId, int vmUid, CancellationToken ct) =>
         firewall.RemoveAsync(sandboxId, vmUid, ct);
 
+    public Task RemoveAllAsync(CancellationToken ct) => firewall.RemoveAllAsync(ct);
+
     public Task ReconcileAsync(IReadOnlyCollection<(string SandboxId, int VmUid, EgressPolicy Policy)> live, CancellationToken ct) =>
         firewall.ReconcileAsync(live.Select(l => (l.SandboxId, l.VmUid, ToVm(l.Policy))).ToList(), ct);
 

@@ -13,7 +13,7 @@ namespace Bough.Engine.Recovery;
 /// </summary>
 internal sealed class ShutdownCoordinator(
     EngineOptions options, EngineLifetime lifetime, SandboxRegistry registry, SandboxStore store, GuestChannel channel,
-    SandboxBooter booter, IVmLauncher launcher, VmSpecFactory specs, ILogger<ShutdownCoordinator> log)
+    SandboxBooter booter, VmUids uids, IVmLauncher launcher, VmSpecFactory specs, ILogger<ShutdownCoordinator> log)
 {
     public void BeginShutdown() => lifetime.BeginShutdown();
 
@@ -45,8 +45,11 @@ internal sealed class ShutdownCoordinator(
             }
         });
         registry.Clear();
-        // Every VM is gone: so are their cgroups, and this data directory's cgroup parent with them.
+        // Every VM is gone: so are their cgroups, and this data directory's cgroup parent with them, and their rules.
         if (options.StopSandboxesOnShutdown)
+        {
             await launcher.RemoveLeftoversAsync(specs.CgroupParent, new HashSet<string>(), CancellationToken.None);
+            await uids.CloseAsync();
+        }
     }
 }

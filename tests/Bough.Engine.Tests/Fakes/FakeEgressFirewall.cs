@@ -34,6 +34,14 @@ internal sealed class FakeEgressFirewall : IEgressFirewall
         return Task.CompletedTask;
     }
 
+    public int RemovedAll { get; private set; }
+
+    public Task RemoveAllAsync(CancellationToken ct)
+    {
+        RemovedAll++;
+        return Task.CompletedTask;
+    }
+
     public Task ReconcileAsync(IReadOnlyCollection<(string SandboxId, int VmUid, EgressPolicy Policy)> live, CancellationToken ct)
     {
         Reconciled.Enqueue(live);

@@ -149,6 +149,16 @@ public sealed class EgressPolicyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_graceful_shutdown_removes_the_daemons_rules_once_its_vms_are_stopped()
+    {
+        await CreateAsync(null);
+
+        await _h.Shutdown.ShutdownAsync();
+
+        Assert.Equal(1, _firewall.RemovedAll);
+    }
+
+    [Fact]
     public async Task A_firewall_that_refuses_a_new_vms_rules_fails_the_create_before_its_vm_starts()
     {
         _firewall.FailNext = () => new InvalidOperationException("fake: nft failed");
