@@ -38,8 +38,8 @@ public static class ImageRecipes
         StreamingCommand.Result result;
         try
         {
-            // debootstrap, dpkg and the maintainer scripts it runs create the guest's files with the umask they
-            // inherit: the daemon's 077 would make half of the guest owner-only (ld.so.cache, generated /etc files).
+            // debootstrap, and dpkg's maintainer scripts it runs, create guest files with the umask they inherit
+            // (generated /etc files, state under /var): the daemon's 077 would make them owner-only in the guest.
             result = await StreamingCommand.RunAsync(debootstrap,
                 ["--variant=minbase", "--include=python3,python3-pip,ca-certificates", "bookworm", rootDir, mirror],
                 line => progress?.Report(new SetupProgress("image", line)), ProcessUmask.Shared, ct);
