@@ -35,6 +35,11 @@ public sealed record CommandOptions
     public IReadOnlyDictionary<string, string>? Environment { get; init; }
     /// <summary>Killed (whole process tree) when this elapses; null waits forever.</summary>
     public TimeSpan? Timeout { get; init; }
+    /// <summary>
+    /// The umask the tool runs with (<see cref="ChildUmask"/>); null: this process's own, which is 077 in the daemon.
+    /// Set <see cref="ProcessUmask.Shared"/> for tools whose files other users or a guest's users must read.
+    /// </summary>
+    public UnixFileMode? Umask { get; init; }
 }
 
 /// <summary>
@@ -67,6 +72,7 @@ public static class CommandRunner
         using var process = new Process { StartInfo = psi };
         try
         {
+            if (options.Umask is { } mask) ChildUmask.Apply(psi, mask);
             if (!process.Start())
                 throw new SetupException($"could not start '{fileName}'");
         }

@@ -56,7 +56,8 @@ public sealed class HostRequirements(HostSystem? system = null)
         }
 
         var env = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" };
-        var opts = new CommandOptions { Environment = env };
+        // Package files and what maintainer scripts write are for every user of the host, not only the daemon's (077).
+        var opts = new CommandOptions { Environment = env, Umask = ProcessUmask.Shared };
         if (!AptListsPresent())
         {
             p?.Report(new SetupProgress("packages", "apt-get update"));

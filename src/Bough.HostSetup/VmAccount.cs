@@ -60,16 +60,19 @@ public static class VmAccount
         if (!group)
         {
             p?.Report(new SetupProgress("vm-account", $"groupadd --system {name}"));
-            await CommandRunner.RunCheckedAsync(CommandLocator.Require("groupadd", "passwd"), ["--system", name], new CommandOptions(), ct)
+            await CommandRunner.RunCheckedAsync(CommandLocator.Require("groupadd", "passwd"), ["--system", name], HostFiles, ct)
                 .ConfigureAwait(false);
         }
         if (!user)
         {
             p?.Report(new SetupProgress("vm-account", $"useradd --system {name}"));
-            await CommandRunner.RunCheckedAsync(CommandLocator.Require("useradd", "passwd"), UserAddArgs(name), new CommandOptions(), ct)
+            await CommandRunner.RunCheckedAsync(CommandLocator.Require("useradd", "passwd"), UserAddArgs(name), HostFiles, ct)
                 .ConfigureAwait(false);
         }
     }
+
+    /// <summary>/etc/passwd and /etc/group are read by every user: the tools that rewrite them do not inherit the daemon's 077.</summary>
+    private static readonly CommandOptions HostFiles = new() { Umask = ProcessUmask.Shared };
 
     /// <summary>The exact shell commands that create the group and user.</summary>
     public static string CreateCommands(string name, bool sudo)

@@ -2,7 +2,11 @@ using System.Security.Cryptography;
 
 namespace Bough.Images;
 
-/// <summary>File helpers shared by the kernel and image builders: hashing, atomic small writes, staging directories, modes.</summary>
+/// <summary>
+/// File helpers shared by the kernel and image builders: hashing, atomic small writes, staging directories, modes.
+/// Everything that ends up in a guest (image trees, the initramfs) gets an explicit mode here, because the daemon's
+/// umask is 077 and a mode left to it would make the guest's files owner-only.
+/// </summary>
 internal static class Files
 {
     public static async Task<string> Sha256Async(string path, CancellationToken ct)
@@ -47,11 +51,42 @@ internal static class Files
         SetMode(dir, Private700);
     }
 
-    public static void WriteText(string path, string content, UnixFileMode? mode = null)
+    /// <summary>
+    /// Writes a file of a guest tree with exactly <paramref name="mode"/> (0644 unless given), whatever the process
+    /// umask (077 in the daemon). Its directory must exist: creating it here would give it the umask's mode.
+    /// </summary>
+    public static void WriteText(string path, string content, UnixFileMode mode = Public644)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllText(path, content.ReplaceLineEndings("\n"));
-        if (mode is { } m) SetMode(path, m);
+        SetMode(path, mode);
+    }
+
+    /// <summary>
+    /// mkdir -p of <paramref name="relative"/> below <paramref name="root"/> (a tree Bough lays out itself, not an
+    /// image's), giving every directory it creates exactly <paramref name="mode"/>: a bare mkdir would take the
+    /// process umask's mode (0700 in the daemon) into the guest. Existing directories keep theirs.
+    /// </summary>
+    public static string CreateDirectories(string root, string relative, UnixFileMode mode = Exec755)
+    {
+        var current = root;
+        foreach (var part in relative.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            current = Path.Combine(current, part);
+            if (Directory.Exists(current)) continue;
+            Directory.CreateDirectory(current);
+            SetMode(current, mode);
+        }
+        return current;
+    }
+
+    /// <summary>
+    /// Creates (if needed) the directory that becomes a guest's "/" and makes it 0755: mkfs.ext4 -d copies its mode
+    /// into the file system's root.
+    /// </summary>
+    public static void CreateGuestRoot(string root)
+    {
+        Directory.CreateDirectory(root);
+        SetMode(root, Exec755);
     }
 
     public static void SetMode(string path, UnixFileMode mode)
@@ -60,6 +95,15 @@ internal static class Files
     }
 
     public const UnixFileMode Private700 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary>0644: files every user of a guest reads.</summary>
+    public const UnixFileMode Public644 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+
+    /// <summary>01777: /tmp and /var/tmp.</summary>
+    public const UnixFileMode Sticky1777 = UnixFileMode.StickyBit |
+                                           UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                                           UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
+                                           UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
 
     public const UnixFileMode Exec755 = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
                                         UnixFileMode.GroupRead | UnixFileMode.GroupExecute |

@@ -11,8 +11,9 @@ namespace Bough.Integration.Tests;
 
 /// <summary>
 /// The API lets in only its owner: the token (missing, wrong, rotated), the listeners (TLS,
-/// Unix socket, plain HTTP off loopback refused), Content-Type and Host checks, and the data
-/// directory's modes. A real daemon; no VM is started.
+/// Unix socket, plain HTTP off loopback refused), Content-Type and Host checks, and the modes of
+/// the data directory and of what the daemon writes inside it. A real daemon; one test starts a VM
+/// (for the files it makes).
 /// </summary>
 public sealed class ApiSecurityTests(SecureDaemonFixture f) : IClassFixture<SecureDaemonFixture>
 {
@@ -243,15 +244,54 @@ public sealed class ApiSecurityTests(SecureDaemonFixture f) : IClassFixture<Secu
     }
 
     [Fact]
-    public void The_data_directory_and_what_the_daemon_writes_are_owner_only()
+    public async Task The_data_directory_and_what_the_daemon_writes_are_owner_only()
     {
         Assert.NotEqual(UnixFileMode.None, f.DataDirModeBefore & UnixFileMode.OtherRead); // it really was tightened
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, f.DataDirModeAfterStart);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Daemon.TokenFile));
-        // What the daemon writes inside is out of other users' reach through the 0700 data dir; a
-        // process-wide umask 077 is not set yet (runtime image builds would make guest files
-        // owner-only), so the files' own modes are not asserted here.
-        Assert.True(File.Exists(Path.Combine(Daemon.DataDir, "bough.db")));
+
+        // The daemon runs with umask 077, so what it, qemu-img and QEMU create inside is owner-only itself, not only
+        // out of reach through the data dir. A running sandbox and a snapshot of it make the files to look at.
+        var sb = await Daemon.Client.CreateSandboxAsync(new CreateSandboxRequest());
+        string? snapshot = null;
+        try
+        {
+            snapshot = (await Daemon.Client.CreateSnapshotAsync(sb.Id)).Id;
+            var sandboxDir = Path.Combine(Daemon.DataDir, "sandboxes", sb.Id);
+            var snapshotDir = Path.Combine(Daemon.DataDir, "snapshots", snapshot);
+            foreach (var made in new[]
+                     {
+                         Path.Combine(Daemon.DataDir, "bough.db"), Daemon.TokenFile, Path.Combine(sandboxDir, "qmp.sock"),
+                         Path.Combine(sandboxDir, "console.log"), Path.Combine(snapshotDir, "snapshot.json"), Path.Combine(snapshotDir, "memory.layer"),
+                     })
+                Assert.True(File.Exists(made), $"{made} is missing: the walk below would prove nothing");
+            Assert.NotEmpty(Directory.EnumerateFiles(sandboxDir, "*.qcow2"));
+
+            // Links (kernel, cache, images/base) lead to the tests' shared caches; "images" itself the test made.
+            var open = OpenToOthers(Daemon.DataDir, skip: Path.Combine(Daemon.DataDir, "images"));
+            Assert.Empty(open);
+        }
+        finally
+        {
+            await Daemon.Client.DeleteSandboxAsync(sb.Id);
+            if (snapshot is not null) await Daemon.Client.DeleteSnapshotAsync(snapshot);
+        }
+    }
+
+    /// <summary>Entries under <paramref name="dir"/> (links not followed) that give group or others any access, with their modes.</summary>
+    private static List<string> OpenToOthers(string dir, string skip)
+    {
+        const UnixFileMode others = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute |
+                                    UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        var found = new List<string>();
+        foreach (var e in new DirectoryInfo(dir).EnumerateFileSystemInfos())
+        {
+            if (e.LinkTarget is not null) continue;
+            if (e.FullName != skip && (e.UnixFileMode & others) != 0)
+                found.Add($"{e.FullName} {Convert.ToString((int)e.UnixFileMode, 8)}");
+            if (e is DirectoryInfo sub) found.AddRange(OpenToOthers(sub.FullName, skip));
+        }
+        return found;
     }
 
     [Fact]

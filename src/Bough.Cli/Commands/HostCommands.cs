@@ -67,6 +67,7 @@ internal static class HostCommands
         var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, accel, keep, importDir, uidBase };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
+            ProcessUmask.Set(ProcessUmask.Daemon); // first: every file the daemon (or a tool it runs) creates is owner-only
             var options = new EngineOptions
             {
                 DataDir = DataDirectory.Resolve(parse.GetValue(dataDir)),
@@ -108,10 +109,9 @@ internal static class HostCommands
                 terminal.Error(ex.Message);
                 return ExitCodes.Error;
             }
-            // Everything the daemon writes lives under the 0700 data dir. A process-wide umask 077
-            // is not set (yet): runtime image builds (layer flattening, /.bough, recipes) still
-            // create guest files without explicit modes, and 077 would make them owner-only
-            // inside the guest.
+            // Everything the daemon writes lives under the 0700 data dir and is owner-only itself (umask 077,
+            // set above). Image builds give guest files explicit modes and run debootstrap and apt under
+            // umask 022, so the guest's files keep the modes they would have anywhere else.
             terminal.Err.WriteLine($"bough: data dir {options.DataDir}; acceleration {host.Accel.Accel} ({host.Accel.Reason})");
 
             WebApplication app;
@@ -148,6 +148,7 @@ internal static class HostCommands
         var cmd = new Command("setup", "Install host packages, fetch the guest kernel, build the base image") { accel };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
+            ProcessUmask.Set(ProcessUmask.Daemon); // as `serve`: the kernel and base image it builds are the daemon's files
             var options = new EngineOptions
             {
                 DataDir = DataDirectory.Resolve(parse.GetValue(dataDir)),

@@ -8,8 +8,8 @@ namespace Bough.Images.Disk;
 /// <summary>
 /// Directory tree → ext4 (mkfs.ext4 -d) → qcow2, the one way every Bough image (base, pulled, imported,
 /// recipe) becomes a disk.
-/// The qcow2 is made read-only (0444): it is the backing file of sandbox overlays, and a write by
-/// mistake would corrupt every one of them.
+/// The qcow2 is made read-only (0400): it is the backing file of sandbox overlays, and a write by
+/// mistake would corrupt every one of them. Like everything in the data dir it is the daemon's alone.
 /// </summary>
 internal static class DiskImage
 {
@@ -73,6 +73,6 @@ internal static class DiskImage
         await CommandRunner.RunCheckedAsync(mkfs, args, null, ct);
         await QemuImg.ConvertRawToQcow2Async(ext4Path, qcow2Path, ct);
         File.Delete(ext4Path);
-        Files.SetMode(qcow2Path, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        Files.SetMode(qcow2Path, UnixFileMode.UserRead);
     }
 }

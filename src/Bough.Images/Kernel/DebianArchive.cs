@@ -117,8 +117,9 @@ public sealed partial class DebianArchive(HostSystem? system = null)
     private async Task<bool> UpdateListsIfAllowedAsync(CancellationToken ct)
     {
         if (!_system.IsRoot()) return false;
+        // The host's package lists are read by every user (and apt's own sandbox user), not only by the daemon (077).
         await CommandRunner.RunCheckedAsync("apt-get", ["update", "-qq"],
-            new CommandOptions { Environment = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" } }, ct);
+            new CommandOptions { Environment = new Dictionary<string, string> { ["DEBIAN_FRONTEND"] = "noninteractive" }, Umask = ProcessUmask.Shared }, ct);
         return true;
     }
 

@@ -92,10 +92,12 @@ public static class Initramfs
             throw new SetupException($"{busyboxPath} is not a static binary; install busybox-static (the initramfs has no libc)");
         var cpio = CommandLocator.Require("cpio", "cpio");
 
+        // cpio stores each entry's mode, so every one is explicit: the daemon's umask (077) must not reach the archive.
         var root = Path.Combine(workDir, "initramfs-root");
         Files.TryDeleteDirectory(root);
+        Files.CreateGuestRoot(root);
         foreach (var d in new[] { "bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "newroot", "tmp", "lib/modules" })
-            Directory.CreateDirectory(Path.Combine(root, d));
+            Files.CreateDirectories(root, d);
         File.Copy(busyboxPath, Path.Combine(root, "bin/busybox"));
         Files.SetMode(Path.Combine(root, "bin/busybox"), Files.Exec755);
         File.CreateSymbolicLink(Path.Combine(root, "bin/sh"), "busybox");
@@ -103,7 +105,9 @@ public static class Initramfs
         {
             var src = Path.Combine(modulesDir, m + ".ko");
             if (!File.Exists(src)) throw new SetupException($"kernel module {src} is missing; cannot build the initramfs");
-            File.Copy(src, Path.Combine(root, "lib/modules", m + ".ko"));
+            var module = Path.Combine(root, "lib/modules", m + ".ko");
+            File.Copy(src, module);
+            Files.SetMode(module, Files.Public644);
         }
         Files.WriteText(Path.Combine(root, "init"), InitScript + "\n", Files.Exec755);
 

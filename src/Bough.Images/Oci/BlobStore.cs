@@ -126,7 +126,8 @@ public sealed class BlobStore(string dataDir)
             {
                 Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None,
                 BufferSize = 0, Options = FileOptions.Asynchronous,
-                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                // The cache is the daemon's own (layers hold setuid files and whatever a registry served).
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
             }))
             {
                 var buffer = new byte[BufferSize];

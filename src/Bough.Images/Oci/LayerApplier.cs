@@ -144,15 +144,30 @@ internal sealed class LayerApplier(string root, string digest, bool applyOwnersh
                     throw Rejected(entryName, $"its parent '{prefix}' is a symbolic link; entries are never written through links");
                 case Kind.File:
                     File.Delete(full);
-                    Directory.CreateDirectory(full);
+                    CreateImplicitDirectory(full);
                     break;
                 case Kind.None:
-                    Directory.CreateDirectory(full);
+                    CreateImplicitDirectory(full);
                     break;
             }
             _touched.Add(prefix);
         }
     }
+
+    /// <summary>
+    /// A directory the layer implies but does not list (<c>a/b/file</c> without <c>a/</c>): 0755, as Docker and
+    /// containerd make it. Set explicitly, because mkdir's mode is cut by the process umask (077 in the daemon),
+    /// which would make it owner-only inside the guest.
+    /// </summary>
+    private static void CreateImplicitDirectory(string full)
+    {
+        Directory.CreateDirectory(full);
+        File.SetUnixFileMode(full, ImplicitDirectoryMode);
+    }
+
+    internal const UnixFileMode ImplicitDirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute |
+                                                        UnixFileMode.GroupRead | UnixFileMode.GroupExecute |
+                                                        UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
 
     /// <summary>Like <see cref="EnsureParents"/> but creates nothing: false when a parent does not exist.</summary>
     private bool ParentsExist(string rel, string entryName)
@@ -200,7 +215,7 @@ internal sealed class LayerApplier(string root, string digest, bool applyOwnersh
         if (kind != Kind.Directory)
         {
             if (kind != Kind.None) RemoveAny(full);
-            Directory.CreateDirectory(full);
+            Directory.CreateDirectory(full); // its own mode is applied in Finish, after its children are written
         }
         _touched.Add(rel);
     }

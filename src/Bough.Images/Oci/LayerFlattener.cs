@@ -24,7 +24,7 @@ public static class LayerFlattener
     {
         ArgumentNullException.ThrowIfNull(layer);
         ArgumentNullException.ThrowIfNull(budget);
-        Directory.CreateDirectory(rootDir);
+        if (!Directory.Exists(rootDir)) Files.CreateGuestRoot(rootDir); // an existing root keeps the mode its caller gave it
         var applier = new LayerApplier(Path.GetFullPath(rootDir), layer.Digest, PosixFs.IsRoot);
         await using var source = await LayerDecompression.OpenAsync(layer, ct);
         try

@@ -53,8 +53,7 @@ public sealed class GuestImageBuilder(string dataDir, string agentPath, string b
         var work = Path.Combine(StagingRoot, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)));
         Files.CreatePrivateDirectory(work);
         var root = Path.Combine(work, "rootfs");
-        Directory.CreateDirectory(root);
-        Files.SetMode(root, Files.Exec755); // the image's own "/": its mode goes into the ext4 as it is
+        Files.CreateGuestRoot(root); // the image's own "/" (0755): its mode goes into the ext4 as it is
         return root;
     }
 

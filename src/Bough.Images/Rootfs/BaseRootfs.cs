@@ -86,13 +86,15 @@ public static class BaseRootfs
     public static async Task WriteAsync(string root, string busyboxPath, string agentPath,
         IReadOnlyDictionary<string, string> hostLibraries, CancellationToken ct)
     {
+        // Every mode is explicit (0755 unless said otherwise): the daemon's umask (077) must not reach the guest.
+        Files.CreateGuestRoot(root);
         foreach (var d in new[] { "bin", "sbin", "usr/bin", "usr/sbin", "usr/local/bin", "usr/local/sbin", "etc/init.d",
-                     "root", "tmp", "proc", "sys", "dev", "run", "mnt", "opt", "srv", "home", "var/tmp", "var/log",
+                     "proc", "sys", "dev", "run", "mnt", "opt", "srv", "home", "var/log",
                      "var/lib/bough-agent", AgentLibraries.GuestLibDir, "lib64", "usr/lib" })
-            Directory.CreateDirectory(Path.Combine(root, d));
-        Files.SetMode(Path.Combine(root, "tmp"), (UnixFileMode)0b1_111_111_111); // 1777
-        Files.SetMode(Path.Combine(root, "var/tmp"), (UnixFileMode)0b1_111_111_111);
-        Files.SetMode(Path.Combine(root, "root"), (UnixFileMode)0b111_000_000);     // 0700
+            Files.CreateDirectories(root, d);
+        Files.CreateDirectories(root, "tmp", Files.Sticky1777);
+        Files.CreateDirectories(root, "var/tmp", Files.Sticky1777);
+        Files.CreateDirectories(root, "root", Files.Private700);
 
         File.Copy(busyboxPath, Path.Combine(root, "bin/busybox"));
         Files.SetMode(Path.Combine(root, "bin/busybox"), Files.Exec755);
@@ -101,14 +103,14 @@ public static class BaseRootfs
         {
             var link = Path.Combine(root, applet);
             if (applet.Contains("..") || File.Exists(link) || Directory.Exists(link)) continue;
-            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
+            Files.CreateDirectories(root, Path.GetDirectoryName(applet.TrimStart('/'))!);
             File.CreateSymbolicLink(link, "/bin/busybox");
         }
         if (!File.Exists(Path.Combine(root, "sbin/init")))
             File.CreateSymbolicLink(Path.Combine(root, "sbin/init"), "/bin/busybox");
         // The engine runs detached commands as `/.bough/bin/busybox sh -c ...` on every image; here
         // that is the base image's own busybox. No /.bough/init: the base boots busybox init.
-        Directory.CreateDirectory(Path.Combine(root, ".bough/bin"));
+        Files.CreateDirectories(root, ".bough/bin");
         File.CreateSymbolicLink(Path.Combine(root, ".bough/bin/busybox"), "/bin/busybox");
 
         foreach (var (name, hostPath) in hostLibraries)

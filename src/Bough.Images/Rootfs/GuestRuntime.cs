@@ -102,9 +102,9 @@ public static class GuestRuntime
 
         var dir = Path.Combine(root, Dir.TrimStart('/'));
         RemoveAny(dir);
-        var bin = Directory.CreateDirectory(Path.Combine(dir, "bin")).FullName;
-        var lib = Directory.CreateDirectory(Path.Combine(dir, "lib")).FullName;
-        Files.SetMode(dir, Files.Exec755);
+        // Every mode below is explicit: the daemon's umask (077) would make the runtime unusable for the guest's other users.
+        var bin = Files.CreateDirectories(root, Dir.TrimStart('/') + "/bin");
+        var lib = Files.CreateDirectories(root, LibDir.TrimStart('/'));
 
         await CopyAsync(busyboxPath, Path.Combine(bin, "busybox"), ct);
         var agent = Path.Combine(bin, "bough-agent");
@@ -115,10 +115,10 @@ public static class GuestRuntime
         // libc.so.6 lists the loader by soname; ld.so recognises itself by it, the link is for tools like ldd.
         File.CreateSymbolicLink(Path.Combine(lib, "ld-linux-x86-64.so.2"), "ld.so");
         Files.WriteText(Path.Combine(dir, "init"), InitScript + "\n", Files.Exec755);
-        Files.WriteText(Path.Combine(dir, "VERSION"), $"{Version}\n");
+        Files.WriteText(Path.Combine(dir, "VERSION"), $"{Version}\n", Files.Public644);
 
         foreach (var (d, mode) in new[] { ("proc", Files.Exec755), ("sys", Files.Exec755), ("dev", Files.Exec755), ("run", Files.Exec755),
-                     ("tmp", (UnixFileMode)0b1_111_111_111), ("root", (UnixFileMode)0b111_000_000) })
+                     ("tmp", Files.Sticky1777), ("root", Files.Private700) })
             EnsureDirectory(root, d, mode);
 
         var etc = EnsureDirectory(root, "etc", Files.Exec755)
@@ -159,7 +159,7 @@ public static class GuestRuntime
     {
         if (Directory.Exists(path) && new DirectoryInfo(path).LinkTarget == null) Directory.Delete(path, true);
         else if (File.Exists(path) || new FileInfo(path).LinkTarget != null) File.Delete(path);
-        Files.WriteText(path, content, (UnixFileMode)0b110_100_100);
+        Files.WriteText(path, content, Files.Public644);
     }
 
     private static void RemoveAny(string path)
@@ -169,6 +169,7 @@ public static class GuestRuntime
         else if (Directory.Exists(path)) Directory.Delete(path, true);
     }
 
+    /// <summary>Copies a binary or library into the runtime as 0755 (executable and readable by every guest user).</summary>
     private static async Task CopyAsync(string from, string to, CancellationToken ct)
     {
         await using (var src = File.OpenRead(from)) // follows symlinks: the image gets the real file

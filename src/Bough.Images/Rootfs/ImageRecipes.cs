@@ -38,9 +38,11 @@ public static class ImageRecipes
         StreamingCommand.Result result;
         try
         {
+            // debootstrap, and dpkg's maintainer scripts it runs, create guest files with the umask they inherit
+            // (generated /etc files, state under /var): the daemon's 077 would make them owner-only in the guest.
             result = await StreamingCommand.RunAsync(debootstrap,
                 ["--variant=minbase", "--include=python3,python3-pip,ca-certificates", "bookworm", rootDir, mirror],
-                line => progress?.Report(new SetupProgress("image", line)), ct);
+                line => progress?.Report(new SetupProgress("image", line)), ProcessUmask.Shared, ct);
         }
         finally
         {
@@ -130,10 +132,13 @@ internal static class StreamingCommand
 {
     public sealed record Result(int ExitCode, string Tail);
 
-    public static async Task<Result> RunAsync(string fileName, IEnumerable<string> args, Action<string> onLine, CancellationToken ct)
+    /// <param name="umask">The umask the tool runs with (<see cref="ChildUmask"/>); null: this process's own.</param>
+    public static async Task<Result> RunAsync(string fileName, IEnumerable<string> args, Action<string> onLine, UnixFileMode? umask,
+        CancellationToken ct)
     {
         var psi = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        if (umask is { } mask) ChildUmask.Apply(psi, mask);
         psi.Environment["LC_ALL"] = "C";
         psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
         var tail = new Queue<string>();

@@ -32,7 +32,7 @@ public sealed class GuestImageBuilderTests
 
         Assert.Matches("^img-[0-9a-f]{12}$", img.Id);
         Assert.Equal(Path.Combine(b.Root, img.Id), img.Dir);
-        Assert.Equal((UnixFileMode)0b100_100_100, File.GetUnixFileMode(img.DiskPath));
+        Assert.Equal(UnixFileMode.UserRead, File.GetUnixFileMode(img.DiskPath)); // read-only, and the daemon's alone
         Assert.Equal(GuestImageBuilder.MinDiskBytes, img.DiskBytes);
         Assert.Contains("\"virtual-size\": " + img.DiskBytes, (await CommandRunner.RunCheckedAsync("qemu-img", ["info", "--output=json", img.DiskPath])).Stdout);
         Assert.All(progress, p => Assert.Equal("image", p.Stage));
