@@ -208,7 +208,11 @@ internal sealed class ManagedProcess
         lock (_lock)
         {
             long capacity = Capacity();
-            _log.Evict(capacity, MinCursor());
+            long min = MinCursor();
+            _log.Evict(capacity, min);
+            // Full: make room for one more read if the readers have moved on (evicting only down to the
+            // capacity would leave "full" forever once a caught-up reader waits for more output).
+            if (_log.Cost >= capacity) _log.Evict(Math.Max(0, capacity - ProtocolConstants.MaxDataChunk), min);
             _waitingForRoom = _log.Cost >= capacity;
             return !_waitingForRoom;
         }
