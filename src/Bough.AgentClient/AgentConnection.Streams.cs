@@ -35,7 +35,7 @@ public sealed partial class AgentConnection
                 ThrowIfClosed();
                 throw new AgentException(ErrorCodes.AgentUnavailable, $"agent channel write failed: {e.Message}");
             }
-            if (!IsConnected) s.Fail(new AgentException(ErrorCodes.AgentUnavailable, "agent channel closed"));
+            if (!IsConnected) s.Fail(ClosedReason);
             return s;
         }
         finally

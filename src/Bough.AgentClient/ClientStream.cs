@@ -41,9 +41,10 @@ internal sealed class ClientStream(uint id, string op)
         _queue.Writer.TryComplete();
     }
 
+    /// <summary>Fails the stream; the first reason wins (the channel's violation, not a later "closed" seen by the opener).</summary>
     public void Fail(Exception failure)
     {
-        _failure = failure;
+        Interlocked.CompareExchange(ref _failure, failure, null);
         SendCredit.Close();
         _queue.Writer.TryComplete(failure);
     }

@@ -213,9 +213,8 @@ public sealed class ProcessTableTests(AgentFixture fixture) : IClassFixture<Agen
     }
 
     [Fact]
-    public async Task A_slow_attached_reader_loses_nothing_and_unattached_output_stays_bounded()
+    public async Task A_slow_attached_reader_loses_nothing_and_holds_the_process_back()
     {
-        // Attached: every byte arrives although the reader dawdles (the process is held back instead).
         var expected = new StringBuilder();
         for (int i = 1; i <= 200_000; i++) expected.Append(i).Append('\n');
         await using (var reader = C.StartAttached(Sh("seq 1 200000"), timeoutSeconds: 60))
@@ -226,16 +225,39 @@ public sealed class ProcessTableTests(AgentFixture fixture) : IClassFixture<Agen
             Assert.Equal(expected.ToString(), reader.Text);
         }
 
-        // Unattached: 20 MiB go by, the agent keeps only a bounded tail and says how much it dropped.
+        // A stalled reader stops the agent from reading: the process blocks on its pipe instead of
+        // its output piling up in the agent.
+        long rssBefore = fixture.Agent.RssBytes();
+        const long total = 64L * 1024 * 1024;
+        await using var stalled = new ProcessReader(C.StartProcessAttachedAsync(Sh($"head -c {total} /dev/zero"), null, CancellationToken.None),
+            TimeSpan.FromSeconds(120), keepText: false);
+        Assert.True(await stalled.ReadUntilAsync(r => r.OutputBytes > 0));
+        await Task.Delay(1500);
+        Assert.True(HostProcess.IsAlive(stalled.Started!.Pid), "the process ran ahead of its stalled reader");
+        Assert.True(fixture.Agent.RssBytes() - rssBefore < 32L * 1024 * 1024, "the agent buffered a stalled reader's output");
+        Assert.Equal(0, (await stalled.ReadToExitAsync()).ExitCode);
+        Assert.Equal(total, stalled.OutputBytes);
+    }
+
+    [Fact]
+    public async Task Output_nobody_reads_is_kept_only_as_a_bounded_tail()
+    {
         long rssBefore = fixture.Agent.RssBytes();
         int pid = await C.Start(Sh("head -c 20971520 /dev/zero"));
-        Assert.True(await HostProcess.WaitExitAsync(pid, TimeSpan.FromSeconds(30)));
+        Assert.True(await HostProcess.WaitExitAsync(pid, TimeSpan.FromSeconds(30)), "unattached output blocked the process");
         await using var late = C.Attach(pid);
-        long received = 0;
-        await late.ReadUntilAsync(r => r.Exited != null);
-        received = late.Text.Length;
-        Assert.True(received <= 64 * 1024, $"replayed {received} bytes of an exited process");
-        Assert.Equal(20971520, late.Started!.SkippedBytes + received);
+        await late.ReadToExitAsync();
+        Assert.True(late.OutputBytes <= 64 * 1024, $"replayed {late.OutputBytes} bytes of an exited process");
+        Assert.True(late.OutputBytes > 0);
+        Assert.Equal(20971520, late.Started!.SkippedBytes + late.OutputBytes);
         Assert.True(fixture.Agent.RssBytes() - rssBefore < 48L * 1024 * 1024, "agent memory grew with unattached output");
+    }
+
+    [Fact]
+    public async Task A_process_runs_as_the_requested_user()
+    {
+        await using var reader = C.StartAttached(new ProcessSpec { Argv = ["id", "-u"], User = "65534" });
+        Assert.Equal(0, (await reader.ReadToExitAsync()).ExitCode);
+        Assert.Equal("65534\n", reader.Text);
     }
 }

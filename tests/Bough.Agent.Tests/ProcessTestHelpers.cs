@@ -4,7 +4,7 @@ using Bough.AgentClient;
 namespace Bough.Agent.Tests;
 
 /// <summary>Reading attached process streams in tests: until some text shows up, or to the end.</summary>
-internal sealed class ProcessReader(IAsyncEnumerable<ProcessEvent> events, TimeSpan timeout) : IAsyncDisposable
+internal sealed class ProcessReader(IAsyncEnumerable<ProcessEvent> events, TimeSpan timeout, bool keepText = true) : IAsyncDisposable
 {
     private readonly CancellationTokenSource _timeout = new(timeout);
     private IAsyncEnumerator<ProcessEvent>? _enumerator;
@@ -13,6 +13,8 @@ internal sealed class ProcessReader(IAsyncEnumerable<ProcessEvent> events, TimeS
     public ProcessEvent.Started? Started { get; private set; }
     public ProcessEvent.Exited? Exited { get; private set; }
     public int Keepalives { get; private set; }
+    /// <summary>Output bytes received (stdout, stderr or terminal).</summary>
+    public long OutputBytes { get; private set; }
     public string Text => _text.ToString();
     public string Stderr { get; private set; } = "";
 
@@ -27,8 +29,9 @@ internal sealed class ProcessReader(IAsyncEnumerable<ProcessEvent> events, TimeS
             switch (Enumerator.Current)
             {
                 case ProcessEvent.Started s: Started = s; break;
-                case ProcessEvent.Output { Kind: ProcessOutputKind.Stderr } o: Stderr += Encoding.UTF8.GetString(o.Data); break;
-                case ProcessEvent.Output o: _text.Append(Encoding.UTF8.GetString(o.Data)); break;
+                case ProcessEvent.Output o when !keepText: OutputBytes += o.Data.Length; break;
+                case ProcessEvent.Output { Kind: ProcessOutputKind.Stderr } o: OutputBytes += o.Data.Length; Stderr += Encoding.UTF8.GetString(o.Data); break;
+                case ProcessEvent.Output o: OutputBytes += o.Data.Length; _text.Append(Encoding.UTF8.GetString(o.Data)); break;
                 case ProcessEvent.Keepalive: Keepalives++; break;
                 case ProcessEvent.Exited x: Exited = x; break;
             }
