@@ -259,5 +259,10 @@ public sealed class ProcessTableTests(AgentFixture fixture) : IClassFixture<Agen
         await using var reader = C.StartAttached(new ProcessSpec { Argv = ["id", "-u"], User = "65534" });
         Assert.Equal(0, (await reader.ReadToExitAsync()).ExitCode);
         Assert.Equal("65534\n", reader.Text);
+
+        // On a terminal, the user owns it.
+        await using var pty = C.StartAttached(new ProcessSpec { Argv = ["sh", "-c", "stat -c %u $(tty)"], User = "65534", Pty = new PtySize(80, 24) });
+        Assert.Equal(0, (await pty.ReadToExitAsync()).ExitCode);
+        Assert.Equal("65534\r\n", pty.Text);
     }
 }

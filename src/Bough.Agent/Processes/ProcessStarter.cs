@@ -30,7 +30,13 @@ internal static class ProcessStarter
         try
         {
             string? slave = null;
-            if (request.Pty is { } size) (master, slave) = Pty.Open(size.Cols, size.Rows);
+            if (request.Pty is { } size)
+            {
+                (master, slave) = Pty.Open(size.Cols, size.Rows);
+                // As login does: the user owns their terminal (group and mode stay tty, 0620).
+                if (command.User is { IsRoot: false } user && Libc.chown(slave, user.Uid, uint.MaxValue) != 0)
+                    throw AgentError.FromErrno(Libc.Errno, "chown", slave);
+            }
             spawned = CommandLine.Spawn(command, state, request.Stdin, slave, out int errno)
                 ?? throw SpawnError(errno, command);
             var process = new ManagedProcess(table, spawned.Pid, request, command, master);
