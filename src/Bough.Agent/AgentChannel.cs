@@ -92,6 +92,7 @@ internal sealed class AgentChannel(Stream stream, AgentState state)
             BootId = AgentState.BootId(),
             Hostname = AgentState.Hostname(),
             Pid = Environment.ProcessId,
+            Features = [.. AgentFeatures.All],
         };
         await session.WriteAsync(FrameType.HelloAck, 0, 0, ProtocolJson.Encode(ack, ProtocolJson.Default.HelloResponse), ct).ConfigureAwait(false);
         return session;

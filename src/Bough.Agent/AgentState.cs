@@ -7,10 +7,10 @@ namespace Bough.Agent;
 /// <summary>
 /// State that outlives sessions and channels: the configured exec defaults (environment, working
 /// directory, user; a daemon restart opens a new session but the guest's configuration stays),
-/// start time, and settings.
+/// the process table, start time, and settings.
 /// </summary>
 internal sealed class AgentState(AgentLog log, string hostnameFile, string etcDir = "/etc",
-    int maxListEntries = Operations.FileOperations.DefaultMaxListEntries)
+    int maxListEntries = Operations.ListOperation.DefaultMaxListEntries, Processes.ProcessTableOptions? processOptions = null)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, string> _defaultEnv = new(StringComparer.Ordinal)
@@ -31,6 +31,9 @@ internal sealed class AgentState(AgentLog log, string hostnameFile, string etcDi
 
     /// <summary>Entries one listing may have before it ends with too_large.</summary>
     public int MaxListEntries { get; } = maxListEntries;
+
+    /// <summary>Processes started with proc.start; they outlive sessions, as this state does.</summary>
+    public Processes.ProcessTable Processes { get; } = new(processOptions ?? new Processes.ProcessTableOptions());
 
     /// <summary>The trampoline that runs commands as other users (loaded on first use).</summary>
     public ExecAs ExecAs { get; } = new();

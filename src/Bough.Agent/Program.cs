@@ -20,6 +20,8 @@ namespace Bough.Agent
               --hostname-file PATH    file rewritten by configure.hostname (default /etc/hostname)
               --etc DIR               where exec users are looked up (DIR/passwd, DIR/group; default /etc)
               --max-list-entries N    entries one file listing may have (default 100000)
+              --max-processes N       running processes the process table holds (default 256)
+              --proc-buffer-bytes N   output kept per table process for late readers (default 1048576)
               --verbose               debug logging
             """;
 
@@ -30,7 +32,8 @@ namespace Bough.Agent
             string hostnameFile = "/etc/hostname";
             string etcDir = "/etc";
             bool verbose = false;
-            int maxListEntries = Operations.FileOperations.DefaultMaxListEntries;
+            int maxListEntries = Operations.ListOperation.DefaultMaxListEntries;
+            var processOptions = new Processes.ProcessTableOptions();
             for (int i = 0; i < args.Length; i++)
             {
                 string? Next() => i + 1 < args.Length ? args[++i] : null;
@@ -54,6 +57,27 @@ namespace Bough.Agent
                             return 2;
                         }
                         break;
+                    case "--max-processes":
+                        if (!int.TryParse(Next(), System.Globalization.CultureInfo.InvariantCulture, out int maxProcesses) || maxProcesses < 1)
+                        {
+                            Console.Error.WriteLine($"--max-processes needs a positive number\n{Usage}");
+                            return 2;
+                        }
+                        processOptions = processOptions with { MaxRunning = maxProcesses };
+                        break;
+                    case "--proc-buffer-bytes":
+                        if (!long.TryParse(Next(), System.Globalization.CultureInfo.InvariantCulture, out long bufferBytes) || bufferBytes < 4096)
+                        {
+                            Console.Error.WriteLine($"--proc-buffer-bytes needs a number >= 4096\n{Usage}");
+                            return 2;
+                        }
+                        processOptions = processOptions with
+                        {
+                            BufferBytes = bufferBytes,
+                            MinBufferBytes = Math.Min(processOptions.MinBufferBytes, bufferBytes),
+                            ExitedBufferBytes = Math.Min(processOptions.ExitedBufferBytes, bufferBytes),
+                        };
+                        break;
                     case "--verbose": verbose = true; break;
                     default:
                         Console.Error.WriteLine($"unknown argument '{args[i]}'\n{Usage}");
@@ -67,7 +91,7 @@ namespace Bough.Agent
             }
 
             var log = new AgentLog(Console.Error, verbose);
-            var state = new AgentState(log, hostnameFile, etcDir, maxListEntries);
+            var state = new AgentState(log, hostnameFile, etcDir, maxListEntries, processOptions);
             using var stop = new CancellationTokenSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(
                 System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; stop.Cancel(); });

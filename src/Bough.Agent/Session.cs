@@ -7,8 +7,8 @@ namespace Bough.Agent;
 /// <summary>
 /// One host session (from a HELLO until the next HELLO, EOF or violation). Routes frames to streams
 /// without ever blocking the channel's read loop, and, when replaced or closed, cancels every
-/// operation (which kills exec process groups) and fences off their writes so nothing of this
-/// session reaches the host after the next HELLO_ACK.
+/// operation (which kills exec process groups; processes of the table are only detached from) and
+/// fences off their writes so nothing of this session reaches the host after the next HELLO_ACK.
 /// </summary>
 internal sealed class Session : IDisposable
 {

@@ -85,7 +85,11 @@ public sealed partial class AgentConnection
                     throw new AgentException(ErrorCodes.AgentUnavailable, $"agent speaks protocol {ack.ProtocolVersion}, expected {ProtocolConstants.Version}");
                 stopResend.Cancel();
                 await resend.ConfigureAwait(false);
-                var info = new AgentHello(ack.ProtocolVersion, Truncate(ack.AgentVersion, 64), Truncate(ack.BootId, 64), Truncate(ack.Hostname, 256), ack.Pid);
+                var info = new AgentHello(ack.ProtocolVersion, Truncate(ack.AgentVersion, 64), Truncate(ack.BootId, 64), Truncate(ack.Hostname, 256), ack.Pid)
+                {
+                    // Untrusted like everything else: at most 64 short names are kept, the rest is ignored.
+                    Features = (ack.Features ?? []).Where(f => f is { Length: > 0 and <= 64 }).Take(64).ToHashSet(StringComparer.Ordinal),
+                };
                 var connection = new AgentConnection(stream, logger, reader, writer, lifetime, nonce, info);
                 connection._readLoop = Task.Run(connection.ReadLoopAsync, CancellationToken.None);
                 logger.LogDebug("agent {Version} connected (boot {BootId})", info.AgentVersion, info.BootId);

@@ -89,24 +89,7 @@ public sealed partial class AgentConnection
     public async Task WriteFileAsync(string path, Stream content, int? mode, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(content);
-        var s = await OpenAsync(new OpenRequest { Op = Ops.Write, Path = path, Mode = mode }, ct).ConfigureAwait(false);
-        using var pumpCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var pump = PumpAsync(s, content, pumpCts.Token);
-        try
-        {
-            // END can arrive before the pump finishes (an early error); it stops the pump.
-            var endTask = s.NextAsync(ct).AsTask();
-            var first = await Task.WhenAny(pump, endTask).ConfigureAwait(false);
-            if (first == pump && pump.IsFaulted && pump.Exception!.InnerException is not OperationCanceledException and not AgentException)
-                throw new AgentException(ErrorCodes.IoError, $"reading content failed: {pump.Exception.InnerException!.Message}");
-            ThrowIfError((await endTask.ConfigureAwait(false)).End!);
-        }
-        finally
-        {
-            Abandon(s);
-            pumpCts.Cancel();
-            try { await pump.ConfigureAwait(false); } catch { /* observed */ }
-        }
+        await RunWithUploadAsync(new OpenRequest { Op = Ops.Write, Path = path, Mode = mode }, content, ct).ConfigureAwait(false);
     }
 
     /// <summary>Opens a guest file for streaming; throws (e.g. file_not_found) before any data.</summary>
@@ -129,58 +112,6 @@ public sealed partial class AgentConnection
         }
     }
 
-    /// <summary>Lists a directory within <see cref="ListLimits.Default"/>.</summary>
-    public Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, CancellationToken ct) => ListAsync(path, ListLimits.Default, ct);
-
-    /// <summary>
-    /// Lists a directory. Past <paramref name="limits"/> the listing is abandoned (the agent stops
-    /// enumerating) and <see cref="AgentException.TooLarge"/> is thrown, so what the host holds is
-    /// bounded whatever the guest sends.
-    /// </summary>
-    public async Task<IReadOnlyList<AgentFileEntry>> ListAsync(string path, ListLimits limits, CancellationToken ct)
-    {
-        ArgumentNullException.ThrowIfNull(limits);
-        var s = await OpenAsync(new OpenRequest { Op = Ops.List, Path = path }, ct).ConfigureAwait(false);
-        var entries = new List<AgentFileEntry>();
-        long bytes = 0;
-        try
-        {
-            while (true)
-            {
-                var item = await s.NextAsync(ct).ConfigureAwait(false);
-                if (item.Type == FrameType.End)
-                {
-                    ThrowIfError(item.End!);
-                    return entries;
-                }
-                foreach (var dto in item.Reply!.Entries!)
-                {
-                    bytes += dto.Name.Length * sizeof(char) + ListLimits.EntryOverheadBytes;
-                    if (entries.Count >= limits.MaxEntries || bytes > limits.MaxBytes)
-                        throw new AgentException(AgentException.TooLarge,
-                            $"{path} has more than {limits.MaxEntries} entries or {limits.MaxBytes / 1024} KiB of names; " +
-                            "list a subdirectory, or run ls or find with exec");
-                    entries.Add(Validation.ToEntry(dto));
-                }
-                Consumed(s, item.Data.Length);
-            }
-        }
-        finally
-        {
-            Abandon(s);
-        }
-    }
-
-    /// <summary>Metadata of a path (symlinks are not followed).</summary>
-    public async Task<AgentFileEntry> StatAsync(string path, CancellationToken ct) =>
-        Validation.ToEntry((await RunAsync(new OpenRequest { Op = Ops.Stat, Path = path }, ct).ConfigureAwait(false)).Entry!);
-
-    /// <summary>Creates a directory and its parents (mkdir -p).</summary>
-    public Task MkdirAsync(string path, CancellationToken ct) => RunAsync(new OpenRequest { Op = Ops.Mkdir, Path = path }, ct);
-
-    public Task RemoveAsync(string path, bool recursive, CancellationToken ct) =>
-        RunAsync(new OpenRequest { Op = Ops.Remove, Path = path, Recursive = recursive }, ct);
-
     /// <summary>Collects an exec's output in memory; convenient for short commands.</summary>
     public async Task<(ExecEvent.Exit Exit, byte[] Stdout, byte[] Stderr)> RunToCompletionAsync(ExecSpec spec, CancellationToken ct)
     {
@@ -198,7 +129,7 @@ public sealed partial class AgentConnection
         throw new AgentException(ErrorCodes.AgentUnavailable, "exec ended without an exit");
     }
 
-    private sealed class ReadOnlyMemoryStream(ReadOnlyMemory<byte> data) : Stream
+    internal sealed class ReadOnlyMemoryStream(ReadOnlyMemory<byte> data) : Stream
     {
         private int _position;
         public override bool CanRead => true;

@@ -72,6 +72,8 @@ public sealed partial class AgentConnection
                 {
                     Ops.Exec => channel is DataChannel.Stdout or DataChannel.Stderr,
                     Ops.Read => channel == DataChannel.Content && s.Replies == 1,
+                    Ops.ProcStart or Ops.ProcAttach => !s.Detached && s.Replies >= 1
+                        && (s.Pty ? channel == DataChannel.Stdout : channel is DataChannel.Stdout or DataChannel.Stderr),
                     _ => false,
                 };
                 if (!allowed) throw new ProtocolException($"stream {id}: DATA channel {channel} not valid for {s.Op}");

@@ -17,7 +17,7 @@ public sealed partial class AgentConnection
         try
         {
             uint id = _lastOpened + 1;
-            var s = new ClientStream(id, request.Op);
+            var s = new ClientStream(id, request.Op) { Detached = request.Op == Ops.ProcStart && request.Process?.Detach == true };
             _streams[id] = s;
             Volatile.Write(ref _lastOpened, id);
             try
@@ -35,7 +35,7 @@ public sealed partial class AgentConnection
                 ThrowIfClosed();
                 throw new AgentException(ErrorCodes.AgentUnavailable, $"agent channel write failed: {e.Message}");
             }
-            if (!IsConnected) s.Fail(new AgentException(ErrorCodes.AgentUnavailable, "agent channel closed"));
+            if (!IsConnected) s.Fail(ClosedReason);
             return s;
         }
         finally
@@ -77,6 +77,31 @@ public sealed partial class AgentConnection
     {
         if (end.Error is { } e) throw new AgentException(e.Code, e.Message);
         return end;
+    }
+
+    /// <summary>
+    /// Runs an operation that takes <paramref name="content"/> as DATA (write, proc.input) and answers
+    /// END. END can arrive before the upload finishes (an early error); it stops the upload.
+    /// </summary>
+    private async Task<EndMessage> RunWithUploadAsync(OpenRequest request, Stream content, CancellationToken ct)
+    {
+        var s = await OpenAsync(request, ct).ConfigureAwait(false);
+        using var pumpCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pump = PumpAsync(s, content, pumpCts.Token);
+        try
+        {
+            var endTask = s.NextAsync(ct).AsTask();
+            var first = await Task.WhenAny(pump, endTask).ConfigureAwait(false);
+            if (first == pump && pump.IsFaulted && pump.Exception!.InnerException is not OperationCanceledException and not AgentException)
+                throw new AgentException(ErrorCodes.IoError, $"reading content failed: {pump.Exception.InnerException!.Message}");
+            return ThrowIfError((await endTask.ConfigureAwait(false)).End!);
+        }
+        finally
+        {
+            Abandon(s);
+            pumpCts.Cancel();
+            try { await pump.ConfigureAwait(false); } catch { /* observed */ }
+        }
     }
 
     /// <summary>Runs an operation whose only answer is END.</summary>

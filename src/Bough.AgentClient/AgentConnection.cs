@@ -29,7 +29,8 @@ public sealed partial class AgentConnection : IAsyncDisposable
     private readonly SemaphoreSlim _openLock = new(1, 1);
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private uint _lastOpened;
-    private int _closed;
+    /// <summary>Null while open; set once by <see cref="Close"/>, so whoever sees the channel closed also sees why.</summary>
+    private AgentException? _closeReason;
     private Task _readLoop = Task.CompletedTask;
 
     private AgentConnection(Stream stream, ILogger logger, FrameReader reader, FrameWriter writer, CancellationTokenSource lifetime, string nonce, AgentHello hello)
@@ -48,7 +49,7 @@ public sealed partial class AgentConnection : IAsyncDisposable
     /// <summary>Completes when the channel closes; faulted (with an <see cref="AgentException"/>) on a protocol violation.</summary>
     public Task Completion => _completion.Task;
 
-    public bool IsConnected => Volatile.Read(ref _closed) == 0;
+    public bool IsConnected => Volatile.Read(ref _closeReason) == null;
 
     /// <summary>Bytes received from the guest and not yet consumed, over all streams (for diagnostics and tests).</summary>
     internal long BufferedBytes => _streams.Values.Sum(s => s.ReceiveWindow.Buffered);
@@ -56,7 +57,7 @@ public sealed partial class AgentConnection : IAsyncDisposable
     /// <summary>Closes the channel once: logs, fails every pending operation, completes <see cref="Completion"/>.</summary>
     private void Close(AgentException reason, bool violation)
     {
-        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) != null) return;
         if (violation) _logger.LogError("closing agent channel: {Reason}", reason.Message);
         else _logger.LogDebug("agent channel closed: {Reason}", reason.Message);
         try { _lifetime.Cancel(); } catch (ObjectDisposedException) { }
@@ -76,10 +77,10 @@ public sealed partial class AgentConnection : IAsyncDisposable
 
     private void ThrowIfClosed()
     {
-        if (!IsConnected)
-        {
-            var reason = _completion.Task.Exception?.InnerException as AgentException;
-            throw reason ?? new AgentException(ErrorCodes.AgentUnavailable, "agent channel closed");
-        }
+        if (!IsConnected) throw ClosedReason;
     }
+
+    /// <summary>Why the channel closed (a violation keeps its message); only meaningful once closed.</summary>
+    private AgentException ClosedReason =>
+        Volatile.Read(ref _closeReason) ?? new AgentException(ErrorCodes.AgentUnavailable, "agent channel closed");
 }

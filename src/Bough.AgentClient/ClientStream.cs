@@ -24,6 +24,10 @@ internal sealed class ClientStream(uint id, string op)
     public volatile bool Ended;
     public int Replies;
     public long ListedEntries;
+    /// <summary>proc.start with detach: END carries a pid instead of an exit.</summary>
+    public bool Detached;
+    /// <summary>proc.start/proc.attach: the process has a terminal (set by the first REPLY); output comes on channel 1 only.</summary>
+    public volatile bool Pty;
 
     public int QueuedItems => _queue.Reader.Count;
 
@@ -37,9 +41,10 @@ internal sealed class ClientStream(uint id, string op)
         _queue.Writer.TryComplete();
     }
 
+    /// <summary>Fails the stream; the first reason wins (the channel's violation, not a later "closed" seen by the opener).</summary>
     public void Fail(Exception failure)
     {
-        _failure = failure;
+        Interlocked.CompareExchange(ref _failure, failure, null);
         SendCredit.Close();
         _queue.Writer.TryComplete(failure);
     }

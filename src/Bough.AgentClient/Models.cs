@@ -26,7 +26,14 @@ public sealed record ListLimits(int MaxEntries, long MaxBytes)
 }
 
 /// <summary>What the agent said in its handshake answer.</summary>
-public sealed record AgentHello(int ProtocolVersion, string AgentVersion, string? BootId, string? Hostname, int Pid);
+public sealed record AgentHello(int ProtocolVersion, string AgentVersion, string? BootId, string? Hostname, int Pid)
+{
+    /// <summary>Capabilities beyond protocol v1 (<see cref="Bough.Protocol.AgentFeatures"/>); empty for an agent that predates them.</summary>
+    public IReadOnlySet<string> Features { get; init; } = new HashSet<string>();
+
+    /// <summary>True when the agent announced <paramref name="feature"/> (an older agent answers its ops with <c>unsupported</c>).</summary>
+    public bool Supports(string feature) => Features.Contains(feature);
+}
 
 public sealed record AgentHealth(string AgentVersion, int ProtocolVersion, TimeSpan AgentUptime, TimeSpan SystemUptime, string? BootId, string? Hostname);
 
@@ -85,4 +92,41 @@ public abstract record ExecEvent
 public enum AgentFileType { File, Dir, Symlink, Other }
 
 /// <summary>Metadata of a guest path; symlinks are reported as links (not followed).</summary>
-public sealed record AgentFileEntry(string Name, AgentFileType Type, long Size, int Mode, DateTimeOffset ModifiedAt);
+/// <remarks>
+/// The init-only members come from agents with the <c>files2</c> feature; older agents leave them null.
+/// <see cref="Mode"/> is the permission bits (st_mode &amp; 07777).
+/// </remarks>
+public sealed record AgentFileEntry(string Name, AgentFileType Type, long Size, int Mode, DateTimeOffset ModifiedAt)
+{
+    /// <summary>The absolute guest path (stat/move: as asked; list: the listed directory joined with the entry's relative path).</summary>
+    public string? Path { get; init; }
+    public uint? Uid { get; init; }
+    public uint? Gid { get; init; }
+    /// <summary>The owner's name in the guest's /etc/passwd, null when the uid has none.</summary>
+    public string? Owner { get; init; }
+    /// <summary>The group's name in the guest's /etc/group, null when the gid has none.</summary>
+    public string? Group { get; init; }
+    /// <summary>A symlink's target as stored (not resolved).</summary>
+    public string? SymlinkTarget { get; init; }
+
+    /// <summary>As <c>ls -l</c> shows it: <c>drwxr-xr-x</c>, <c>-rwsr-x---</c>, <c>lrwxrwxrwx</c>.</summary>
+    public string Permissions
+    {
+        get
+        {
+            Span<char> s = stackalloc char[10];
+            s[0] = Type switch { AgentFileType.Dir => 'd', AgentFileType.Symlink => 'l', AgentFileType.File => '-', _ => '?' };
+            for (int who = 0; who < 3; who++)
+            {
+                int bits = Mode >> (6 - 3 * who);
+                s[1 + 3 * who] = (bits & 4) != 0 ? 'r' : '-';
+                s[2 + 3 * who] = (bits & 2) != 0 ? 'w' : '-';
+                bool x = (bits & 1) != 0;
+                int special = who switch { 0 => 0x800, 1 => 0x400, _ => 0x200 };
+                char mark = who == 2 ? 't' : 's';
+                s[3 + 3 * who] = (Mode & special) != 0 ? (x ? mark : char.ToUpperInvariant(mark)) : x ? 'x' : '-';
+            }
+            return new string(s);
+        }
+    }
+}

@@ -24,6 +24,8 @@ public sealed class HelloResponse
     public string? BootId { get; set; }
     public string? Hostname { get; set; }
     public int Pid { get; set; }
+    /// <summary>Optional capabilities beyond v1 (<see cref="AgentFeatures"/>); absent from agents that predate them.</summary>
+    public List<string>? Features { get; set; }
 }
 
 /// <summary>OPEN payload: the operation and its arguments.</summary>
@@ -37,6 +39,26 @@ public sealed class OpenRequest
     public bool? Recursive { get; set; }
     public ExecRequest? Exec { get; set; }
     public ConfigureRequest? Configure { get; set; }
+    /// <summary>move: the new path (absolute).</summary>
+    public string? Destination { get; set; }
+    /// <summary>list: levels below <see cref="Path"/> to list (1 = direct children, the default).</summary>
+    public int? Depth { get; set; }
+    /// <summary>watch: the options.</summary>
+    public WatchRequest? Watch { get; set; }
+    /// <summary>proc.start: the process to start.</summary>
+    public ProcessStartRequest? Process { get; set; }
+    /// <summary>proc.attach, proc.input, proc.close-stdin, proc.signal, proc.resize: which process.</summary>
+    public ProcessSelectorDto? Target { get; set; }
+    /// <summary>proc.start (unless detached) and proc.attach: how the output stream behaves.</summary>
+    public AttachRequest? Attach { get; set; }
+    /// <summary>proc.signal: the signal number (1..64).</summary>
+    public int? Signal { get; set; }
+    /// <summary>proc.signal: false signals only the process, not its process group (default true).</summary>
+    public bool? Group { get; set; }
+    /// <summary>proc.resize: the new terminal size.</summary>
+    public PtySizeDto? Size { get; set; }
+    /// <summary>proc.list: include the few most recent exited processes the agent still remembers.</summary>
+    public bool? IncludeExited { get; set; }
 }
 
 public sealed class ExecRequest
@@ -79,6 +101,18 @@ public sealed class ReplyMessage
     public int? Pid { get; set; }
     /// <summary>list: a batch of entries.</summary>
     public List<FileEntryDto>? Entries { get; set; }
+    /// <summary>proc.start/proc.attach (with <see cref="Pid"/>): the process has a terminal, all output is DATA channel 1.</summary>
+    public bool? Pty { get; set; }
+    /// <summary>proc.start/proc.attach (with <see cref="Pid"/>): output bytes evicted from the buffer before this stream's first byte.</summary>
+    public long? Skipped { get; set; }
+    /// <summary>proc.start/proc.attach/watch: nothing happened for the requested keepalive interval; the stream is alive.</summary>
+    public bool? Keepalive { get; set; }
+    /// <summary>proc.list: a batch of processes.</summary>
+    public List<ProcessInfoDto>? Processes { get; set; }
+    /// <summary>watch: the watches are in place (first REPLY); events follow.</summary>
+    public bool? Watching { get; set; }
+    /// <summary>watch: a batch of events.</summary>
+    public List<WatchEventDto>? Events { get; set; }
 }
 
 /// <summary>END payload: either Error or the op's result.</summary>
@@ -90,6 +124,10 @@ public sealed class EndMessage
     public ExitDto? Exit { get; set; }
     /// <summary>write: bytes written.</summary>
     public long? Size { get; set; }
+    /// <summary>proc.start with detach: the started process (= its process group).</summary>
+    public int? Pid { get; set; }
+    /// <summary>mkdir: true when the directory was created, false when it already existed.</summary>
+    public bool? Created { get; set; }
 }
 
 public sealed class ErrorDto
@@ -117,6 +155,16 @@ public sealed class FileEntryDto
     /// <summary>Permission bits (st_mode &amp; 07777).</summary>
     public int Mode { get; set; }
     public long MtimeMs { get; set; }
+    /// <summary>list with depth &gt; 1: the path relative to the listed directory (<c>a/b.txt</c>); absent means <see cref="Name"/>.</summary>
+    public string? Path { get; set; }
+    public uint? Uid { get; set; }
+    public uint? Gid { get; set; }
+    /// <summary>User name of <see cref="Uid"/> in the guest's /etc/passwd, when it has one.</summary>
+    public string? Owner { get; set; }
+    /// <summary>Group name of <see cref="Gid"/> in the guest's /etc/group, when it has one.</summary>
+    public string? Group { get; set; }
+    /// <summary>symlink: the link's target as stored (not resolved).</summary>
+    public string? Target { get; set; }
 }
 
 public sealed class ExitDto

@@ -86,6 +86,38 @@ public static class Ops
     public const string Stat = "stat";
     public const string Mkdir = "mkdir";
     public const string Remove = "remove";
+    /// <summary>rename(2) a path; parents of the destination are created.</summary>
+    public const string Move = "move";
+    /// <summary>inotify on a directory, streamed until the host cancels.</summary>
+    public const string Watch = "watch";
+
+    // The process table: processes that outlive the stream (and the session) that started them.
+    public const string ProcStart = "proc.start";
+    public const string ProcAttach = "proc.attach";
+    public const string ProcList = "proc.list";
+    public const string ProcInput = "proc.input";
+    public const string ProcCloseStdin = "proc.close-stdin";
+    public const string ProcSignal = "proc.signal";
+    public const string ProcResize = "proc.resize";
+}
+
+/// <summary>
+/// What an agent can do beyond the v1 operations, announced in HELLO_ACK. The framing version
+/// stays 1 (every addition is a new op or an optional field); an older agent baked into an older
+/// image answers new ops with <c>unsupported</c>, and this list lets the host know before asking.
+/// </summary>
+public static class AgentFeatures
+{
+    /// <summary>proc.* operations: the process table with buffered output, attach, stdin, signals.</summary>
+    public const string Processes = "processes";
+    /// <summary>proc.start with a pty, proc.resize.</summary>
+    public const string Pty = "pty";
+    /// <summary>The watch op (inotify).</summary>
+    public const string Watch = "watch";
+    /// <summary>move, list depth, mkdir's created flag, owner/group/symlink target in entries.</summary>
+    public const string Files2 = "files2";
+
+    public static IReadOnlyList<string> All { get; } = [Processes, Pty, Watch, Files2];
 }
 
 /// <summary>Stable error codes; clients switch on these, so they never change meaning.</summary>
@@ -100,6 +132,10 @@ public static class ErrorCodes
     public const string IoError = "io_error";
     public const string BadRequest = "bad_request";
     public const string Unsupported = "unsupported";
+    /// <summary>No such process in the agent's process table (or it has exited, for input).</summary>
+    public const string NotFound = "not_found";
+    /// <summary>An answer or a resource over a cap (a listing, the process table, watched directories).</summary>
+    public const string TooLarge = "too_large";
     /// <summary>Host side only: the channel is down, never came up, or the guest broke the protocol.</summary>
     public const string AgentUnavailable = "agent_unavailable";
 }

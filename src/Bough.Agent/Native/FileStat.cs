@@ -3,12 +3,13 @@ using Bough.Protocol;
 namespace Bough.Agent.Native;
 
 /// <summary>What the agent needs from statx; statx has one layout on every architecture, unlike struct stat.</summary>
-internal readonly record struct FileStat(uint Mode, long Size, long MtimeMs)
+internal readonly record struct FileStat(uint Mode, long Size, long MtimeMs, uint Uid, uint Gid)
 {
     public const uint S_IFMT = 0xF000, S_IFREG = 0x8000, S_IFDIR = 0x4000, S_IFLNK = 0xA000;
 
     public bool IsDirectory => (Mode & S_IFMT) == S_IFDIR;
     public bool IsRegular => (Mode & S_IFMT) == S_IFREG;
+    public bool IsSymlink => (Mode & S_IFMT) == S_IFLNK;
     public int Permissions => (int)(Mode & 0xFFF);
 
     public string TypeName => (Mode & S_IFMT) switch
@@ -29,16 +30,19 @@ internal readonly record struct FileStat(uint Mode, long Size, long MtimeMs)
             stat = default;
             return Libc.Errno;
         }
+        uint uid = *(uint*)(buf + 20);
+        uint gid = *(uint*)(buf + 24);
         uint mode = *(ushort*)(buf + 28);
         long size = (long)*(ulong*)(buf + 40);
         long mtimeSec = *(long*)(buf + 112);
         uint mtimeNsec = *(uint*)(buf + 120);
-        stat = new FileStat(mode, size, mtimeSec * 1000 + mtimeNsec / 1_000_000);
+        stat = new FileStat(mode, size, mtimeSec * 1000 + mtimeNsec / 1_000_000, uid, gid);
         return 0;
     }
 
+    /// <summary>The basic entry (what v1 hosts read); <see cref="Operations.EntryDetails"/> adds owner names and link targets.</summary>
     public FileEntryDto ToEntry(string name) => new()
     {
-        Name = name, Type = TypeName, Size = Size, Mode = Permissions, MtimeMs = MtimeMs,
+        Name = name, Type = TypeName, Size = Size, Mode = Permissions, MtimeMs = MtimeMs, Uid = Uid, Gid = Gid,
     };
 }

@@ -16,9 +16,10 @@ internal static unsafe partial class Libc
     public const int F_GETFL = 3, F_SETFL = 4;
     public const short POLLIN = 1, POLLOUT = 4, POLLERR = 8, POLLHUP = 0x10, POLLNVAL = 0x20;
     public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, ENOEXEC = 8, EAGAIN = 11, EACCES = 13, EBUSY = 16,
-        EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, EPIPE = 32, ENAMETOOLONG = 36, ENOTEMPTY = 39, ELOOP = 40;
+        EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, EPIPE = 32, ENAMETOOLONG = 36, ENOTEMPTY = 39, ELOOP = 40,
+        EIO = 5, EBADF = 9, EXDEV = 18, ENOSPC = 28;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04, POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_SETSID = 0x80;
-    public const int SIGKILL = 9;
+    public const int SIGKILL = 9, SIGTERM = 15;
     public const int P_PID = 1, WEXITED = 4, WNOWAIT = 0x01000000;
     public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
     public const uint STATX_BASIC_STATS = 0x7ff;
@@ -42,6 +43,25 @@ internal static unsafe partial class Libc
     [LibraryImport(Lib, SetLastError = true)] public static partial int waitid(int idtype, uint id, byte* info, int options);
     [LibraryImport(Lib, SetLastError = true)] public static partial int eventfd(uint initval, int flags);
     [LibraryImport(Lib)] public static partial int getpid();
+    [LibraryImport(Lib, SetLastError = true)] public static partial long syscall(long number, long arg1, long arg2);
+    public const long SYS_pidfd_open = 434;
+
+    // Pseudo-terminals (see Pty.cs).
+    [LibraryImport(Lib, SetLastError = true)] public static partial int posix_openpt(int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int grantpt(int fd);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int unlockpt(int fd);
+    [LibraryImport(Lib)] public static partial int ptsname_r(int fd, byte* buf, nuint len);
+    public const uint TIOCSWINSZ = 0x5414;
+
+    // inotify (see Operations/WatchOperation.cs).
+    [LibraryImport(Lib, SetLastError = true)] public static partial int inotify_init1(int flags);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int inotify_add_watch(int fd, string path, uint mask);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int inotify_rm_watch(int fd, int wd);
+    public const int IN_NONBLOCK = 0x800, IN_CLOEXEC = 0x80000;
+    public const uint IN_MODIFY = 0x2, IN_ATTRIB = 0x4, IN_MOVED_FROM = 0x40, IN_MOVED_TO = 0x80, IN_CREATE = 0x100,
+        IN_DELETE = 0x200, IN_DELETE_SELF = 0x400, IN_MOVE_SELF = 0x800, IN_Q_OVERFLOW = 0x4000, IN_IGNORED = 0x8000,
+        IN_ONLYDIR = 0x1000000, IN_DONT_FOLLOW = 0x2000000, IN_ISDIR = 0x40000000;
     [LibraryImport(Lib)] public static partial uint getuid();
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -72,6 +92,10 @@ internal static unsafe partial class Libc
     public static partial int mkdir(string path, uint mode);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int rename(string from, string to);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint readlink(string path, byte* buf, nint size);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int chown(string path, uint owner, uint group);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int unlink(string path);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

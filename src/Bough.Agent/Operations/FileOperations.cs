@@ -11,21 +11,6 @@ namespace Bough.Agent.Operations;
 /// </summary>
 internal static class FileOperations
 {
-    private const int ListBatchBytes = 32 * 1024;
-
-    /// <summary>
-    /// The agent's own cap on one listing (<c>--max-list-entries</c>; the host enforces its own, the
-    /// same by default): enumerating a directory of millions of entries is guest work nobody will read.
-    /// </summary>
-    internal const int DefaultMaxListEntries = 100_000;
-
-    /// <summary>Names (UTF-16 bytes) plus <see cref="ListEntryOverhead"/> per entry, as the host counts them.</summary>
-    internal const long MaxListBytes = 16L * 1024 * 1024;
-    private const int ListEntryOverhead = 64;
-
-    /// <summary>The host's code for an answer over a cap (not in the protocol's list yet; the host maps it to 413).</summary>
-    internal const string TooLarge = "too_large";
-
     public static async Task<EndMessage> WriteAsync(OpenRequest request, AgentStream stream)
     {
         string path = RequirePath(request);
@@ -101,62 +86,44 @@ internal static class FileOperations
         return new EndMessage { Size = total };
     }
 
-    public static async Task<EndMessage> ListAsync(OpenRequest request, AgentStream stream, int maxEntries)
+    public static EndMessage Stat(OpenRequest request, AgentState state)
     {
         string path = RequirePath(request);
-        int err = FileStat.TryGet(path, true, out var st);
-        if (err != 0) throw AgentError.FromErrno(err, "list", path);
-        if (!st.IsDirectory) throw new AgentError(ErrorCodes.NotADirectory, $"{path} is not a directory");
-        var options = new EnumerationOptions
-        {
-            AttributesToSkip = 0, IgnoreInaccessible = false, RecurseSubdirectories = false,
-            ReturnSpecialDirectories = false, MatchType = MatchType.Simple,
-        };
-        var batch = new List<FileEntryDto>();
-        int batchBytes = 0;
-        int listed = 0;
-        long listedBytes = 0;
-        try
-        {
-            foreach (var child in Directory.EnumerateFileSystemEntries(path, "*", options))
-            {
-                stream.Token.ThrowIfCancellationRequested();
-                if (FileStat.TryGet(child, false, out var cst) != 0) continue; // vanished meanwhile
-                var entry = cst.ToEntry(Path.GetFileName(child));
-                listedBytes += entry.Name.Length * sizeof(char) + ListEntryOverhead;
-                if (++listed > maxEntries || listedBytes > MaxListBytes)
-                    throw new AgentError(TooLarge, $"{path} has more than {maxEntries} entries or {MaxListBytes / 1024} KiB of names");
-                batch.Add(entry);
-                batchBytes += entry.Name.Length * 3 + 96;
-                if (batchBytes >= ListBatchBytes)
-                {
-                    await stream.SendReplyAsync(new ReplyMessage { Entries = batch }).ConfigureAwait(false);
-                    batch = [];
-                    batchBytes = 0;
-                }
-            }
-        }
-        catch (UnauthorizedAccessException e) { throw new AgentError(ErrorCodes.PermissionDenied, e.Message); }
-        catch (DirectoryNotFoundException e) { throw new AgentError(ErrorCodes.FileNotFound, e.Message); }
-        catch (IOException e) { throw new AgentError(ErrorCodes.IoError, e.Message); }
-        if (batch.Count > 0) await stream.SendReplyAsync(new ReplyMessage { Entries = batch }).ConfigureAwait(false);
-        return new EndMessage();
+        return new EndMessage { Entry = Describe(path, new EntryDetails(state.Users), "stat") };
     }
 
-    public static EndMessage Stat(OpenRequest request)
-    {
-        string path = RequirePath(request);
-        int err = FileStat.TryGet(path, false, out var st);
-        if (err != 0) throw AgentError.FromErrno(err, "stat", path);
-        string name = path == "/" ? "/" : Path.GetFileName(path.TrimEnd('/'));
-        return new EndMessage { Entry = st.ToEntry(name) };
-    }
-
+    /// <summary>mkdir -p; END {created} tells whether the directory itself was made now.</summary>
     public static EndMessage Mkdir(OpenRequest request)
     {
         string path = RequirePath(request);
-        MakeDirectories(path);
-        return new EndMessage();
+        return new EndMessage { Created = MakeDirectories(path) };
+    }
+
+    /// <summary>
+    /// rename(2): replaces a file or an empty directory at the destination, as mv does within one
+    /// file system (across file systems: io_error, EXDEV). Parents of the destination are created.
+    /// END {entry} describes the moved path at its new place.
+    /// </summary>
+    public static EndMessage Move(OpenRequest request, AgentState state)
+    {
+        string from = RequirePath(request);
+        AgentError.RequireAbsolute(request.Destination, "destination");
+        string to = GuestPath.Normalize(request.Destination!);
+        if (GuestPath.IsRoot(from) || GuestPath.IsRoot(to)) throw new AgentError(ErrorCodes.BadRequest, "cannot move / or onto /");
+        int err = FileStat.TryGet(from, false, out _);
+        if (err != 0) throw AgentError.FromErrno(err, "move", from);
+        MakeDirectories(Path.GetDirectoryName(to.TrimEnd('/')) ?? "/");
+        if (Libc.rename(from, to) != 0) throw AgentError.FromErrno(Libc.Errno, $"move {from} to", to);
+        return new EndMessage { Entry = Describe(to, new EntryDetails(state.Users), "stat") };
+    }
+
+    /// <summary>The full entry of a path (symlinks not followed); the root is named "/".</summary>
+    private static FileEntryDto Describe(string path, EntryDetails details, string what)
+    {
+        int err = FileStat.TryGet(path, false, out var st);
+        if (err != 0) throw AgentError.FromErrno(err, what, path);
+        string name = GuestPath.IsRoot(path) ? "/" : Path.GetFileName(path.TrimEnd('/'));
+        return details.Describe(path, name, st);
     }
 
     public static EndMessage Remove(OpenRequest request)
@@ -179,15 +146,21 @@ internal static class FileOperations
         return new EndMessage();
     }
 
-    /// <summary>mkdir -p: existing directories are fine, an existing non-directory is an error.</summary>
-    private static void MakeDirectories(string path)
+    /// <summary>mkdir -p: existing directories are fine, an existing non-directory is an error. True when the last one was created.</summary>
+    private static bool MakeDirectories(string path)
     {
+        bool created = false;
         string current = "";
         var parts = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
         for (int i = 0; i < parts.Length; i++)
         {
             current += "/" + parts[i];
-            if (Libc.mkdir(current, 0x1ED /* 0755 */) == 0) continue;
+            created = false;
+            if (Libc.mkdir(current, 0x1ED /* 0755 */) == 0)
+            {
+                created = true;
+                continue;
+            }
             int errno = Libc.Errno;
             if (errno != Libc.EEXIST) throw AgentError.FromErrno(errno, "mkdir", current);
             int err = FileStat.TryGet(current, true, out var st);
@@ -199,10 +172,11 @@ internal static class FileOperations
                     : new AgentError(ErrorCodes.NotADirectory, $"{current} is not a directory");
             }
         }
+        return created;
     }
 
     /// <summary>The request's path, checked absolute and then normalised (<see cref="GuestPath"/>) before any other check.</summary>
-    private static string RequirePath(OpenRequest request)
+    internal static string RequirePath(OpenRequest request)
     {
         AgentError.RequireAbsolute(request.Path);
         return GuestPath.Normalize(request.Path!);

@@ -1,3 +1,4 @@
+using Bough.Agent.Processes;
 using Bough.Protocol;
 
 namespace Bough.Agent.Operations;
@@ -12,10 +13,19 @@ internal static class OperationRouter
         Ops.Exec => ExecOperation.RunAsync(request.Exec ?? throw new AgentError(ErrorCodes.BadRequest, "exec arguments missing"), stream, state),
         Ops.Write => FileOperations.WriteAsync(request, stream),
         Ops.Read => FileOperations.ReadAsync(request, stream),
-        Ops.List => FileOperations.ListAsync(request, stream, state.MaxListEntries),
-        Ops.Stat => Task.FromResult(FileOperations.Stat(request)),
+        Ops.List => ListOperation.RunAsync(request, stream, state),
+        Ops.Stat => Task.FromResult(FileOperations.Stat(request, state)),
         Ops.Mkdir => Task.FromResult(FileOperations.Mkdir(request)),
         Ops.Remove => Task.FromResult(FileOperations.Remove(request)),
+        Ops.Move => Task.FromResult(FileOperations.Move(request, state)),
+        Ops.Watch => WatchOperation.RunAsync(request, stream),
+        Ops.ProcStart => ProcessOperations.StartAsync(request, stream, state),
+        Ops.ProcAttach => ProcessOperations.AttachAsync(request, stream, state),
+        Ops.ProcList => ProcessOperations.ListAsync(request, stream, state),
+        Ops.ProcInput => ProcessOperations.InputAsync(request, stream, state),
+        Ops.ProcCloseStdin => Task.FromResult(ProcessOperations.CloseStdin(request, state)),
+        Ops.ProcSignal => Task.FromResult(ProcessOperations.Signal(request, state)),
+        Ops.ProcResize => Task.FromResult(ProcessOperations.Resize(request, state)),
         _ => Task.FromResult(Session.Error(ErrorCodes.Unsupported, $"unknown operation '{request.Op}'")),
     };
 }

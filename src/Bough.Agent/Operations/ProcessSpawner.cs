@@ -4,7 +4,7 @@ using Bough.Agent.Native;
 
 namespace Bough.Agent.Operations;
 
-/// <summary>A started command: its pid (= process group id) and the agent's ends of its pipes.</summary>
+/// <summary>A started command: its pid (= process group id) and the agent's ends of its pipes (-1 when not a pipe).</summary>
 internal sealed record SpawnedProcess(int Pid, int StdinWrite, int StdoutRead, int StderrRead);
 
 /// <summary>
@@ -18,10 +18,16 @@ internal static unsafe class ProcessSpawner
 {
     private const int SpawnStructSize = 1024; // posix_spawnattr_t is 336 bytes, file actions 80, sigset_t 128 on glibc
 
-    /// <summary>Returns the process, or the errno posix_spawn reported (e.g. ENOENT, EACCES, ENOEXEC).</summary>
+    /// <summary>
+    /// Returns the process, or the errno posix_spawn reported (e.g. ENOENT, EACCES, ENOEXEC).
+    /// With <paramref name="ttyPath"/> (a pty slave) the child opens it as fd 0, 1 and 2 and no pipes
+    /// are made: as a fresh session leader it thereby acquires it as its controlling terminal.
+    /// </summary>
     public static SpawnedProcess? Spawn(string executable, IReadOnlyList<string> argv, IReadOnlyList<string> env, string cwd,
-        bool withStdin, out int errno)
+        bool withStdin, out int errno, string? ttyPath = null)
     {
+        bool tty = ttyPath != null;
+        if (tty) withStdin = false;
         int* stdinPipe = stackalloc int[2] { -1, -1 };
         int* stdoutPipe = stackalloc int[2] { -1, -1 };
         int* stderrPipe = stackalloc int[2] { -1, -1 };
@@ -34,27 +40,30 @@ internal static unsafe class ProcessSpawner
         try
         {
             if ((withStdin && Libc.pipe2(stdinPipe, Libc.O_CLOEXEC) != 0)
-                || Libc.pipe2(stdoutPipe, Libc.O_CLOEXEC) != 0
-                || Libc.pipe2(stderrPipe, Libc.O_CLOEXEC) != 0)
+                || (!tty && Libc.pipe2(stdoutPipe, Libc.O_CLOEXEC) != 0)
+                || (!tty && Libc.pipe2(stderrPipe, Libc.O_CLOEXEC) != 0))
             {
                 errno = Libc.Errno;
                 return null;
             }
             // Only the agent's ends are non-blocking; the child gets ordinary blocking pipes.
             if (withStdin) SetNonBlocking(stdinPipe[1]);
-            SetNonBlocking(stdoutPipe[0]);
-            SetNonBlocking(stderrPipe[0]);
+            if (!tty)
+            {
+                SetNonBlocking(stdoutPipe[0]);
+                SetNonBlocking(stderrPipe[0]);
+            }
 
             // Every setup call can fail (ENOMEM, a path too long for chdir): report it like a
             // failed spawn instead of starting the child with half its file actions.
             int rc = Libc.posix_spawn_file_actions_init(fa);
             faInit = rc == 0;
             if (rc == 0)
-                rc = withStdin
-                    ? Libc.posix_spawn_file_actions_adddup2(fa, stdinPipe[0], 0)
+                rc = tty ? Libc.posix_spawn_file_actions_addopen(fa, 0, Utf8(native, ttyPath!), Libc.O_RDWR, 0)
+                    : withStdin ? Libc.posix_spawn_file_actions_adddup2(fa, stdinPipe[0], 0)
                     : Libc.posix_spawn_file_actions_addopen(fa, 0, Utf8(native, "/dev/null"), Libc.O_RDONLY, 0);
-            if (rc == 0) rc = Libc.posix_spawn_file_actions_adddup2(fa, stdoutPipe[1], 1);
-            if (rc == 0) rc = Libc.posix_spawn_file_actions_adddup2(fa, stderrPipe[1], 2);
+            if (rc == 0) rc = Libc.posix_spawn_file_actions_adddup2(fa, tty ? 0 : stdoutPipe[1], 1);
+            if (rc == 0) rc = Libc.posix_spawn_file_actions_adddup2(fa, tty ? 0 : stderrPipe[1], 2);
             if (rc == 0) rc = Libc.posix_spawn_file_actions_addchdir_np(fa, Utf8(native, cwd));
             if (rc == 0)
             {
@@ -83,7 +92,7 @@ internal static unsafe class ProcessSpawner
                 return null;
             }
             errno = 0;
-            var result = new SpawnedProcess(pid, withStdin ? stdinPipe[1] : -1, stdoutPipe[0], stderrPipe[0]);
+            var result = new SpawnedProcess(pid, withStdin ? stdinPipe[1] : -1, stdoutPipe[0], stderrPipe[0]); // -1s with a tty
             // Ownership of the parent ends moves to the result.
             stdinPipe[1] = stdoutPipe[0] = stderrPipe[0] = -1;
             return result;

@@ -65,7 +65,7 @@ internal static class SystemOperations
             throw new AgentError(ErrorCodes.BadRequest, $"unixTimeMs {ms} is outside 2000..2200");
         if (request.Entropy is { } e && (e.Length == 0 || e.Length > MaxEntropyBytes))
             throw new AgentError(ErrorCodes.BadRequest, $"entropy must be 1..{MaxEntropyBytes} bytes");
-        if (request.Env is { } env) ExecOperation.ValidateEnv(env);
+        if (request.Env is { } env) CommandLine.ValidateEnv(env);
     }
 
     private static bool IsValidHostname(string h) =>

@@ -70,6 +70,26 @@ internal sealed class UserResolver(string etcDir)
         return new ResolvedUser(uid, primary, [.. groups], name, home);
     }
 
+    /// <summary>
+    /// uid → user name and gid → group name from the guest's files, for file listings. The first
+    /// entry of an id wins (as getpwuid). Unreadable or oversized files give no names, never an error:
+    /// a stat must not fail because /etc/passwd is odd.
+    /// </summary>
+    public (Dictionary<uint, string> Users, Dictionary<uint, string> Groups) IdNames()
+    {
+        var users = new Dictionary<uint, string>();
+        var groups = new Dictionary<uint, string>();
+        try
+        {
+            foreach (var e in ReadEntries("passwd"))
+                if (e.Length >= 3 && TryParseId(e[2], out var uid)) users.TryAdd(uid, e[0]);
+            foreach (var e in ReadEntries("group"))
+                if (e.Length >= 3 && TryParseId(e[2], out var gid)) groups.TryAdd(gid, e[0]);
+        }
+        catch (AgentError) { }
+        return (users, groups);
+    }
+
     private uint ResolveGroup(string group)
     {
         if (TryParseId(group, out var gid)) return gid;
