@@ -34,6 +34,39 @@ public sealed class CliTests(DaemonFixture f)
     }
 
     [Fact]
+    public async Task Timeout_and_network_change_a_running_sandbox_and_say_what_is_in_force()
+    {
+        var t = await Bough(null, "timeout", f.Primary.Id, "3600", "--on-timeout", "pause");
+        Assert.True(t.Code == 0, t.Err);
+        Assert.Contains("(pause)", t.Out, StringComparison.Ordinal);
+        var shown = await f.Daemon.Client.GetSandboxAsync(f.Primary.Id);
+        Assert.Equal("pause", shown.OnTimeout);
+        Assert.InRange(shown.EndAt!.Value, DateTimeOffset.UtcNow.AddMinutes(55), DateTimeOffset.UtcNow.AddMinutes(61));
+
+        var n = await Bough(null, "network", f.Primary.Id, "--deny-out", "192.0.2.0/24");
+        Assert.True(n.Code == 0, n.Err);
+        Assert.Contains("denyOut   192.0.2.0/24", n.Out, StringComparison.Ordinal);
+        var cleared = await Bough(null, "network", f.Primary.Id, "--clear-deny-out");
+        Assert.Contains("denyOut   -", cleared.Out, StringComparison.Ordinal);
+
+        var bad = await Bough(null, "network", f.Primary.Id, "--allow-out", "10.0.0.0/33");
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("allowOut", bad.Err, StringComparison.Ordinal);
+        var badAction = await Bough(null, "timeout", f.Primary.Id, "60", "--on-timeout", "explode");
+        Assert.NotEqual(0, badAction.Code);
+        Assert.Contains("--on-timeout must be kill or pause", badAction.Err, StringComparison.Ordinal);
+        // Leave the shared sandbox without a deadline worth worrying about for the other tests.
+        await Bough(null, "timeout", f.Primary.Id, "86400", "--on-timeout", "kill");
+    }
+
+    [Fact]
+    public async Task Doctor_checks_the_firewall_the_sandboxes_depend_on()
+    {
+        var r = await Bough(null, "doctor", "--data-dir", f.Daemon.DataDir);
+        Assert.Matches(@"pass\s+firewall", r.Out + r.Err);
+    }
+
+    [Fact]
     public async Task Exec_streams_output_and_exits_with_the_commands_code()
     {
         var r = await Bough(null, "exec", f.Primary.Id, "--", "sh", "-c", "echo out; echo err >&2; exit 7");

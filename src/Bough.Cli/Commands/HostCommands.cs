@@ -4,11 +4,13 @@ using Bough.Engine.Boot;
 using Bough.Engine.Setup;
 using Bough.HostSetup;
 using Bough.Images;
+using Bough.Network;
 using Bough.Server;
 using Bough.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
 
 namespace Bough.Cli.Commands;
@@ -180,7 +182,8 @@ internal static class HostCommands
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             var dir = DataDirectory.Resolve(parse.GetValue(dataDir));
-            var results = await Images.Doctor.RunAsync(dir, ValidateAccel(parse.GetValue(accel)), ct);
+            var results = (await Images.Doctor.RunAsync(dir, ValidateAccel(parse.GetValue(accel)), ct)).ToList();
+            results.Add(await FirewallCheckAsync(ct));
             if (terminal.StdoutIsTerminal)
             {
                 var table = new Table().AddColumns("", "check", "detail", "fix");
@@ -197,6 +200,22 @@ internal static class HostCommands
             return results.All(r => r.Ok) ? ExitCodes.Ok : ExitCodes.Error;
         }));
         return cmd;
+    }
+
+    /// <summary>Whether nft runs and the kernel takes every kind of rule the sandbox firewall writes (nft --check: nothing changes).</summary>
+    private static async Task<CheckResult> FirewallCheckAsync(CancellationToken ct)
+    {
+        try
+        {
+            using var firewall = new NftablesFirewall(new NftablesFirewallOptions(), NullLogger<NftablesFirewall>.Instance);
+            await firewall.CheckAsync(ct);
+            return new CheckResult("firewall", true, "nftables accepts the sandbox egress rules (checked, nothing changed)");
+        }
+        catch (Exception ex) when (ex is FirewallException or IOException or System.ComponentModel.Win32Exception)
+        {
+            return new CheckResult("firewall", false, ex.Message,
+                "run as root with nftables installed (apt-get install nftables); sandboxes cannot start without it");
+        }
     }
 
     private static async Task<int> Guard(Terminal terminal, Func<Task<int>> action)
