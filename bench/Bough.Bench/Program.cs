@@ -1,7 +1,7 @@
 // Bough benchmark harness. Talks to a running daemon on this machine (it reads QEMU's
 // /proc entries for memory figures) and prints medians and spread over repeated runs.
 //
-//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]]
+//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]|boot|fanout [--fanout 1,5,10,20]]
 //
 // Results are recorded in docs/benchmarks.md with the machine and the command.
 using System.Diagnostics;
@@ -20,6 +20,16 @@ Console.WriteLine($"# host: {Environment.ProcessorCount} cpus, {Environment.OSVe
 if (suite == "images")
 {
     await ImageBench.RunAsync(client, runs, args.Contains("--recipe"));
+    return;
+}
+if (suite is "boot" or "fanout")
+{
+    if (suite == "boot")
+    {
+        await BootBench.CreatesAsync(client, runs);
+        await BootBench.FirstCreateAsync(client, Math.Max(2, runs / 3));
+    }
+    await BootBench.FanOutAsync(client, (Arg("--fanout") ?? "1,5,10,20").Split(',').Select(int.Parse).ToArray(), Math.Max(2, runs / 3));
     return;
 }
 if (suite == "snapshots")

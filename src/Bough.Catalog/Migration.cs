@@ -109,5 +109,14 @@ public static class CatalogMigrations
             ALTER TABLE sandboxes ADD COLUMN on_timeout TEXT;
             ALTER TABLE sandboxes ADD COLUMN network_json TEXT;
             """),
+        new(6, "boot-snapshots", """
+            -- The shape key of a boot snapshot (image version, kernel, agent, vCPUs, memory): creates
+            -- of that shape restore from it. At most one snapshot per key; null for every other kind.
+            ALTER TABLE snapshots ADD COLUMN boot_key TEXT;
+            CREATE UNIQUE INDEX ux_snapshots_boot_key ON snapshots(boot_key) WHERE boot_key IS NOT NULL;
+            -- How the sandbox started: 'cold' (booted its image) or 'restored' (from a snapshot).
+            -- Null in rows made before this column: derived from snapshot_id when read.
+            ALTER TABLE sandboxes ADD COLUMN boot TEXT;
+            """),
     ];
 }

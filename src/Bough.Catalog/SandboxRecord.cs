@@ -41,6 +41,8 @@ public sealed record SandboxRecord
     public TimeoutAction OnTimeout { get; init; } = TimeoutAction.Kill;
     /// <summary>Egress rules beyond <see cref="Internet"/> (null: none).</summary>
     public EgressRules? Network { get; init; }
+    /// <summary>How its VM first came up (null only in rows written before this was recorded).</summary>
+    public BootMode? Boot { get; init; }
 }
 
 /// <summary>What a sandbox's deadline does.</summary>

@@ -14,7 +14,7 @@ public sealed class SandboxStore
     private const string Columns =
         "id, state, state_reason, image, vcpus, memory_mib, created_at, updated_at, " +
         "metadata_json, env_json, ports_json, internet, accel, pid, runtime_dir, snapshot_id, memory_file, disk_path, template, " +
-        "vm_uid, end_at, on_timeout, network_json";
+        "vm_uid, end_at, on_timeout, network_json, boot";
 
     private const int SqliteConstraintPrimaryKey = 1555;
     private const int SqliteConstraintUnique = 2067;
@@ -46,7 +46,7 @@ public sealed class SandboxStore
         await using var conn = _db.Open();
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = $"INSERT INTO sandboxes ({Columns}) VALUES " +
-                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk, $template, $vmuid, $endat, $ontimeout, $network);";
+                          "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk, $template, $vmuid, $endat, $ontimeout, $network, $boot);";
         Bind(cmd, r);
         try
         {
@@ -96,7 +96,7 @@ public sealed class SandboxStore
                 memory_mib = $mem, updated_at = $updated, metadata_json = $meta, env_json = $env,
                 ports_json = $ports, internet = $internet, accel = $accel, pid = $pid, runtime_dir = $dir,
                 snapshot_id = $snap, memory_file = $memfile, disk_path = $disk, template = $template,
-                vm_uid = $vmuid, end_at = $endat, on_timeout = $ontimeout, network_json = $network
+                vm_uid = $vmuid, end_at = $endat, on_timeout = $ontimeout, network_json = $network, boot = $boot
             WHERE id = $id;
             """;
         Bind(cmd, r);
@@ -154,6 +154,7 @@ public sealed class SandboxStore
         p.AddWithValue("$endat", r.EndAt is { } end ? FormatTime(end) : DBNull.Value);
         p.AddWithValue("$ontimeout", r.OnTimeout == TimeoutAction.Pause ? "pause" : "kill");
         p.AddWithValue("$network", r.Network is { } n ? JsonSerializer.Serialize(n, Json) : DBNull.Value);
+        p.AddWithValue("$boot", r.Boot is { } b ? b.ToName() : DBNull.Value);
     }
 
     private static SandboxRecord Read(SqliteDataReader x) => new()
@@ -181,6 +182,7 @@ public sealed class SandboxStore
         EndAt = x.IsDBNull(20) ? null : ParseTime(x.GetString(20)),
         OnTimeout = !x.IsDBNull(21) && x.GetString(21) == "pause" ? TimeoutAction.Pause : TimeoutAction.Kill,
         Network = x.IsDBNull(22) ? null : JsonSerializer.Deserialize<EgressRules>(x.GetString(22), Json),
+        Boot = x.IsDBNull(23) ? null : CatalogNames.ParseBootMode(x.GetString(23)),
     };
 
     /// <summary>Fixed-width UTC ISO 8601 so text order equals time order.</summary>

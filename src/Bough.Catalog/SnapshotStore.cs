@@ -24,19 +24,25 @@ public sealed record SnapshotRecord
     /// sandbox, template or child snapshot depends on it.
     /// </summary>
     public bool Keep { get; init; } = true;
+    /// <summary>
+    /// For a <see cref="SnapshotKind.Boot"/> snapshot: the shape it boots (image version, kernel, agent, vCPUs,
+    /// memory), unique among snapshots. Null for every other kind, and for a boot snapshot whose key was never
+    /// recorded (a publish cut short), which nothing starts from.
+    /// </summary>
+    public string? BootKey { get; init; }
 }
 
 /// <summary>CRUD for snapshot rows; tags are unique (enforced by SQLite, reported as <see cref="TagTakenException"/>).</summary>
 public sealed class SnapshotStore(CatalogDb db)
 {
     private const string Columns =
-        "id, tag, parent_id, source_sandbox_id, depth, kind, image, vcpus, memory_mib, memory_bytes, disk_bytes, pause_ms, dir, created_at, keep";
+        "id, tag, parent_id, source_sandbox_id, depth, kind, image, vcpus, memory_mib, memory_bytes, disk_bytes, pause_ms, dir, created_at, keep, boot_key";
 
     public async Task InsertAsync(SnapshotRecord r, CancellationToken ct)
     {
         await using var conn = db.Open();
         await using var cmd = conn.CreateCommand();
-        cmd.CommandText = $"INSERT INTO snapshots ({Columns}) VALUES ($id, $tag, $parent, $source, $depth, $kind, $image, $vcpus, $mem, $membytes, $diskbytes, $pause, $dir, $created, $keep);";
+        cmd.CommandText = $"INSERT INTO snapshots ({Columns}) VALUES ($id, $tag, $parent, $source, $depth, $kind, $image, $vcpus, $mem, $membytes, $diskbytes, $pause, $dir, $created, $keep, $bootkey);";
         var p = cmd.Parameters;
         p.AddWithValue("$id", r.Id);
         p.AddWithValue("$tag", (object?)r.Tag ?? DBNull.Value);
@@ -53,6 +59,7 @@ public sealed class SnapshotStore(CatalogDb db)
         p.AddWithValue("$dir", r.Dir);
         p.AddWithValue("$created", SandboxStore.FormatTime(r.CreatedAt == default ? DateTimeOffset.UtcNow : r.CreatedAt));
         p.AddWithValue("$keep", r.Keep ? 1 : 0);
+        p.AddWithValue("$bootkey", (object?)r.BootKey ?? DBNull.Value);
         try { await cmd.ExecuteNonQueryAsync(ct); }
         catch (SqliteException e) when (e.SqliteErrorCode == 19 && e.Message.Contains("tag", StringComparison.Ordinal))
         {
@@ -65,6 +72,26 @@ public sealed class SnapshotStore(CatalogDb db)
 
     public async Task<SnapshotRecord?> GetByTagAsync(string tag, CancellationToken ct) =>
         await QueryAsync("WHERE tag = $k", tag, ct) is [var row, ..] ? row : null;
+
+    /// <summary>The boot snapshot of a shape, if one is published.</summary>
+    public async Task<SnapshotRecord?> GetByBootKeyAsync(string bootKey, CancellationToken ct) =>
+        await QueryAsync("WHERE boot_key = $k", bootKey, ct) is [var row, ..] ? row : null;
+
+    /// <summary>
+    /// Records the shape key of a published boot snapshot (a capture publishes the row first, then this
+    /// makes it findable), or clears it (null) to retire the snapshot. False when the snapshot is gone or
+    /// another snapshot holds the key.
+    /// </summary>
+    public async Task<bool> SetBootKeyAsync(string id, string? bootKey, CancellationToken ct)
+    {
+        await using var conn = db.Open();
+        await using var cmd = conn.CreateCommand();
+        cmd.CommandText = "UPDATE snapshots SET boot_key = $key WHERE id = $id;";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.Parameters.AddWithValue("$key", (object?)bootKey ?? DBNull.Value);
+        try { return await cmd.ExecuteNonQueryAsync(ct) > 0; }
+        catch (SqliteException e) when (e.SqliteErrorCode == 19) { return false; }
+    }
 
     /// <summary>All rows, oldest first.</summary>
     public Task<IReadOnlyList<SnapshotRecord>> ListAsync(CancellationToken ct) => QueryAsync("", null, ct);
@@ -104,6 +131,7 @@ public sealed class SnapshotStore(CatalogDb db)
                 Dir = x.GetString(12),
                 CreatedAt = SandboxStore.ParseTime(x.GetString(13)),
                 Keep = x.GetInt64(14) != 0,
+                BootKey = x.IsDBNull(15) ? null : x.GetString(15),
             });
         return list;
     }

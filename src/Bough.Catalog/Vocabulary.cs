@@ -33,6 +33,21 @@ public enum SnapshotKind
     Template,
     /// <summary>A standalone copy made by compaction.</summary>
     Compacted,
+    /// <summary>
+    /// An image booted up to its agent and captured before any sandbox's identity: creates of the same
+    /// shape restore from it. Collected once its shape is out of date (image, kernel or agent changed)
+    /// and nothing depends on it.
+    /// </summary>
+    Boot,
+}
+
+/// <summary>How a sandbox's VM first came up.</summary>
+public enum BootMode
+{
+    /// <summary>Its image's kernel booted.</summary>
+    Cold,
+    /// <summary>Restored from a snapshot (its image's boot snapshot, a branch, a snapshot or a template).</summary>
+    Restored,
 }
 
 /// <summary>The text form of the vocabulary, as stored in SQLite and sent on the wire.</summary>
@@ -56,8 +71,20 @@ public static class CatalogNames
         SnapshotKind.Pause => "pause",
         SnapshotKind.Template => "template",
         SnapshotKind.Compacted => "compacted",
+        SnapshotKind.Boot => "boot",
         _ => throw new ArgumentOutOfRangeException(nameof(k), k, null),
     };
+
+    public static string ToName(this BootMode b) => b switch
+    {
+        BootMode.Cold => "cold",
+        BootMode.Restored => "restored",
+        _ => throw new ArgumentOutOfRangeException(nameof(b), b, null),
+    };
+
+    public static BootMode ParseBootMode(string s) =>
+        Enum.GetValues<BootMode>().Where(v => v.ToName() == s).Select(v => (BootMode?)v).FirstOrDefault()
+        ?? throw new FormatException($"unknown boot mode '{s}' in the catalog");
 
     public static SandboxState ParseSandboxState(string s) =>
         Enum.GetValues<SandboxState>().Where(v => v.ToName() == s).Select(v => (SandboxState?)v).FirstOrDefault()

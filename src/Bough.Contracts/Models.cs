@@ -17,6 +17,15 @@ public static class SandboxStates
     public const string Paused = "paused";   // VM process gone, memory/devices/disk kept on disk
 }
 
+/// <summary>How a sandbox's VM first came up (<see cref="Sandbox.Boot"/>).</summary>
+public static class SandboxBoots
+{
+    /// <summary>Its image's kernel booted (the first create of a shape, or <c>coldBoot: true</c>).</summary>
+    public const string Cold = "cold";
+    /// <summary>Restored from a snapshot: its image's boot snapshot, a branch, a snapshot or a template.</summary>
+    public const string Restored = "restored";
+}
+
 public sealed record PortMapping(int GuestPort, int HostPort, string HostIp = "127.0.0.1");
 
 public sealed record Sandbox(
@@ -36,7 +45,8 @@ public sealed record Sandbox(
     string? Template = null,
     DateTimeOffset? EndAt = null,    // when its lifetime ends (absent: no deadline; a paused sandbox has none)
     string? OnTimeout = null,        // what happens at EndAt: "kill" (deleted) or "pause" (see TimeoutActions)
-    NetworkRules? Network = null);   // egress rules beyond Internet (absent: none)
+    NetworkRules? Network = null,    // egress rules beyond Internet (absent: none)
+    string? Boot = null);            // how its VM first came up: "cold" or "restored" (see SandboxBoots)
 
 public sealed record CreateSandboxRequest
 {
@@ -59,6 +69,12 @@ public sealed record CreateSandboxRequest
     public string? OnTimeout { get; init; }
     /// <summary>Egress rules beyond <see cref="Internet"/>.</summary>
     public NetworkRules? Network { get; init; }
+    /// <summary>
+    /// True: boot the image's kernel even when a boot snapshot of this image and shape exists (and do not
+    /// publish one). Left out or false: the create restores from the boot snapshot when there is one.
+    /// Only for creates from an image, not with <see cref="Snapshot"/> or <see cref="Template"/>.
+    /// </summary>
+    public bool? ColdBoot { get; init; }
 }
 
 /// <summary>A frozen copy of a sandbox: memory layer, device state, disk layer. Immutable.</summary>
@@ -70,7 +86,11 @@ public sealed record Snapshot
     public string? SourceSandboxId { get; init; }
     /// <summary>1 for a snapshot of a freshly booted sandbox, parent's depth + 1 otherwise.</summary>
     public int Depth { get; init; }
-    /// <summary>"snapshot", "branch", "pause", "template" or "compacted".</summary>
+    /// <summary>
+    /// "snapshot", "branch", "pause", "template", "compacted" or "boot" (an image booted up to its agent, which
+    /// creates of the same image, vCPUs and memory restore from; removed once its image, kernel or agent changed
+    /// and no sandbox needs it).
+    /// </summary>
     public required string Kind { get; init; }
     public required string Image { get; init; }
     public int Vcpus { get; init; }
@@ -135,6 +155,8 @@ public sealed record TreeNode
     public required string Kind { get; init; }
     public required string Id { get; init; }
     public string? Tag { get; init; }
+    /// <summary>For a snapshot node: its <see cref="Snapshot.Kind"/>.</summary>
+    public string? SnapshotKind { get; init; }
     public string? State { get; init; }
     public IReadOnlyList<TreeNode> Children { get; init; } = [];
 }

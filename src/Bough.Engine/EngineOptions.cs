@@ -90,6 +90,20 @@ public sealed class EngineOptions
 
     public const int MaxBranchCount = 100;
 
+    /// <summary>
+    /// Creates from an image restore from a boot snapshot of their shape (image version, kernel, agent, vCPUs,
+    /// memory), published by the first create of that shape. False: every create boots cold, as with
+    /// <c>coldBoot: true</c>, and no boot snapshot is made (those already published are still collected once stale).
+    /// </summary>
+    public bool BootSnapshots { get; set; } = true;
+
+    /// <summary>
+    /// Children of one snapshot (a branch, or a create with a count) started at once. Each child's start is
+    /// mostly waiting (QEMU start, restore, the agent's answer) and some guest CPU, so running them together
+    /// overlaps the waits; past a point they only compete for the cores and every child answers later.
+    /// </summary>
+    public int MaxParallelChildStarts { get; set; } = 16;
+
     /// <summary>How each VM is jailed: its uid range (which also keys the host firewall), cgroup limits, console cap.</summary>
     public Boot.VmJailOptions Jail { get; set; } = new();
 
@@ -104,6 +118,7 @@ public sealed class EngineOptions
         Require(!string.IsNullOrWhiteSpace(DataDir), "DataDir must be set");
         Jail.Validate();
         Require(Accel is "auto" or "kvm" or "tcg", $"Accel must be auto, kvm or tcg (got '{Accel}')");
+        Require(MaxParallelChildStarts >= 1, "MaxParallelChildStarts must be at least 1");
         Require(DefaultVcpus >= 1 && DefaultVcpus <= MaxVcpus, $"DefaultVcpus must be between 1 and MaxVcpus ({MaxVcpus})");
         Require(MinMemoryMiB >= 16 && MinMemoryMiB <= DefaultMemoryMiB && DefaultMemoryMiB <= MaxMemoryMiB,
             "memory limits must satisfy 16 <= MinMemoryMiB <= DefaultMemoryMiB <= MaxMemoryMiB");

@@ -1,5 +1,6 @@
 using Bough.Catalog;
 using Bough.Engine.Boot;
+using Bough.Engine.BootSnapshots;
 using Bough.Engine.Capture;
 using Bough.Engine.Guest;
 using Bough.Engine.Images;
@@ -65,7 +66,8 @@ public static class EngineServiceCollectionExtensions
 
         // Seams to the world (tests replace these)
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IBootImages>(sp => new ImageServiceBootImages(sp.GetRequiredService<ImageService>()));
+        services.TryAddSingleton<IBootImages>(sp => new ImageServiceBootImages(
+            sp.GetRequiredService<ImageService>(), sp.GetRequiredService<ImageStore>(), host));
         services.TryAddSingleton<IVmLauncher>(sp => new QemuVmLauncher(
             new VmLauncher(sp.GetRequiredService<ILoggerFactory>()), sp.GetRequiredService<ILoggerFactory>()));
         services.TryAddSingleton<IAgentConnector, AgentConnector>();
@@ -90,6 +92,9 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<SnapshotGc>();
         services.AddSingleton<CaptureOrchestrator>();
         services.AddSingleton<ChildStarter>();
+        services.AddSingleton<SandboxDeleter>();
+        services.AddSingleton<BootShapes>();
+        services.AddSingleton<BootSnapshotService>();
 
         // The services the API sees
         services.AddSingleton<SandboxService>();

@@ -226,11 +226,12 @@ public sealed class CatalogTests : IDisposable
         var full = Sample("sb-c") with
         {
             VmUid = 1_900_000_042, EndAt = end, OnTimeout = TimeoutAction.Pause,
-            Network = new EgressRules(["203.0.113.0/24"], ["203.0.113.9/32"]),
+            Network = new EgressRules(["203.0.113.0/24"], ["203.0.113.9/32"]), Boot = BootMode.Restored,
         };
         await store.InsertAsync(full, ct);
         var got = await store.GetAsync("sb-c", ct);
         Assert.NotNull(got);
+        Assert.Equal(BootMode.Restored, got.Boot);
         Assert.Equal(1_900_000_042, got.VmUid);
         Assert.Equal(end, got.EndAt);
         Assert.Equal(TimeoutAction.Pause, got.OnTimeout);
@@ -247,6 +248,7 @@ public sealed class CatalogTests : IDisposable
         await store.InsertAsync(Sample("sb-d"), ct);
         var plain = await store.GetAsync("sb-d", ct);
         Assert.Null(plain!.VmUid);
+        Assert.Null(plain.Boot);
         Assert.Equal(TimeoutAction.Kill, plain.OnTimeout);
     }
 

@@ -22,6 +22,29 @@ public sealed class SnapshotStoreTests : IDisposable
     };
 
     [Fact]
+    public async Task A_boot_key_names_at_most_one_snapshot_and_can_be_cleared()
+    {
+        var db = new CatalogDb(Path.Combine(_dir.Path, "bough.db"));
+        await db.MigrateAsync(CancellationToken.None);
+        var store = new SnapshotStore(db);
+        await store.InsertAsync(Snap("sn-aaaaaaaaaaaa", "boot-a") with { Kind = SnapshotKind.Boot }, CancellationToken.None);
+        await store.InsertAsync(Snap("sn-bbbbbbbbbbbb", "boot-b") with { Kind = SnapshotKind.Boot }, CancellationToken.None);
+        Assert.Null((await store.GetAsync("sn-aaaaaaaaaaaa", CancellationToken.None))!.BootKey);
+
+        Assert.True(await store.SetBootKeyAsync("sn-aaaaaaaaaaaa", "shape-1", CancellationToken.None));
+        Assert.False(await store.SetBootKeyAsync("sn-bbbbbbbbbbbb", "shape-1", CancellationToken.None)); // taken
+        Assert.False(await store.SetBootKeyAsync("sn-cccccccccccc", "shape-2", CancellationToken.None)); // no such row
+        var found = await store.GetByBootKeyAsync("shape-1", CancellationToken.None);
+        Assert.Equal(("sn-aaaaaaaaaaaa", SnapshotKind.Boot, "shape-1"), (found!.Id, found.Kind, found.BootKey));
+
+        // Retired: the key is free for a new boot snapshot of the shape.
+        Assert.True(await store.SetBootKeyAsync("sn-aaaaaaaaaaaa", null, CancellationToken.None));
+        Assert.Null(await store.GetByBootKeyAsync("shape-1", CancellationToken.None));
+        Assert.True(await store.SetBootKeyAsync("sn-bbbbbbbbbbbb", "shape-1", CancellationToken.None));
+        Assert.Equal("boot", SnapshotKind.Boot.ToName());
+    }
+
+    [Fact]
     public async Task Round_trip_unique_tags_and_parent_links()
     {
         var db = new CatalogDb(Path.Combine(_dir.Path, "bough.db"));

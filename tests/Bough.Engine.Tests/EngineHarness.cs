@@ -85,7 +85,9 @@ internal sealed class EngineHarness : IAsyncDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(baseDisk)!);
         await File.WriteAllBytesAsync(baseDisk, []);
 
-        var options = new EngineOptions { DataDir = Path.Combine(root, "data"), BusyWait = TimeSpan.FromSeconds(5) };
+        // Boot snapshots are off unless a test turns them on (BootSnapshotTests): the other tests count boots and
+        // park the n-th capture, and the first create's boot-snapshot capture would shift both.
+        var options = new EngineOptions { DataDir = Path.Combine(root, "data"), BusyWait = TimeSpan.FromSeconds(5), BootSnapshots = false };
         options.Jail.RangeLockDir = Path.Combine(root, "run"); // fake VMs: no host-wide uid range to claim
         configure?.Invoke(options);
         var host = new PreparedHost(

@@ -19,10 +19,14 @@ internal static class CreateVerb
         var template = new Option<string?>("--template") { Description = "Fork this template's warm snapshot instead of booting an image", HelpName = "NAME" };
         var count = NumericOptions.Integer("--count", "With --snapshot or --template: how many sandboxes to start (prints one id per line)", "N", "-n");
         var json = new Option<bool>("--json") { Description = "Print the sandbox as JSON instead of its id" };
+        var cold = new Option<bool>("--cold")
+        {
+            Description = "Boot the image's kernel even when a boot snapshot of this image and shape exists (by default a create restores from it)",
+        };
 
         var command = new Command("create", "Create and boot a sandbox, or start some from a snapshot or template; prints the id(s)")
         {
-            image, vcpus, memory, env, meta, ports, snapshot, template, count, json,
+            image, vcpus, memory, env, meta, ports, snapshot, template, count, cold, json,
         };
         foreach (var o in policy.Lifetime.Concat(policy.Egress)) command.Options.Add(o);
         context.SetAction(command, async (parse, client, ct) =>
@@ -43,7 +47,11 @@ internal static class CreateVerb
                 Ports = portList is { Length: > 0 } ? [.. portList] : null,
                 Snapshot = parse.GetValue(snapshot),
                 Template = parse.GetValue(template),
+                // Null leaves it to the daemon (restore when it can).
+                ColdBoot = parse.GetValue(cold) ? true : null,
             };
+            if (request.ColdBoot == true && (request.Template is not null || request.Snapshot is not null))
+                throw new UsageException("--cold boots an image; --snapshot and --template always start from a snapshot");
             if (request.Template is not null && (request.Image is not null || request.Snapshot is not null))
                 throw new UsageException("--template starts from the template's own image and snapshot; leave out --image and --snapshot");
 

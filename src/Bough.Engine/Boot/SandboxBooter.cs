@@ -26,7 +26,13 @@ internal sealed class SandboxBooter(
     SandboxRegistry registry, SandboxStore store, EngineOptions options, ILogger<SandboxBooter> log)
 {
     /// <summary>Cold boot from <paramref name="image"/>.</summary>
-    public async Task<SandboxRecord> BootAsync(LifecycleLease lease, SandboxRuntime rt, IBootImageLease image, CancellationToken ct)
+    public Task<SandboxRecord> BootAsync(LifecycleLease lease, SandboxRuntime rt, IBootImageLease image, CancellationToken ct) =>
+        BootAsync(lease, rt, image, beforeIdentity: null, ct);
+
+    /// <summary>Cold boot from <paramref name="image"/>.</summary>
+    /// <param name="beforeIdentity">Runs once the agent answers and before the guest gets this sandbox's identity (a boot snapshot's capture).</param>
+    public async Task<SandboxRecord> BootAsync(LifecycleLease lease, SandboxRuntime rt, IBootImageLease image,
+        Func<CancellationToken, Task>? beforeIdentity, CancellationToken ct)
     {
         var disk = Path.Combine(rt.Record.RuntimeDir, "disk.qcow2");
         return await StartAsync(lease, rt, resume: false, snapshotId: null, async () =>
@@ -34,7 +40,7 @@ internal sealed class SandboxBooter(
             await launcher.CreateDiskAsync(image.DiskPath, disk, ct);
             var vm = await launcher.BootAsync(specs.For(rt.Record, disk), ct);
             return (vm, disk, rt.Record.MemoryFile, image.Config, Restored: false);
-        }, ct);
+        }, beforeIdentity, ct);
     }
 
     /// <summary>
@@ -50,11 +56,12 @@ internal sealed class SandboxBooter(
             await launcher.CreateChildDiskAsync(snapRef, disk, ct);
             var vm = await launcher.RestoreAsync(specs.For(rt.Record, disk), snapRef, ct);
             return (vm, disk, Path.Combine(snap.Dir, SnapshotFiles.Image), await images.GetConfigAsync(snap.Image, ct), Restored: true);
-        }, ct);
+        }, beforeIdentity: null, ct);
     }
 
     private async Task<SandboxRecord> StartAsync(LifecycleLease lease, SandboxRuntime rt, bool resume, string? snapshotId,
-        Func<Task<(IVm Vm, string Disk, string? MemoryFile, ImageConfig Config, bool Restored)>> launch, CancellationToken ct)
+        Func<Task<(IVm Vm, string Disk, string? MemoryFile, ImageConfig Config, bool Restored)>> launch,
+        Func<CancellationToken, Task>? beforeIdentity, CancellationToken ct)
     {
         lease.EnsureHeld(rt.Id);
         var dir = rt.Record.RuntimeDir;
@@ -85,6 +92,7 @@ internal sealed class SandboxBooter(
             }, resume ? r => r with { State = SandboxState.Paused } : null);
 
             var agent = await channel.ConnectAsync(rt, vm, started.Restored, ct);
+            if (beforeIdentity is not null) await beforeIdentity(ct);
             await identity.ApplyAsync(agent, rt.Id, started.Config, rt.Record.Env, ct);
 
             var record = await rt.UpdateAsync(store, r => r with { State = SandboxState.Running, StateReason = null });

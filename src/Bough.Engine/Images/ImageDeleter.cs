@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 namespace Bough.Engine.Images;
 
 /// <summary>
-/// Deletes an image once nothing uses it: no boot lease, sandbox, snapshot or template names it
+/// Deletes an image once nothing uses it: no boot lease, sandbox, snapshot (but its boot snapshots) or template names it
 /// (else 409 <c>image_in_use</c> naming them). The check and the row removal happen under the
 /// name's lock, the same lock a boot takes its lease under, so a delete and a create never both win.
 /// </summary>
@@ -37,7 +37,8 @@ internal sealed class ImageDeleter(ImageStore images, SandboxStore sandboxes, Sn
         if (locks.LeaseCount(name) is var n and > 0) users.Add($"{n} sandbox(es) being created");
         var sandboxIds = (await sandboxes.ListAsync(ct)).Where(s => s.Image == name).Select(s => s.Id).ToList();
         if (sandboxIds.Count > 0) users.Add("sandboxes " + string.Join(", ", sandboxIds));
-        var snaps = (await snapshots.ListAsync(ct)).Where(s => s.Image == name).Select(s => s.Id).ToList();
+        // Boot snapshots are a cache, not users: once the image is gone they are stale and collected.
+        var snaps = (await snapshots.ListAsync(ct)).Where(s => s.Image == name && s.Kind != SnapshotKind.Boot).Select(s => s.Id).ToList();
         if (snaps.Count > 0) users.Add("snapshots " + string.Join(", ", snaps));
         var names = (await templates.ListAsync(ct)).Where(t => t.Image == name).Select(t => t.Name).ToList();
         if (names.Count > 0) users.Add("templates " + string.Join(", ", names));

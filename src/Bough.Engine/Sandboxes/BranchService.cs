@@ -90,6 +90,8 @@ internal sealed class BranchService(
 
     public async Task<IReadOnlyList<Sandbox>> CreateFromSnapshotAsync(CreateSandboxRequest request, string? template, CancellationToken requestAborted)
     {
+        if (request.ColdBoot == true)
+            throw BoughException.Invalid("coldBoot applies to creates from an image; 'snapshot' and 'template' always start from a snapshot");
         var snap = await snapshotService.ResolveAsync(request.Snapshot ?? throw BoughException.Invalid("snapshot is required"), requestAborted);
         var count = request.Count ?? 1;
         if (count < 1 || count > EngineOptions.MaxBranchCount)

@@ -18,7 +18,7 @@ internal sealed record ChildSpec(IReadOnlyDictionary<string, string> Env, IReadO
 /// </summary>
 internal sealed class ChildStarter(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, SnapshotLeases leases,
-    SandboxBooter booter, VmSpecFactory specs, ISandboxService sandboxes, Deadlines deadlines, ILogger<ChildStarter> log)
+    SandboxBooter booter, VmSpecFactory specs, SandboxDeleter deleter, Deadlines deadlines, ILogger<ChildStarter> log)
 {
     /// <param name="room">Admission for all <paramref name="count"/> children, reserved by the caller (a branch does so before its capture).</param>
     public async Task<IReadOnlyList<Sandbox>> StartAsync(SnapshotRecord snap, int count, Func<int, ChildSpec> spec, AdmissionTicket room,
@@ -33,7 +33,7 @@ internal sealed class ChildStarter(
         try
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, count),
-                new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount * 2), CancellationToken = ct },
+                new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelChildStarts, CancellationToken = ct },
                 async (i, token) =>
                 {
                     try { started[i] = await StartOneAsync(snap, spec(i), room, token); }
@@ -50,11 +50,11 @@ internal sealed class ChildStarter(
         if (errors.Count == 0 && !ct.IsCancellationRequested) return started.Select(s => s!).ToList();
 
         // All or nothing: a branch that half worked would leave the caller guessing.
-        foreach (var sb in started.Where(s => s is not null))
+        await Task.WhenAll(started.Where(s => s is not null).Select(async sb =>
         {
-            try { await sandboxes.DeleteAsync(sb!.Id, CancellationToken.None); }
+            try { await deleter.DeleteIfAsync(sb!.Id, onlyIf: null, CancellationToken.None); }
             catch (BoughException ex) { log.LogWarning(ex, "cleanup of {Id}", sb!.Id); }
-        }
+        }));
         var first = errors.FirstOrDefault(e => e is not OperationCanceledException) ?? errors.FirstOrDefault();
         if (ct.IsCancellationRequested) throw first as OperationCanceledException ?? new OperationCanceledException(ct);
         throw first as BoughException ?? new BoughException(ErrorCodes.CreateFailed, first!.Message, first);
@@ -71,6 +71,7 @@ internal sealed class ChildStarter(
             Ports = s.Ports.Select(p => new PortRecord(p, 0)).ToList(), Internet = s.Internet,
             Accel = specs.Accel, RuntimeDir = Path.Combine(options.SandboxesDir, id), SnapshotId = snap.Id, Template = s.Template,
             EndAt = s.Lifetime.EndAt(deadlines.Now), OnTimeout = s.Lifetime.OnTimeout, Network = s.Network,
+            Boot = BootMode.Restored,
         });
         await using var lease = await registry.AcquireAsync(id, SandboxOperation.Create, wait: null, ct);
         registry.Set(lease, rt);

@@ -10,7 +10,9 @@ internal static class ContractMapping
         r.Id, r.State.ToName(), r.Image, r.Vcpus, r.MemoryMiB, r.CreatedAt,
         r.Metadata, r.Ports.Select(p => new PortMapping(p.GuestPort, p.HostPort)).ToList(),
         r.Internet, r.Accel, r.StateReason, r.Pid, r.SnapshotId, r.Template,
-        r.EndAt, Lifetime.ToName(r.OnTimeout), EgressValidation.ToContract(r.Network));
+        r.EndAt, Lifetime.ToName(r.OnTimeout), EgressValidation.ToContract(r.Network),
+        // Rows from before the boot mode was recorded: a sandbox started from a snapshot names it (until it pauses).
+        (r.Boot ?? (r.SnapshotId is null ? BootMode.Cold : BootMode.Restored)).ToName());
 
     public static Snapshot ToContract(SnapshotRecord s) => new()
     {

@@ -1,23 +1,28 @@
 using Bough.Catalog;
 using Bough.Contracts;
 using Bough.Engine.Boot;
+using Bough.Engine.BootSnapshots;
 using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
-using Bough.Engine.Snapshots;
-using Microsoft.Extensions.Logging;
 
 namespace Bough.Engine.Sandboxes;
 
-/// <summary>Create (cold boot), list, show and delete sandboxes; exec and files go to <see cref="GuestOperations"/>.</summary>
+/// <summary>
+/// Create, list, show and delete sandboxes; exec and files go to <see cref="GuestOperations"/>. A create from an
+/// image restores from the boot snapshot of its shape when there is one (through <see cref="ChildStarter"/>, the
+/// path every start from a snapshot takes) and boots cold otherwise (<see cref="BootSnapshotService"/>).
+/// </summary>
 internal sealed class SandboxService(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, IBootImages images, SandboxBooter booter,
-    GuestChannel channel, GuestOperations guest, SnapshotGc gc, EngineLifetime lifetime, VmSpecFactory specs,
-    Admission admission, Deadlines deadlines, ILogger<SandboxService> log) : ISandboxService
+    GuestOperations guest, EngineLifetime lifetime, VmSpecFactory specs, Admission admission, Deadlines deadlines,
+    BootSnapshotService bootSnapshots, ChildStarter children, SandboxDeleter deleter) : ISandboxService
 {
     public EngineInfo Info { get; } = new(specs.Accel, specs.AccelReason, options.DataDir);
 
     public async Task<Sandbox> CreateAsync(CreateSandboxRequest request, CancellationToken requestAborted)
     {
+        if (request.Snapshot is not null || request.Template is not null)
+            throw BoughException.Invalid("this create boots an image; 'snapshot' and 'template' start from snapshots instead");
         var spec = RequestValidation.ValidateCreate(request, options);
         using var linked = lifetime.Link(requestAborted);
         var ct = linked.Token;
@@ -26,32 +31,57 @@ internal sealed class SandboxService(
             using var room = admission.Reserve(1, spec.MemoryMiB, "create a sandbox");
             // The image lease keeps the image from being deleted until this sandbox's row names it.
             using var image = await images.AcquireAsync(spec.Image, ct);
-            var id = SandboxId.New();
-            var dir = Path.Combine(options.SandboxesDir, id);
-            var now = DateTimeOffset.UtcNow;
-            var record = new SandboxRecord
+            using var plan = await bootSnapshots.PlanAsync(image, spec.Vcpus, spec.MemoryMiB, request.ColdBoot == true, ct);
+            if (plan.From is not { } boot) return await BootColdAsync(spec, image, plan, room, ct);
+            try
             {
-                Id = id, State = SandboxState.Starting, Image = image.Name, Vcpus = spec.Vcpus, MemoryMiB = spec.MemoryMiB,
-                CreatedAt = now, UpdatedAt = now, Metadata = spec.Metadata, Env = spec.Env,
-                Ports = spec.Ports.Select(p => new PortRecord(p, 0)).ToList(), Internet = spec.Internet,
-                Accel = specs.Accel, RuntimeDir = dir, MemoryFile = Path.Combine(dir, "memory"), DiskPath = Path.Combine(dir, "disk.qcow2"),
-                // Set now so that the row always carries its deadline; restarted once it runs.
-                EndAt = spec.Lifetime.EndAt(deadlines.Now), OnTimeout = spec.Lifetime.OnTimeout, Network = spec.Network,
-            };
-            await using var lease = await registry.AcquireAsync(id, SandboxOperation.Create, wait: null, ct);
-            var rt = new SandboxRuntime(record);
-            registry.Set(lease, rt);
-            room.Attach();
-            // The row goes in before anything is started, so a daemon killed mid-create finds it
-            // (state 'starting') and cleans up whatever the runtime dir holds.
-            await store.InsertAsync(record, CancellationToken.None);
-            await booter.BootAsync(lease, rt, image, ct);
-            return ContractMapping.ToContract(await deadlines.StartAsync(rt, spec.Lifetime));
+                var started = await children.StartAsync(boot, 1, _ => new ChildSpec(spec.Env, spec.Metadata, spec.Internet, spec.Ports,
+                    spec.Lifetime, spec.Network), room, ct);
+                return started[0];
+            }
+            catch (BoughException ex) when (!ct.IsCancellationRequested && ex.Code is ErrorCodes.CreateFailed or ErrorCodes.SnapshotNotFound)
+            {
+                // A boot snapshot must never make a create fail that a cold boot would pass: boot cold instead, and
+                // take a snapshot that does not restore out of use (the next create publishes a fresh one).
+                if (ex.Code == ErrorCodes.CreateFailed) await bootSnapshots.RetireAsync(boot, ex);
+                using var retryRoom = admission.Reserve(1, spec.MemoryMiB, "create a sandbox");
+                using var cold = bootSnapshots.ColdPlan(plan.Key!);
+                return await BootColdAsync(spec, image, cold, retryRoom, ct);
+            }
         }
         catch (Exception ex) when (lifetime.Explain(ex, requestAborted) is var explained && explained != ex)
         {
             throw explained;
         }
+    }
+
+    /// <summary>Boots the image; when <paramref name="plan"/> publishes, the VM is captured into the shape's boot snapshot before its identity is applied.</summary>
+    private async Task<Sandbox> BootColdAsync(RequestValidation.CreateSpec spec, IBootImageLease image, BootPlan plan,
+        AdmissionTicket room, CancellationToken ct)
+    {
+        var id = SandboxId.New();
+        var dir = Path.Combine(options.SandboxesDir, id);
+        var now = DateTimeOffset.UtcNow;
+        var record = new SandboxRecord
+        {
+            Id = id, State = SandboxState.Starting, Image = image.Name, Vcpus = spec.Vcpus, MemoryMiB = spec.MemoryMiB,
+            CreatedAt = now, UpdatedAt = now, Metadata = spec.Metadata, Env = spec.Env,
+            Ports = spec.Ports.Select(p => new PortRecord(p, 0)).ToList(), Internet = spec.Internet,
+            Accel = specs.Accel, RuntimeDir = dir, MemoryFile = Path.Combine(dir, "memory"), DiskPath = Path.Combine(dir, "disk.qcow2"),
+            // Set now so that the row always carries its deadline; restarted once it runs.
+            EndAt = spec.Lifetime.EndAt(deadlines.Now), OnTimeout = spec.Lifetime.OnTimeout, Network = spec.Network,
+            Boot = BootMode.Cold,
+        };
+        await using var lease = await registry.AcquireAsync(id, SandboxOperation.Create, wait: null, ct);
+        var rt = new SandboxRuntime(record);
+        registry.Set(lease, rt);
+        room.Attach();
+        // The row goes in before anything is started, so a daemon killed mid-create finds it
+        // (state 'starting') and cleans up whatever the runtime dir holds.
+        await store.InsertAsync(record, CancellationToken.None);
+        await booter.BootAsync(lease, rt, image,
+            plan.Publishes ? token => bootSnapshots.TryPublishAsync(lease, rt, plan.Key!, token) : null, ct);
+        return ContractMapping.ToContract(await deadlines.StartAsync(rt, spec.Lifetime));
     }
 
     public async Task<IReadOnlyList<Sandbox>> ListAsync(CancellationToken ct) =>
@@ -65,42 +95,12 @@ internal sealed class SandboxService(
         return ContractMapping.ToContract(row);
     }
 
-    /// <summary>
-    /// Deletes a sandbox in any state. Under the id's lifecycle lease, so it waits for a pause
-    /// or resume in progress and then acts on what that left: a running VM, or a paused row.
-    /// </summary>
-    public async Task DeleteAsync(string id, CancellationToken ct) => await DeleteIfAsync(id, onlyIf: null, ct);
+    /// <summary>Deletes a sandbox in any state (<see cref="SandboxDeleter"/>).</summary>
+    public async Task DeleteAsync(string id, CancellationToken ct) => await deleter.DeleteIfAsync(id, onlyIf: null, ct);
 
-    /// <summary>
-    /// <see cref="DeleteAsync"/>, but only if <paramref name="onlyIf"/> still holds for the record
-    /// seen under the lease (a deadline that was extended meanwhile no longer kills).
-    /// </summary>
+    /// <summary><see cref="DeleteAsync"/>, but only if <paramref name="onlyIf"/> still holds for the record seen under the lease.</summary>
     /// <returns>False when the condition no longer held and nothing was deleted.</returns>
-    internal async Task<bool> DeleteIfAsync(string id, Func<SandboxRecord, bool>? onlyIf, CancellationToken ct)
-    {
-        if (!SandboxId.IsWellFormed(id)) throw BoughException.NotFound(id);
-        await using (var lease = await registry.AcquireAsync(id, SandboxOperation.Delete, wait: null, ct))
-        {
-            var rt = registry.Get(id);
-            var row = rt?.Record ?? await store.GetAsync(id, ct) ?? throw BoughException.NotFound(id);
-            if (onlyIf is not null && !onlyIf(row)) return false;
-            if (rt is not null)
-            {
-                rt.Stopping = true;
-                rt.Update(r => r with { State = SandboxState.Stopping });
-            }
-            // Persist the intent first: a daemon killed half-way finishes the delete on restart.
-            await store.SetStateAsync(id, SandboxState.Stopping, "deleting", CancellationToken.None);
-            if (rt is not null) await channel.CloseAsync(rt);
-            await booter.StopVmAsync(id, rt?.Vm, row.RuntimeDir);
-            TryDeleteDirectory(row.RuntimeDir);
-            await store.DeleteAsync(id, CancellationToken.None);
-            if (rt is not null) registry.Remove(rt);
-            log.LogInformation("sandbox {Id} deleted", id);
-        }
-        await gc.CollectAsync();
-        return true;
-    }
+    internal Task<bool> DeleteIfAsync(string id, Func<SandboxRecord, bool>? onlyIf, CancellationToken ct) => deleter.DeleteIfAsync(id, onlyIf, ct);
 
     /// <summary>Buffered exec; like the streamed form it ends at shutdown, or the server would wait for it to drain.</summary>
     public async Task<ExecResult> ExecAsync(string id, ExecCommand command, CancellationToken ct)
@@ -125,11 +125,5 @@ internal sealed class SandboxService(
     {
         var sb = await GetAsync(id, ct);
         return ConsoleLog.Open(registry.Get(id)?.Record.RuntimeDir ?? Path.Combine(options.SandboxesDir, sb.Id));
-    }
-
-    private void TryDeleteDirectory(string dir)
-    {
-        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { log.LogWarning(ex, "could not remove {Dir}", dir); }
     }
 }

@@ -1,4 +1,5 @@
 using Bough.Catalog;
+using Bough.Engine.BootSnapshots;
 using Bough.Snapshots;
 using Microsoft.Extensions.Logging;
 
@@ -10,9 +11,11 @@ namespace Bough.Engine.Snapshots;
 /// </summary>
 /// <remarks>
 /// Collected (leaves first, repeatedly, so a chain folds up): implicit branch snapshots
-/// (<see cref="SnapshotRecord.Keep"/> false: no tag given, no <c>keep</c>) and pause snapshots
-/// of sandboxes that no longer exist, when <see cref="SnapshotUsage.IsUnused"/>. Explicit,
-/// tagged, kept, template and compacted snapshots are only removed by a delete.
+/// (<see cref="SnapshotRecord.Keep"/> false: no tag given, no <c>keep</c>), pause snapshots
+/// of sandboxes that no longer exist and stale boot snapshots (<see cref="BootShapes.IsStaleAsync"/>:
+/// their image, kernel or agent changed, or they were retired), when <see cref="SnapshotUsage.IsUnused"/>.
+/// Explicit, tagged, kept, template and compacted snapshots, and boot snapshots still current, are only
+/// removed by a delete.
 /// A snapshot's <c>memory.img</c> is only a cache for mapping (rebuilt from the layers on
 /// demand): for pause snapshots it is evicted once no sandbox maps it.
 /// Runs are serialised (<see cref="Lifecycle.LockOrder.SnapshotGc"/>); each claims what it removes through <see cref="SnapshotLeases"/>,
@@ -21,7 +24,7 @@ namespace Bough.Engine.Snapshots;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
     "SemaphoreSlim needs disposing only once its AvailableWaitHandle is used, which Bough never does; this lives as long as the daemon (or its sandbox).")]
 internal sealed class SnapshotGc(SnapshotStore snapshots, SandboxStore sandboxes, TemplateStore templates,
-    SnapshotLeases leases, SnapshotFilesystem files, ILogger<SnapshotGc> log)
+    SnapshotLeases leases, SnapshotFilesystem files, BootShapes shapes, ILogger<SnapshotGc> log)
 {
     private readonly SemaphoreSlim _running = new(1, 1);
 
@@ -51,7 +54,10 @@ internal sealed class SnapshotGc(SnapshotStore snapshots, SandboxStore sandboxes
             var boxes = await sandboxes.ListAsync(CancellationToken.None);
             var usage = new SnapshotUsage(snaps, boxes, await templates.ListAsync(CancellationToken.None));
             var alive = boxes.Select(b => b.Id).ToHashSet(StringComparer.Ordinal);
-            var candidate = snaps.FirstOrDefault(s => Collectable(s, alive) && usage.IsUnused(s) && !leases.IsLeased(s.Id));
+            var stale = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var boot in snaps.Where(s => s.Kind == SnapshotKind.Boot))
+                if (await shapes.IsStaleAsync(boot, CancellationToken.None)) stale.Add(boot.Id);
+            var candidate = snaps.FirstOrDefault(s => Collectable(s, alive, stale) && usage.IsUnused(s) && !leases.IsLeased(s.Id));
             if (candidate is null) return;
             using (var claim = leases.TryClaim([candidate.Id]))
             {
@@ -61,15 +67,21 @@ internal sealed class SnapshotGc(SnapshotStore snapshots, SandboxStore sandboxes
                 var recheck = new SnapshotUsage(await snapshots.ListAsync(CancellationToken.None),
                     await sandboxes.ListAsync(CancellationToken.None), await templates.ListAsync(CancellationToken.None));
                 if (!recheck.IsUnused(candidate)) return;
-                await files.RemoveAsync([candidate], candidate.Kind == SnapshotKind.Pause ? "pause snapshot of a deleted sandbox" : "implicit branch snapshot no longer used");
+                await files.RemoveAsync([candidate], candidate.Kind switch
+                {
+                    SnapshotKind.Pause => "pause snapshot of a deleted sandbox",
+                    SnapshotKind.Boot => "boot snapshot of a shape no longer current, no longer used",
+                    _ => "implicit branch snapshot no longer used",
+                });
             }
         }
     }
 
-    private static bool Collectable(SnapshotRecord s, HashSet<string> aliveSandboxes) => s.Kind switch
+    private static bool Collectable(SnapshotRecord s, HashSet<string> aliveSandboxes, HashSet<string> staleBoots) => s.Kind switch
     {
         SnapshotKind.Branch => !s.Keep,
         SnapshotKind.Pause => s.SourceSandboxId is null || !aliveSandboxes.Contains(s.SourceSandboxId),
+        SnapshotKind.Boot => staleBoots.Contains(s.Id),
         _ => false,
     };
 

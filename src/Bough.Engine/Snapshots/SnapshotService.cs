@@ -97,7 +97,7 @@ internal sealed class SnapshotService(
         var ids = snaps.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
         TreeNode Node(SnapshotRecord s) => new()
         {
-            Kind = "snapshot", Id = s.Id, Tag = s.Tag,
+            Kind = "snapshot", Id = s.Id, Tag = s.Tag, SnapshotKind = s.Kind.ToName(),
             Children = snaps.Where(c => c.ParentId == s.Id).Select(Node)
                 .Concat(boxes.Where(b => b.SnapshotId == s.Id).Select(Leaf)).ToList(),
         };

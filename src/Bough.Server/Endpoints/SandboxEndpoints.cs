@@ -18,7 +18,7 @@ internal static class SandboxEndpoints
     {
         group.MapPost("/", Create)
             .WithName("CreateSandbox").WithTags("sandboxes")
-            .WithDescription("Boots a sandbox from `image`, or starts one from `snapshot` or `template` (a fork of the template's snapshot). With `snapshot`/`template` and `count` the answer is an array of `count` sandboxes. `timeoutSeconds` (else the daemon default) counts from when it runs; `onTimeout` is `kill` (default) or `pause`; `network` holds `allowOut`/`denyOut` IPv4 CIDRs. 503 `capacity_exceeded` when the host has no room.")
+            .WithDescription("Starts a sandbox from `image`, or from `snapshot` or `template` (a fork of the template's snapshot). From an image, the first create of an (image, vcpus, memoryMiB) shape boots cold and publishes a boot snapshot (kind `boot`); later creates of that shape restore from it with their own identity (hostname, clock, entropy, env), which is much faster; `coldBoot: true` boots the kernel anyway. The answer's `boot` says which happened (`cold` or `restored`). With `snapshot`/`template` and `count` the answer is an array of `count` sandboxes. `timeoutSeconds` (else the daemon default) counts from when it runs; `onTimeout` is `kill` (default) or `pause`; `network` holds `allowOut`/`denyOut` IPv4 CIDRs. 503 `capacity_exceeded` when the host has no room.")
             .Accepts<CreateSandboxRequest>("application/json")
             .AddOpenApiOperationTransformer(DocumentListAnswerAsync)
             .ProducesBoughProblems(400, 404, 409, 413, 500, 502, 503);

@@ -59,7 +59,7 @@ internal static class SnapshotEndpoints
 
         snapshots.MapDelete("/{idOrTag}", Delete)
             .WithName("DeleteSnapshot").WithTags("snapshots")
-            .WithDescription("Deletes a snapshot. While child snapshots or sandboxes depend on it the answer is 409 snapshot_in_use; `cascade=true` also deletes descendant snapshots (still 409 while sandboxes use any of them).")
+            .WithDescription("Deletes a snapshot. While child snapshots or sandboxes depend on it the answer is 409 snapshot_in_use; `cascade=true` also deletes descendant snapshots (still 409 while sandboxes use any of them). A boot snapshot (kind `boot`) may be deleted once unused: the next create of its shape boots cold and publishes a new one.")
             .ProducesBoughProblems(400, 404, 409, 500);
 
         snapshots.MapPost("/{idOrTag}/compact", Compact)
@@ -70,7 +70,7 @@ internal static class SnapshotEndpoints
 
         app.MapGet("/v1/tree", GetTree)
             .WithName("GetTree").WithTags("snapshots")
-            .WithDescription("The lineage forest: snapshots contain their child snapshots and the sandboxes started from them.")
+            .WithDescription("The lineage forest: snapshots (with their `snapshotKind`, e.g. `boot`) contain their child snapshots and the sandboxes started from them.")
             .ProducesBoughProblems(500);
     }
 

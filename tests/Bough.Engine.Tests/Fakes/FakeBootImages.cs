@@ -21,7 +21,7 @@ internal sealed class FakeBootImages(string diskPath) : IBootImages
     {
         Check(name);
         Interlocked.Increment(ref _leased);
-        return Task.FromResult<IBootImageLease>(new Lease(this, name, diskPath, Config));
+        return Task.FromResult<IBootImageLease>(new Lease(this, name, DiskPath, Config));
     }
 
     public Task<ImageConfig> GetConfigAsync(string name, CancellationToken ct)
@@ -29,6 +29,16 @@ internal sealed class FakeBootImages(string diskPath) : IBootImages
         Check(name);
         return Task.FromResult(Config);
     }
+
+    /// <summary>Null once a test has "deleted" the image (<see cref="Deleted"/>).</summary>
+    public Task<string?> CurrentDiskAsync(string name, CancellationToken ct) =>
+        Task.FromResult(name == Base && !Deleted ? DiskPath : null);
+
+    /// <summary>The disk "base" boots from; a test "re-pulls" the image by pointing this at another file.</summary>
+    public string DiskPath { get; set; } = diskPath;
+
+    /// <summary>Pretends the image was deleted (its boot snapshots become stale).</summary>
+    public bool Deleted { get; set; }
 
     private static void Check(string name)
     {

@@ -86,6 +86,28 @@ public sealed class ChildStarterTests : IAsyncLifetime
         await AssertOnlyAsync(source.Id);
     }
 
+    /// <summary>
+    /// Fan-out: the children of one branch start together, not a few at a time. With the old fixed
+    /// degree of parallelism (2 × cores: 4 on a 2-core host) the fifth restore never began while the
+    /// first four were parked, and the wait below timed out.
+    /// </summary>
+    [Fact]
+    public async Task The_children_of_a_branch_start_at_once()
+    {
+        const int n = 12;
+        Assert.True(_h.Options.MaxParallelChildStarts >= n);
+        var source = await _h.CreateAsync();
+        var parked = Enumerable.Range(1, n).Select(i => _h.Launcher.Restore.Hold(i)).ToList();
+
+        var branch = _h.Branching.BranchAsync(source.Id, new BranchRequest { Count = n }, CancellationToken.None);
+        await Task.WhenAll(parked.Select(g => g.Entered)).Within(); // all n restores in flight together
+        parked.ForEach(g => g.Release());
+
+        var result = await branch.Within();
+        Assert.Equal(n, result.Children.Count);
+        Assert.All(result.Children, c => Assert.Equal(SandboxBoots.Restored, c.Boot));
+    }
+
     private async Task AssertOnlyAsync(string sourceId)
     {
         Assert.Equal([sourceId], (await _h.RowsAsync()).Select(r => r.Id));
