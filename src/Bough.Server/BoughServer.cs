@@ -111,6 +111,7 @@ public static class BoughServer
         app.UseStatusCodePages(ctx => ProblemWriter.WriteForBareStatusAsync(ctx.HttpContext));
         app.UseMiddleware<LoopbackHostFilterMiddleware>();
         app.UseMiddleware<ApiTokenMiddleware>();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseRouting();
 
         app.MapOpenApi();
@@ -119,6 +120,8 @@ public static class BoughServer
         sandboxes.MapSandboxEndpoints();
         sandboxes.MapExecEndpoints();
         sandboxes.MapFileEndpoints();
+        sandboxes.MapFileOperationEndpoints();
+        sandboxes.MapProcessEndpoints();
         sandboxes.MapLogEndpoints();
         sandboxes.MapSandboxSnapshotEndpoints();
         app.MapSnapshotEndpoints();
