@@ -25,7 +25,10 @@ public sealed class ProcessAttachment(ClientWebSocket socket) : IAsyncDisposable
             try { r = await socket.ReceiveAsync(_buffer, ct).ConfigureAwait(false); }
             catch (WebSocketException) when (!ct.IsCancellationRequested) { return null; }
             if (r.MessageType == WebSocketMessageType.Close)
+            {
+                await AnswerCloseAsync().ConfigureAwait(false);
                 return null;
+            }
             message.Write(_buffer.AsSpan(0, r.Count));
             if (!r.EndOfMessage)
                 continue;
@@ -61,6 +64,19 @@ public sealed class ProcessAttachment(ClientWebSocket socket) : IAsyncDisposable
         }
         socket.Dispose();
         _send.Dispose();
+    }
+
+    private async Task AnswerCloseAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            // The server is gone already.
+        }
     }
 
     private Task SendControlAsync(AttachControlMessage m, CancellationToken ct) =>

@@ -110,8 +110,9 @@ public static class BoughServer
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ctx => ProblemWriter.WriteForBareStatusAsync(ctx.HttpContext));
         app.UseMiddleware<LoopbackHostFilterMiddleware>();
-        app.UseMiddleware<ApiTokenMiddleware>();
+        // Before the token check: it marks upgrade requests, whose token may come as a subprotocol.
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        app.UseMiddleware<ApiTokenMiddleware>();
         app.UseRouting();
 
         app.MapOpenApi();

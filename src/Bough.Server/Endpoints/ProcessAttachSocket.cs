@@ -35,8 +35,14 @@ internal static class ProcessAttachSocket
         var offered = ctx.WebSockets.WebSocketRequestedProtocols;
         using var socket = await ctx.WebSockets.AcceptWebSocketAsync(offered.Contains(Subprotocol) ? Subprotocol : null);
         var log = loggers.CreateLogger(typeof(ProcessAttachSocket).FullName!);
-        var sendLock = new SemaphoreSlim(1, 1);
+        using var sendLock = new SemaphoreSlim(1, 1);
         var input = Task.Run(() => PumpInputAsync(socket, engine, id, process, sendLock, log, attached.Token), CancellationToken.None);
+        // The client closing (or vanishing) ends the output side too, even while the process is quiet: that detaches.
+        _ = input.ContinueWith(_ =>
+        {
+            try { attached.Cancel(); }
+            catch (ObjectDisposedException) { } // the session already ended
+        }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         try
         {
             do
@@ -48,7 +54,8 @@ internal static class ProcessAttachSocket
                     await SendJsonAsync(socket, sendLock, StreamLines.ToLine(item), attached.Token);
                 if (item.Kind == ProcessStreamKind.Exit)
                 {
-                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "exited", attached.Token);
+                    // CloseOutput, not Close: the input pump is the one reading, and it sees the client's answer.
+                    await TryCloseAsync(socket, WebSocketCloseStatus.NormalClosure, "exited");
                     break;
                 }
             }
@@ -65,6 +72,10 @@ internal static class ProcessAttachSocket
         }
         finally
         {
+            // We sent our close: give the input pump a moment to read the client's answer, so the
+            // socket ends cleanly (cancelling a pending receive aborts it).
+            if (socket.State == WebSocketState.CloseSent)
+                await Task.WhenAny(input, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
             await attached.CancelAsync();
             await input.ContinueWith(static _ => { }, TaskScheduler.Default);
         }
@@ -80,7 +91,10 @@ internal static class ProcessAttachSocket
         {
             var r = await socket.ReceiveAsync(buffer, ct);
             if (r.MessageType == WebSocketMessageType.Close)
+            {
+                await TryCloseAsync(socket, WebSocketCloseStatus.NormalClosure, "detached");
                 return;
+            }
             message.Write(buffer, 0, r.Count);
             if (message.Length > MaxMessageBytes)
             {
