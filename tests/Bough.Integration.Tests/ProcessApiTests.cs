@@ -61,7 +61,7 @@ public sealed class ProcessApiTests(DaemonFixture f)
         await foreach (var e in Client.StreamProcessOutputAsync(Id, p.Pid, keepalive: TimeSpan.FromMilliseconds(300), ct: cts.Token))
         {
             types.Add(e.Type);
-            if (types.Count(t => t == "keepalive") == 2)
+            if (e.Type == "keepalive" && types.Count(t => t == "keepalive") == 2)
                 await Client.SignalProcessAsync(Id, p.Pid, "SIGTERM", cts.Token);
             if (e.Type == "exit")
             {
