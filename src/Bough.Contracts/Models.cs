@@ -204,7 +204,16 @@ public sealed record FileEntry(
     string Type,      // "file", "dir", "symlink", "other"
     long Size,
     int Mode,         // permission bits, e.g. 420 (0644)
-    DateTimeOffset Mtime);
+    DateTimeOffset Mtime)
+{
+    /// <summary>Absolute guest path (stat, move, and listings with a depth).</summary>
+    public string? Path { get; init; }
+    /// <summary>As <c>ls -l</c> shows it (<c>drwxr-xr-x</c>); owner, group and link target come from newer guest agents.</summary>
+    public string? Permissions { get; init; }
+    public string? Owner { get; init; }
+    public string? Group { get; init; }
+    public string? Target { get; init; }
+}
 
 public sealed record VersionInfo(string Version, string Api, string Runtime, string Accel);
 
@@ -276,6 +285,10 @@ public static class ErrorCodes
     public const string UnsupportedMediaType = "unsupported_media_type";
     /// <summary>421: a loopback listener got a request for a Host name that is not loopback (DNS rebinding).</summary>
     public const string HostNotAllowed = "host_not_allowed";
+    /// <summary>404: no such process in the sandbox's table (or it exited long enough ago to be forgotten).</summary>
+    public const string ProcessNotFound = "process_not_found";
+    /// <summary>501: the sandbox's guest agent predates the feature (an old image or snapshot); recreate it from a current image.</summary>
+    public const string GuestUnsupported = "guest_unsupported";
 }
 
 /// <summary>POST /v1/images: pull (or re-pull) an OCI image by reference.</summary>

@@ -86,6 +86,7 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<GuestChannel>();
         services.AddSingleton<GuestIdentity>();
         services.AddSingleton<GuestOperations>();
+        services.AddSingleton<IGuestProcesses, GuestProcesses>();
         services.AddSingleton<SandboxBooter>();
         services.AddSingleton<SnapshotLeases>();
         services.AddSingleton<SnapshotFilesystem>();

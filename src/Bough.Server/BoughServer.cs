@@ -110,6 +110,8 @@ public static class BoughServer
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ctx => ProblemWriter.WriteForBareStatusAsync(ctx.HttpContext));
         app.UseMiddleware<LoopbackHostFilterMiddleware>();
+        // Before the token check: it marks upgrade requests, whose token may come as a subprotocol.
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseMiddleware<ApiTokenMiddleware>();
         app.UseRouting();
 
@@ -119,6 +121,8 @@ public static class BoughServer
         sandboxes.MapSandboxEndpoints();
         sandboxes.MapExecEndpoints();
         sandboxes.MapFileEndpoints();
+        sandboxes.MapFileOperationEndpoints();
+        sandboxes.MapProcessEndpoints();
         sandboxes.MapLogEndpoints();
         sandboxes.MapSandboxSnapshotEndpoints();
         app.MapSnapshotEndpoints();

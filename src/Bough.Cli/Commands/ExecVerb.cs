@@ -29,12 +29,30 @@ internal static class ExecVerb
             HelpName = "USER",
         };
 
+        var detach = new Option<bool>("--detach", "-d")
+        {
+            Description = "Start the command in the background and print its pid (see `bough ps`, `bough attach`, `bough kill`)",
+        };
+
         var command = new Command("exec", "Run a command in a sandbox; exits with its exit code (128+N if killed by signal N, 124 on timeout)")
         {
-            id, argv, env, cwd, timeout, stdin, user,
+            id, argv, env, cwd, timeout, stdin, user, detach,
         };
         context.SetAction(command, async (parse, client, ct) =>
         {
+            if (parse.GetValue(detach))
+            {
+                var detached = parse.GetValue(argv) is { Length: > 0 } given ? given : throw new UsageException("--detach needs a command (after --)");
+                return await ProcessVerbs.StartDetachedAsync(client, context.Terminal, parse.GetValue(id)!, new StartProcessRequest
+                {
+                    Cmd = [.. detached],
+                    User = parse.GetValue(user),
+                    Env = KeyValues.Parse("--env", parse.GetValue(env)),
+                    Cwd = parse.GetValue(cwd),
+                    TimeoutSeconds = parse.GetOptional(timeout),
+                    Stdin = parse.GetValue(stdin),
+                }, ct);
+            }
             var request = new ExecRequest
             {
                 // Absent (not []) asks the daemon for the image's default command.

@@ -15,7 +15,7 @@ public static class ErrorMap
         ErrorCodes.IsADirectory or ErrorCodes.NotADirectory => 400,
         ErrorCodes.NotFound or ErrorCodes.SandboxNotFound or ErrorCodes.ImageNotFound
             or ErrorCodes.FileNotFound or ErrorCodes.SnapshotNotFound or ErrorCodes.TemplateNotFound
-            or ErrorCodes.ImageRefNotFound => 404,
+            or ErrorCodes.ImageRefNotFound or ErrorCodes.ProcessNotFound => 404,
         ErrorCodes.SandboxNotRunning or ErrorCodes.SandboxBusy or ErrorCodes.Conflict
             or ErrorCodes.TagExists or ErrorCodes.SnapshotInUse or ErrorCodes.ImageInUse or ErrorCodes.ImageExists
             or ErrorCodes.TemplateExists or ErrorCodes.TemplateInUse => 409,
@@ -32,6 +32,8 @@ public static class ErrorMap
             or ErrorCodes.CreateFailed or ErrorCodes.GuestError => 502,
         // The host is full (guest memory or sandbox count): not the caller's fault, may pass.
         ErrorCodes.AgentUnavailable or ErrorCodes.CapacityExceeded => 503,
+        // The guest agent baked into this sandbox's image or snapshot is older than the feature.
+        ErrorCodes.GuestUnsupported => 501,
         _ => 500,
     };
 
@@ -45,6 +47,8 @@ public static class ErrorMap
         "bad_request" or "unsupported" => new(ErrorCodes.InvalidRequest, ex.Message, ex),
         "permission_denied" => new(ErrorCodes.PermissionDenied, ex.Message, ex),
         "already_exists" => new(ErrorCodes.Conflict, ex.Message, ex),
+        // Only the process table answers not_found: no such process, or it has exited.
+        "not_found" => new(ErrorCodes.ProcessNotFound, ex.Message, ex),
         // A listing past the host's or the agent's cap.
         AgentClient.AgentException.TooLarge => new(ErrorCodes.PayloadTooLarge, ex.Message, ex),
         "agent_unavailable" => new(ErrorCodes.AgentUnavailable, $"the agent of sandbox {sandboxId} is unavailable: {ex.Message}", ex),

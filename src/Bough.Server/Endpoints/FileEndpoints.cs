@@ -32,7 +32,7 @@ internal static class FileEndpoints
 
         group.MapGet("/{id}/files/list", ListFiles)
             .WithName("ListFiles").WithTags("files")
-            .WithDescription("Lists a directory. One with too many entries (or names) is 413 `payload_too_large`: list a subdirectory, or run ls or find with exec.")
+            .WithDescription("Lists a directory; `depth` (1..64, default 1) descends into subdirectories (breadth first, symlinks not entered), each entry then carrying its `path`. One with too many entries (or names) is 413 `payload_too_large`: list a subdirectory, or run ls or find with exec.")
             .ProducesBoughProblems(400, 404, 409, 413, 500, 502, 503);
     }
 
@@ -64,6 +64,9 @@ internal static class FileEndpoints
     }
 
     private static async Task<Ok<IReadOnlyList<FileEntry>>> ListFiles(
-        string id, [FromQuery] string? path, HttpRequest request, [FromServices] ISandboxService engine, CancellationToken ct) =>
-        TypedResults.Ok(await engine.ListFilesAsync(id, GuestPath.Require(path, request), ct));
+        string id, [FromQuery] string? path, [FromQuery] int? depth, HttpRequest request,
+        [FromServices] ISandboxService engine, [FromServices] IGuestProcesses files, CancellationToken ct) =>
+        TypedResults.Ok(depth is { } d
+            ? await files.ListFilesAsync(id, GuestPath.Require(path, request), d, ct)
+            : await engine.ListFilesAsync(id, GuestPath.Require(path, request), ct));
 }

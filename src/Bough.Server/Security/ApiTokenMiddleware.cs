@@ -38,7 +38,11 @@ internal sealed class ApiTokenMiddleware(RequestDelegate next, ApiTokenVerifier 
         (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
         && string.Equals(request.Path.Value, "/healthz", StringComparison.Ordinal);
 
-    /// <summary>The credential the client sent, if any: the bearer token, else the API key header.</summary>
+    /// <summary>
+    /// The credential the client sent, if any: the bearer token, else the API key header, else (on a
+    /// WebSocket upgrade only, since browsers cannot set headers there) a subprotocol
+    /// <c>bough.token.&lt;token&gt;</c>. Never a query parameter: URLs end up in logs and histories.
+    /// </summary>
     private static string? Presented(HttpRequest request)
     {
         var authorization = request.Headers.Authorization;
@@ -46,6 +50,18 @@ internal sealed class ApiTokenMiddleware(RequestDelegate next, ApiTokenVerifier 
             && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return value["Bearer ".Length..].Trim();
         var key = request.Headers[ApiKeyHeader];
-        return key.Count == 1 ? key[0]?.Trim() : null;
+        if (key.Count == 1)
+            return key[0]?.Trim();
+        return request.HttpContext.WebSockets.IsWebSocketRequest ? FromSubprotocol(request.HttpContext.WebSockets.WebSocketRequestedProtocols) : null;
+    }
+
+    public const string TokenSubprotocolPrefix = "bough.token.";
+
+    private static string? FromSubprotocol(IList<string> protocols)
+    {
+        foreach (var p in protocols)
+            if (p.StartsWith(TokenSubprotocolPrefix, StringComparison.Ordinal))
+                return p[TokenSubprotocolPrefix.Length..];
+        return null;
     }
 }
