@@ -59,10 +59,17 @@ internal sealed class StartMethod(ISandboxService sandboxes, ILogger<StartMethod
             var keepalive = KeepaliveInterval(env);
             while (true)
             {
-                if (await Task.WhenAny(next, Task.Delay(keepalive, ct)) != next)
+                using (var quiet = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
-                    await stream.SendAsync(new ProcessEventMessage(new ProcessEvent { Keepalive = new KeepAlive() }), ct);
-                    continue;
+                    var idle = Task.Delay(keepalive, quiet.Token);
+                    var first = await Task.WhenAny(next, idle);
+                    await quiet.CancelAsync(); // no timer left behind per event
+                    if (first != next)
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        await stream.SendAsync(new ProcessEventMessage(new ProcessEvent { Keepalive = new KeepAlive() }), ct);
+                        continue;
+                    }
                 }
                 if (!await next)
                     throw new ConnectException(ConnectError.Internal, "the command's output ended without an exit status");
