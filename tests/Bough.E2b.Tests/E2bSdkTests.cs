@@ -139,11 +139,13 @@ public sealed class E2bSdkTests(E2bFixture f)
     public async Task CreateSnapshot_then_create_starts_from_it()
     {
         var name = "snap-" + Guid.NewGuid().ToString("N")[..6];
-        var r = await f.Sdk.RunAsync("snapshot", new { id = f.Shared, name });
+        var source = await f.CreateAsync(new { metadata = new { suite = "snapshot" } }); // the scenario kills it
+        var r = await f.Sdk.RunAsync("snapshot", new { id = source, name });
         var snapshotId = r.GetProperty("snap").GetProperty("snapshotId").GetString();
         Assert.Equal([name], r.GetProperty("snap").GetProperty("names").EnumerateArray().Select(n => n.GetString()));
         Assert.Contains(snapshotId, r.GetProperty("listed").EnumerateArray().Select(s => s.GetString()));
         Assert.Equal("in the snapshot", E2bFixture.Str(r, "content"));
+        Assert.Equal(snapshotId, E2bFixture.Str(r, "templateId"));
         Assert.True(r.GetProperty("deleted").GetBoolean());
         Assert.False(r.GetProperty("deletedAgain").GetBoolean());
     }

@@ -103,12 +103,16 @@ const scenarios = {
     const snap = await sbx.createSnapshot({ name: args.name, ...long })
     const listed = []
     for (const p = Sandbox.listSnapshots({ sandboxId: args.id, ...long }); p.hasNext;) listed.push(...(await p.nextItems()))
+    // Bough keeps a snapshot while the sandbox it was taken from lives (that sandbox's disk stands on
+    // it): kill the source first, which also shows the snapshot outlives it.
+    await sbx.kill()
     const from = await Sandbox.create(snap.snapshotId, long)
     const content = await from.files.read('/tmp/snap.txt')
+    const templateId = (await Sandbox.getInfo(from.sandboxId, long)).templateId
     await from.kill()
     const deleted = await Sandbox.deleteSnapshot(snap.snapshotId, long)
     const deletedAgain = await Sandbox.deleteSnapshot(snap.snapshotId, long)
-    return { snap, listed: listed.map(s => s.snapshotId), content, deleted, deletedAgain }
+    return { snap, listed: listed.map(s => s.snapshotId), content, templateId, deleted, deletedAgain }
   },
 
   async kill() {
