@@ -40,7 +40,8 @@ internal sealed class StartMethod(ISandboxService sandboxes, ILogger<StartMethod
         var command = new ExecCommand(
             [config.Cmd, .. config.Args ?? []],
             config.Envs,
-            env.Resolve(string.IsNullOrEmpty(config.Cwd) ? env.Home : config.Cwd),
+            // No cwd: the user's home when the call (or the E2B base image) names a user, else the image's own.
+            string.IsNullOrEmpty(config.Cwd) ? (env.User is null ? null : env.Home) : env.Resolve(config.Cwd),
             default,
             call.Deadline,
             env.User);
