@@ -40,7 +40,8 @@ public static class E2bRegistration
         ArgumentNullException.ThrowIfNull(app);
         app.UseMiddleware<EnvdMiddleware>();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Bough.E2b.ControlPlane");
-        var group = app.MapGroup("").AddEndpointFilter(async (ctx, next) =>
+        // E2B's API is E2B's to document; Bough's OpenAPI document stays about /v1.
+        var group = app.MapGroup("").ExcludeFromDescription().AddEndpointFilter(async (ctx, next) =>
         {
             try
             {
