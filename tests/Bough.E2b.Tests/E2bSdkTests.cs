@@ -105,6 +105,15 @@ public sealed class E2bSdkTests(E2bFixture f)
     }
 
     [Fact]
+    public async Task AutoPause_pauses_at_the_deadline_and_connect_resumes()
+    {
+        var r = await f.Sdk.RunAsync("autoPause", new { timeoutMs = 5000, waitMs = 25000 });
+        Assert.Equal("paused", E2bFixture.Str(r, "state"));
+        Assert.Equal("paused by its deadline", E2bFixture.Str(r, "kept"));
+        Assert.Equal("SandboxNotFoundError", E2bFixture.Str(r, "lifecycle")); // killed at the end
+    }
+
+    [Fact]
     public async Task Pause_then_connect_resumes_with_files_intact()
     {
         var id = await f.CreateAsync(new { metadata = new { suite = "pause" } });

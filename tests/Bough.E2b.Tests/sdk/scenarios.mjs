@@ -72,6 +72,17 @@ const scenarios = {
     return { running: await sbx.isRunning(), info: (await caught(() => Sandbox.getInfo(args.id, long))).error }
   },
 
+  async autoPause() {
+    const sbx = await Sandbox.create({ timeoutMs: args.timeoutMs, lifecycle: { onTimeout: 'pause' }, metadata: { suite: 'autopause' }, ...long })
+    await sbx.files.write('/tmp/auto.txt', 'paused by its deadline')
+    await new Promise(r => setTimeout(r, args.waitMs))
+    const state = (await Sandbox.getInfo(sbx.sandboxId, long)).state
+    const resumed = await Sandbox.connect(sbx.sandboxId, long)
+    const kept = await resumed.files.read('/tmp/auto.txt')
+    await resumed.kill()
+    return { state, lifecycle: (await caught(() => Sandbox.getInfo(sbx.sandboxId, long))).error, kept }
+  },
+
   async pauseConnect() {
     const sbx = await Sandbox.connect(args.id, long)
     await sbx.files.write('/tmp/kept.txt', 'kept across pause')
