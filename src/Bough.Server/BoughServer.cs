@@ -1,4 +1,5 @@
 using Bough.Contracts;
+using Bough.E2b;
 using Bough.Server.Endpoints;
 using Bough.Server.Http;
 using Bough.Server.Security;
@@ -96,6 +97,7 @@ public static class BoughServer
         builder.Services.AddSingleton(sp => new ApiTokenVerifier(options.TokenFile, sp.GetRequiredService<ILogger<ApiTokenVerifier>>()));
 
         addEngine(builder.Services);
+        builder.Services.AddE2b();
 
         var app = builder.Build();
         _ = app.Services.GetRequiredService<ApiTokenVerifier>();
@@ -112,6 +114,7 @@ public static class BoughServer
         app.UseMiddleware<LoopbackHostFilterMiddleware>();
         // Before the token check: it marks upgrade requests, whose token may come as a subprotocol.
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        app.UseE2b(); // E2B drop-in: envd requests (own per-sandbox token) end here; control-plane routes sit behind the token
         app.UseMiddleware<ApiTokenMiddleware>();
         app.UseRouting();
 
