@@ -22,14 +22,14 @@ internal sealed class CopiedPages : IDisposable
     /// <summary>Changed pages that were all zero, ascending.</summary>
     public List<long> Zero { get; } = [];
 
-    /// <summary>Pages the QEMU process held privately (written since it mapped its memory file).</summary>
+    /// <summary>Pages copied: written since the previous capture, or held privately by QEMU (see <see cref="Tracking.CaptureTracking"/>).</summary>
     public long ChangedCount { get; private set; }
 
     /// <summary>
-    /// Inside the pause: reads the changed pages (from the pagemap, <paramref name="changed"/>) from the QEMU
+    /// Inside the pause: reads the changed pages (<paramref name="changed"/>, ascending) from the QEMU
     /// process in runs, straight into the page buffer, and keeps the non-zero ones.
     /// </summary>
-    public void Collect(GuestRamMapping mapping, List<long> changed, CancellationToken ct)
+    public void Collect(GuestRamMapping mapping, IReadOnlyList<long> changed, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(mapping);
         ArgumentNullException.ThrowIfNull(changed);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bough.Vmm.Tracking;
 using Microsoft.Win32.SafeHandles;
 
 namespace Bough.Snapshots;
@@ -13,7 +14,8 @@ namespace Bough.Snapshots;
 /// 61 file-page or shared-anon. A page of the mapping is "changed" when it is present and not a
 /// file page (a private copy), or swapped (only anonymous pages of a private mapping swap).
 /// Soft-dirty (bit 55) would give "written since the last snapshot", but this kernel kind lacks
-/// CONFIG_MEM_SOFT_DIRTY, so the set is "written since QEMU mapped the file".
+/// CONFIG_MEM_SOFT_DIRTY, so the set is "written since QEMU mapped the file". "Written since the last capture" comes
+/// from <see cref="WrittenPageTracker"/> instead (userfaultfd write-protect), when it is armed; this scan is the fallback.
 /// </remarks>
 internal sealed class GuestRamMapping
 {
@@ -82,6 +84,10 @@ internal sealed class GuestRamMapping
         if (expected % PageSize != 0) throw new SnapshotException($"Mapping of {full} is not page aligned ({expected} bytes).");
         return new GuestRamMapping(pid, segments, expected);
     }
+
+    /// <summary>The mapping as the write tracker registers it.</summary>
+    public IReadOnlyList<GuestRamSegment> TrackingSegments() =>
+        [.. Segments.Select(s => new GuestRamSegment(s.Start, s.FileOffset, s.Length))];
 
     /// <summary>
     /// Indexes (file page numbers) of pages the process holds privately, in ascending order.
