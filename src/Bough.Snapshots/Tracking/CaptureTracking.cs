@@ -66,20 +66,29 @@ internal sealed class CaptureTracking : IDisposable
 
     /// <summary>
     /// Inside the stop window: the pages to copy, ascending. Written pages when the baseline is the parent and the scan
-    /// succeeds; else the pagemap scan of every page QEMU holds privately.
+    /// succeeds; else the pagemap scan of every page QEMU holds privately, followed by the tracker's scan (whose pages
+    /// are then all in the copy) so that the next capture can start from this one.
     /// </summary>
     public IReadOnlyList<long> FindChangedPages(GuestRamMapping mapping)
     {
         ArgumentNullException.ThrowIfNull(mapping);
-        var written = _session?.ScanInWindow();
-        if (written is not null && _baselineParent is not null)
-        {
-            Method = CaptureMethods.WrittenPages;
-            return written;
-        }
         Method = CaptureMethods.FullScan;
-        FullScanReason = _session is not null && written is null ? "the write-tracking scan failed" : _why;
-        return mapping.ChangedPages();
+        if (_baselineParent is not null)
+        {
+            if (_session!.ScanInWindow() is { } written)
+            {
+                Method = CaptureMethods.WrittenPages;
+                return written;
+            }
+            FullScanReason = "the write-tracking scan failed";
+            return mapping.ChangedPages();
+        }
+        FullScanReason = _why;
+        // The pagemap is read before the tracker's first scan leaves markers on untouched pages (it would skip them, but
+        // only where it may read swap types).
+        var changed = mapping.ChangedPages();
+        _session?.ScanInWindow();
+        return changed;
     }
 
     /// <summary>The snapshot is complete: it becomes the tracker's baseline (if the scan in its window succeeded).</summary>
