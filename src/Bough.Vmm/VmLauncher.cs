@@ -73,7 +73,8 @@ public sealed class VmLauncher
         {
             var ports = HostPortAllocator.Resolve(spec.Ports);
             var args = QemuCommandLine.Build(spec, layout, memoryFile, ports);
-            await File.WriteAllTextAsync(layout.ArgsFile, QemuCommandLine.ToShellString(_qemuBinary, args) + "\n", ct)
+            string environment = preload is null ? "" : $"LD_PRELOAD={preload} ";
+            await File.WriteAllTextAsync(layout.ArgsFile, environment + QemuCommandLine.ToShellString(_qemuBinary, args) + "\n", ct)
                 .ConfigureAwait(false);
             try
             {
