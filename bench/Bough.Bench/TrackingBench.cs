@@ -22,7 +22,7 @@ public static class TrackingBench
     private const int SmallWriteMiB = 16;
 
     private sealed record Figures(int MemoryMiB, bool Tracking, string FirstMethod, long BigPauseMs, double BigCopiedMiB,
-        List<double> Pauses, List<double> Copied, List<string> Methods);
+        List<double> Pauses, List<double> Copied, List<string> Methods, List<CaptureTimings> Timings);
 
     public static async Task RunAsync(string dataDir, int runs)
     {
@@ -59,6 +59,14 @@ public static class TrackingBench
             double off = Stats.Percentile(all.First(f => f.MemoryMiB == mem && !f.Tracking).Pauses, 50);
             Console.WriteLine($"{mem} MiB: tracking on / off = {on / off:F3} (p50 {on:F0} vs {off:F0} ms)");
         }
+        Console.WriteLine("inside the window, p50 ms (scan / copy / device state / disk switch / rest = stop+cont):");
+        foreach (var f in all)
+        {
+            double P(Func<CaptureTimings, long> x) => Stats.Percentile(f.Timings.Select(t => (double)x(t)).ToList(), 50);
+            var rest = f.Pauses.Zip(f.Timings, (p, t) => p - t.PagemapMs - t.CopyPagesMs - t.DeviceStateMs - t.DiskSwitchMs).ToList();
+            Console.WriteLine($"  {f.MemoryMiB} MiB, tracking {(f.Tracking ? "on " : "off")}: {P(t => t.PagemapMs)} / {P(t => t.CopyPagesMs)} / " +
+                              $"{P(t => t.DeviceStateMs)} / {P(t => t.DiskSwitchMs)} / {Stats.Percentile(rest, 50)}");
+        }
         double small = Stats.Percentile(all.First(f => f.MemoryMiB == 512 && f.Tracking).Pauses, 50);
         double large = Stats.Percentile(all.First(f => f.MemoryMiB == 2048 && f.Tracking).Pauses, 50);
         Console.WriteLine($"tracking on, 2 GiB / 512 MiB guest = {large / small:F2}");
@@ -84,13 +92,16 @@ public static class TrackingBench
         {
             await using var agent = await AgentConnection.ConnectAsync(vm.AgentSocketPath, NullLogger.Instance, TimeSpan.FromMinutes(3), CancellationToken.None);
             var source = new Source(vm, Path.Combine(dir, RuntimeDirLayout.MemoryFileName), disk, dir, snapshots);
+            long pteBefore = PageTablesKiB(vm.Pid);
             var first = await source.CaptureAsync();
+            long pteAfter = PageTablesKiB(vm.Pid);
             // Written and freed: 2 × 200 MiB (a 512 MiB guest's tmpfs holds half its RAM).
             for (int i = 0; i < 2; i++) await ShAsync(agent, "head -c 209715200 /dev/urandom > /dev/shm/big && rm /dev/shm/big");
             var big = await source.CaptureAsync();
             var pauses = new List<double>();
             var copied = new List<double>();
             var methods = new List<string>();
+            var timings = new List<CaptureTimings>();
             for (int r = 0; r < runs; r++)
             {
                 await ShAsync(agent, $"rm -f /dev/shm/small; head -c {SmallWriteMiB << 20} /dev/urandom > /dev/shm/small");
@@ -98,11 +109,13 @@ public static class TrackingBench
                 pauses.Add(c.PauseMs);
                 copied.Add(c.ChangedPages * 4096.0 / (1 << 20));
                 methods.Add(c.Tracking);
+                timings.Add(c.Timings);
             }
-            Console.WriteLine($"{mem,5} MiB, tracking {(tracking ? "on " : "off")}: {vm.WriteTracker.Status}; first capture {first.PauseMs} ms ({first.Tracking}), " +
+            Console.WriteLine($"{mem,5} MiB, tracking {(tracking ? "on " : "off")}: {vm.WriteTracker.Status}; page tables {pteBefore} -> {pteAfter} KiB " +
+                              $"over the first capture ({first.TotalMs} ms in all); first capture {first.PauseMs} ms ({first.Tracking}), " +
                               $"after 400 MiB {big.PauseMs} ms ({big.ChangedPages * 4096.0 / (1 << 20):F0} MiB copied, {big.Tracking}); " +
                               $"after {SmallWriteMiB} MiB: [{string.Join(", ", pauses)}] ms");
-            return new Figures(mem, tracking, first.Tracking, big.PauseMs, big.ChangedPages * 4096.0 / (1 << 20), pauses, copied, methods);
+            return new Figures(mem, tracking, first.Tracking, big.PauseMs, big.ChangedPages * 4096.0 / (1 << 20), pauses, copied, methods, timings);
         }
         finally
         {
@@ -111,6 +124,11 @@ public static class TrackingBench
             Directory.Delete(snapshots, recursive: true);
         }
     }
+
+    /// <summary>VmPTE of /proc/PID/status: what the tracker's write-protect markers cost in page tables.</summary>
+    private static long PageTablesKiB(int pid) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmPTE:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task ShAsync(AgentConnection agent, string script)
     {

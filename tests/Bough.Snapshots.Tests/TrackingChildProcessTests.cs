@@ -92,7 +92,7 @@ public sealed class TrackingChildProcessTests : IDisposable
     {
         using var session = tracker.TryBeginCapture(mapping.TrackingSegments()) ?? throw new InvalidOperationException(tracker.Status);
         Assert.Equal(expectedBaseline, session.Baseline);
-        var pages = session.ScanInWindow() ?? throw new InvalidOperationException(tracker.Status);
+        var pages = session.Scan() ?? throw new InvalidOperationException(tracker.Status);
         if (commit is not null) session.Commit(commit);
         return [.. pages];
     }
@@ -142,7 +142,7 @@ public sealed class TrackingChildProcessTests : IDisposable
         using (var tracker = Arm(child.Pid))
         {
             using var session = tracker.TryBeginCapture(GuestRamMapping.Find(child.Pid, file).TrackingSegments());
-            bool works = session?.ScanInWindow() is not null;
+            bool works = session?.Scan() is not null;
             Assert.True(works == !check.Warning, $"doctor: {check.Detail}; tracker: {tracker.Status}");
         }
         // This host kind (Linux 6.18) has it: the figures in docs/benchmarks.md depend on it.

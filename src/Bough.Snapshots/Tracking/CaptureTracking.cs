@@ -20,8 +20,8 @@ public static class CaptureMethods
 /// One capture's choice between copying the pages written since the previous capture and copying every page QEMU
 /// holds privately, and its use of the VM's <see cref="WrittenPageTracker"/>. Written pages are used only when
 /// everything is certain: the tracker's baseline is exactly the capture's parent (same capture token) and the scan in
-/// the stop window succeeds. Otherwise the full scan runs, which is always right; the tracker's scan still runs in the
-/// window so that this capture becomes the baseline of the next.
+/// the stop window succeeds. Otherwise the full scan runs, which is always right; the tracker still scans (before the
+/// window) so that this capture becomes the baseline of the next.
 /// </summary>
 internal sealed class CaptureTracking : IDisposable
 {
@@ -48,7 +48,12 @@ internal sealed class CaptureTracking : IDisposable
     /// <summary>The snapshot the copied pages are a layer over when written pages were used; null: the memory base.</summary>
     public SnapshotRef? LayeredOn => Method == CaptureMethods.WrittenPages ? _baselineParent : null;
 
-    /// <summary>Before the VM stops: opens the tracker session and checks whether <paramref name="parent"/> is its baseline.</summary>
+    /// <summary>
+    /// Before the VM stops: opens the tracker session and checks whether <paramref name="parent"/> is its baseline. When
+    /// it is not, this capture copies every page QEMU holds and becomes the baseline of the next: the tracker's scan
+    /// runs here, with the VM still running (see <see cref="WrittenPagesSession"/> for why that is safe), because the
+    /// first scan of a VM write-protects all its RAM and can take far longer than a stop window should.
+    /// </summary>
     public static CaptureTracking Begin(VmProcess vm, GuestRamMapping mapping, SnapshotRef? parent, SnapshotMetadata? parentMeta)
     {
         ArgumentNullException.ThrowIfNull(vm);
@@ -57,38 +62,35 @@ internal sealed class CaptureTracking : IDisposable
         var session = tracker.TryBeginCapture(mapping.TrackingSegments());
         if (session is null)
             return new CaptureTracking(null, null, tracker.IsArmed ? "another capture of this VM holds the tracker" : tracker.Status);
-        if (session.Baseline is null)
-            return new CaptureTracking(session, null, "no baseline yet (first capture since this QEMU started or was adopted, or since tracking was reset)");
-        if (parent is null || parentMeta?.CaptureToken != session.Baseline || parentMeta.PageCount != mapping.PageCount)
-            return new CaptureTracking(session, null, $"the parent {parent?.Id ?? "(none)"} is not the capture the tracking started from");
-        return new CaptureTracking(session, parent, "");
+        if (session.Baseline is not null && parent is not null && parentMeta?.CaptureToken == session.Baseline &&
+            parentMeta.PageCount == mapping.PageCount)
+            return new CaptureTracking(session, parent, "");
+        string why = session.Baseline is null
+            ? "no baseline yet (first capture since this QEMU started or was adopted)"
+            : $"the parent {parent?.Id ?? "(none)"} is not the capture the tracking started from";
+        session.Scan();
+        return new CaptureTracking(session, null, why);
     }
 
     /// <summary>
     /// Inside the stop window: the pages to copy, ascending. Written pages when the baseline is the parent and the scan
-    /// succeeds; else the pagemap scan of every page QEMU holds privately, followed by the tracker's scan (whose pages
-    /// are then all in the copy) so that the next capture can start from this one.
+    /// (now, with the VM stopped) succeeds; else the pagemap scan of every page QEMU holds privately.
     /// </summary>
     public IReadOnlyList<long> FindChangedPages(GuestRamMapping mapping)
     {
         ArgumentNullException.ThrowIfNull(mapping);
         Method = CaptureMethods.FullScan;
+        FullScanReason = _why;
         if (_baselineParent is not null)
         {
-            if (_session!.ScanInWindow() is { } written)
+            if (_session!.Scan() is { } written)
             {
                 Method = CaptureMethods.WrittenPages;
                 return written;
             }
             FullScanReason = "the write-tracking scan failed";
-            return mapping.ChangedPages();
         }
-        FullScanReason = _why;
-        // The pagemap is read before the tracker's first scan leaves markers on untouched pages (it would skip them, but
-        // only where it may read swap types).
-        var changed = mapping.ChangedPages();
-        _session?.ScanInWindow();
-        return changed;
+        return mapping.ChangedPages();
     }
 
     /// <summary>The snapshot is complete: it becomes the tracker's baseline (if the scan in its window succeeded).</summary>

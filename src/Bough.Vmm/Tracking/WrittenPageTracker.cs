@@ -14,9 +14,9 @@ public readonly record struct GuestRamSegment(ulong Address, long FileOffset, lo
 /// <remarks>
 /// <para>Mechanism: QEMU is started with a preload library (<c>Tracking/Native/uffd-preload.c</c>) that parks a
 /// userfaultfd of its own address space at descriptor <see cref="QemuDescriptor"/>. Arming takes a copy of it
-/// (<c>pidfd_getfd</c>) and enables asynchronous write-protect; the first capture registers guest RAM. Each capture's
-/// <c>PAGEMAP_SCAN</c>, inside its stop window, returns the pages written since the previous scan and protects them
-/// again (<see cref="AsyncWriteProtect"/>).</para>
+/// (<c>pidfd_getfd</c>) and enables asynchronous write-protect; the first capture registers guest RAM. A
+/// <c>PAGEMAP_SCAN</c> returns the pages written since the previous scan and protects them again in the same walk
+/// (<see cref="AsyncWriteProtect"/>); <see cref="WrittenPagesSession"/> says where a capture must scan.</para>
 /// <para>Bookkeeping, so no written page is ever missed: <see cref="WrittenPagesSession.Baseline"/> names the capture
 /// (by the token it wrote into its snapshot) whose memory equals the VM's memory at the last scan that capture
 /// committed. Every page scanned since is kept in a pending set until a later capture commits, so a capture that fails
@@ -140,7 +140,7 @@ public sealed class WrittenPageTracker : IDisposable
         return true;
     }
 
-    /// <summary>Inside the stop window: scan, add to the pending set, and return every page pending since the baseline.</summary>
+    /// <summary>Scans, adds to the pending set, and returns every page pending since the baseline; null when the scan failed.</summary>
     internal List<long>? ScanAndCollect()
     {
         lock (_gate)
