@@ -167,6 +167,45 @@ public sealed class TrackingChildProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Copying_scattered_pages_batches_them_in_order_and_sorts_out_zero_pages()
+    {
+        var (child, file) = await StartChildAsync(preload: false);
+        using (child)
+        {
+            int[] written = [.. Enumerable.Range(0, 150).Select(k => k * 3 % Pages).Distinct().Order()];
+            await child.DoAsync("w", written);
+            await child.DoAsync("w", 448, 448); // written twice: byte 2
+            var mapping = GuestRamMapping.Find(child.Pid, file);
+            long[] wanted = [.. Enumerable.Range(0, Pages).Select(p => (long)p).Where(p => p % 2 == 0 || p % 3 == 0)];
+            // 64 KiB in memory, the rest through the spill file.
+            using var pages = new CopiedPages(16 * PageSize, Path.Combine(_dir, "spill"));
+            pages.Collect(mapping, wanted, CancellationToken.None);
+            Assert.Equal(wanted.Length, pages.ChangedCount);
+            Assert.Equal(wanted.Where(p => written.Contains((int)p) || p == 448), pages.NonZero);
+            Assert.Equal(wanted.Where(p => !written.Contains((int)p) && p != 448), pages.Zero);
+            var page = new byte[PageSize];
+            for (int k = 0; k < pages.NonZero.Count; k++)
+            {
+                pages.Buffer.Read(k, page);
+                Assert.Equal(pages.NonZero[k] == 448 ? 2 : 1, page[7]);
+                Assert.Equal(PageSize - 1, page.AsSpan().Count((byte)0));
+            }
+
+            // When process_vm_readv is refused (here: a pid it cannot use), the same bytes come from /proc/PID/mem.
+            var pinned = GC.AllocateUninitializedArray<byte>(2 * PageSize, pinned: true);
+            ProcessMemory.IoVec[] runs =
+            [
+                new() { Base = (nint)mapping.AddressOf(448), Length = PageSize },
+                new() { Base = (nint)mapping.AddressOf(3), Length = PageSize },
+            ];
+            using var mem = mapping.OpenMemory();
+            ProcessMemory.Read(-1, pinned, 0, 2 * PageSize, runs, 2, mem);
+            Assert.Equal(2, pinned[7]);
+            Assert.Equal(1, pinned[PageSize + 7]);
+        }
+    }
+
+    [Fact]
     public async Task Without_the_descriptor_the_tracker_is_unavailable_and_says_why()
     {
         // No preload: the child has no descriptor 1000.
