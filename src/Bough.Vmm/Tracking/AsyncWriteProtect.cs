@@ -66,6 +66,14 @@ internal sealed class AsyncWriteProtect : IDisposable
             reason = $"cannot open /proc/{pid}/pagemap: {e.Message}";
             return null;
         }
+        // The pagemap was opened by pid: still the same process only if the pidfd's process has not exited meanwhile.
+        if (Native.PidfdHasExited(pidfd))
+        {
+            pagemap.Dispose();
+            uffd.Dispose();
+            reason = "QEMU exited while tracking was being armed";
+            return null;
+        }
         reason = "";
         return new AsyncWriteProtect(uffd, pagemap);
     }

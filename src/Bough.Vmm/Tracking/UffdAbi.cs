@@ -11,7 +11,6 @@ namespace Bough.Vmm.Tracking;
 internal static class UffdAbi
 {
     public const long SysPidfdGetfd = 438;
-    public const long SysUserfaultfd = 323;
 
     public const ulong UffdApi = 0xAA;
     /// <summary>Write faults resolve in the kernel (no handler thread): the page just becomes "written".</summary>
