@@ -2,6 +2,7 @@
 // /proc entries for memory figures) and prints medians and spread over repeated runs.
 //
 //   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]|boot|fanout [--fanout 1,5,10,20]]
+//   dotnet run -c Release --project bench/Bough.Bench -- --suite tracking [--runs N] [--data-dir DIR]   (no daemon; root)
 //
 // Results are recorded in docs/benchmarks.md with the machine and the command.
 using System.Diagnostics;
@@ -9,6 +10,14 @@ using System.Security.Cryptography;
 using Bough.Bench;
 using Bough.Client;
 using Bough.Contracts;
+
+if (Arg("--suite") == "tracking" && OperatingSystem.IsLinux())
+{
+    // Drives QEMU through the libraries: needs the guest kernel and base image in DIR (built there if missing).
+    Console.WriteLine($"# Bough bench (tracking), {Environment.ProcessorCount} cpus, {Environment.OSVersion}, {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z");
+    await TrackingBench.RunAsync(Arg("--data-dir") ?? "/var/tmp/bough-test-cache/data", int.Parse(Arg("--runs") ?? "5"));
+    return;
+}
 
 var url = Arg("--url") ?? Environment.GetEnvironmentVariable("BOUGH_URL") ?? "http://127.0.0.1:7878";
 var runs = int.Parse(Arg("--runs") ?? "10");

@@ -1,8 +1,8 @@
 namespace Bough.HostSetup;
 
 /// <summary>
-/// Host-level checks of <c>bough doctor</c>: packages (with versions), data directory, free disk
-/// and acceleration. Guest kernel and base image checks live in <c>Bough.Images.Doctor</c>, which
+/// Host-level checks of <c>bough doctor</c>: packages (with versions), data directory, free disk,
+/// acceleration, the jail and written-page tracking. Guest kernel and base image checks live in <c>Bough.Images.Doctor</c>, which
 /// calls this and adds them (HostSetup cannot see Images).
 /// </summary>
 public static class HostDoctor
@@ -40,6 +40,7 @@ public static class HostDoctor
         results.Add(CheckFreeSpace(dataDir));
         results.Add(await CheckAccelAsync(dataDir, accelRequested, kernelPath, initrdPath, probeOptions, ct));
         results.AddRange(await JailChecks.RunAsync(ct));
+        results.Add(WriteTrackingCheck.Run());
         return results;
     }
 

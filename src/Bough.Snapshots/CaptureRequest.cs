@@ -35,11 +35,17 @@ public sealed record CaptureRequest(VmProcess Vm, string StagingDir, string VmMe
 }
 
 /// <summary>Time spent in the steps of a capture, for diagnostics.</summary>
+/// <param name="PagemapMs">The written-page scan and, for a full scan, the pagemap scan.</param>
+/// <param name="CopyPagesMs">Copying the pages out of QEMU.</param>
+/// <param name="DeviceStateMs">Saving the device state.</param>
+/// <param name="DiskSwitchMs">The disk switch.</param>
+/// <param name="AfterResumeMs">Everything after <c>cont</c>: layer, header, memory.img, fsyncs.</param>
 public sealed record CaptureTimings(long PagemapMs, long CopyPagesMs, long DeviceStateMs, long DiskSwitchMs, long AfterResumeMs);
 
 /// <summary>Outcome of a capture. The snapshot is complete in the staging directory.</summary>
 /// <param name="PauseMs">How long the VM was stopped (from <c>stop</c> until <c>cont</c> returned); 0 if it was already paused.</param>
-/// <param name="ChangedPages">Pages the QEMU process held privately (written since it mapped its memory file).</param>
+/// <param name="ChangedPages">Pages copied out of the VM: written since the previous capture (<see cref="Tracking"/> =
+/// written-pages), or held privately by QEMU, i.e. written since it mapped its memory file (full-scan).</param>
 /// <param name="StoredPages">Pages written into memory.layer.</param>
 /// <param name="ZeroPages">Changed pages that were all zero (not stored).</param>
 /// <param name="DedupedPages">Changed pages identical to the parent's (not stored).</param>
@@ -52,4 +58,8 @@ public sealed record CaptureTimings(long PagemapMs, long CopyPagesMs, long Devic
 /// <param name="Metadata">What was written to snapshot.json.</param>
 public sealed record CaptureResult(long PauseMs, long ChangedPages, long StoredPages, long ZeroPages, long DedupedPages,
     long BytesStored, string FrozenDiskPath, string ActiveDiskPath, string ActiveDiskNodeName, long TotalMs,
-    CaptureTimings Timings, SnapshotMetadata Metadata);
+    CaptureTimings Timings, SnapshotMetadata Metadata)
+{
+    /// <summary>How the copied pages were found: <see cref="Bough.Snapshots.Tracking.CaptureMethods"/> (also in <see cref="Metadata"/>).</summary>
+    public string Tracking { get; init; } = Bough.Snapshots.Tracking.CaptureMethods.FullScan;
+}

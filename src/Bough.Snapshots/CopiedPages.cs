@@ -7,7 +7,7 @@ namespace Bough.Snapshots;
 /// </summary>
 internal sealed class CopiedPages : IDisposable
 {
-    /// <summary>Pages read from the QEMU process per system call at most.</summary>
+    /// <summary>Pages read from the QEMU process per system call at most (also the longest run the layer writer handles at once).</summary>
     public const int MaxRunPages = 256;
     private const int PageSize = GuestRamMapping.PageSize;
 
@@ -22,46 +22,54 @@ internal sealed class CopiedPages : IDisposable
     /// <summary>Changed pages that were all zero, ascending.</summary>
     public List<long> Zero { get; } = [];
 
-    /// <summary>Pages the QEMU process held privately (written since it mapped its memory file).</summary>
+    /// <summary>Pages copied: written since the previous capture, or held privately by QEMU (see <see cref="Tracking.CaptureTracking"/>).</summary>
     public long ChangedCount { get; private set; }
 
     /// <summary>
-    /// Inside the pause: reads the changed pages (from the pagemap, <paramref name="changed"/>) from the QEMU
-    /// process in runs, straight into the page buffer, and keeps the non-zero ones.
+    /// Inside the pause: reads the changed pages (<paramref name="changed"/>, ascending) from the QEMU process in
+    /// batches of up to <see cref="MaxRunPages"/> pages and <see cref="ProcessMemory.MaxRuns"/> runs per system call,
+    /// straight into the page buffer, and keeps the non-zero ones.
     /// </summary>
-    public void Collect(GuestRamMapping mapping, List<long> changed, CancellationToken ct)
+    public void Collect(GuestRamMapping mapping, IReadOnlyList<long> changed, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(mapping);
         ArgumentNullException.ThrowIfNull(changed);
         ChangedCount = changed.Count;
         using var mem = mapping.OpenMemory();
-        var scratch = new byte[MaxRunPages * PageSize];
+        var scratch = GC.AllocateUninitializedArray<byte>(MaxRunPages * PageSize, pinned: true);
+        var remote = new ProcessMemory.IoVec[ProcessMemory.MaxRuns];
         int i = 0;
         while (i < changed.Count)
         {
             ct.ThrowIfCancellationRequested();
-            long first = changed[i];
-            int n = 1;
-            while (n < MaxRunPages && i + n < changed.Count && changed[i + n] == first + n) n++;
-            while (!mapping.SameSegment(first, n)) n--; // never read across two VMAs at once
-            var dest = Buffer.Reserve(n, scratch);
-            n = dest.Length / PageSize;
-            GuestRamMapping.ReadExactly(mem, dest, (long)mapping.AddressOf(first), $"guest RAM of PID {mapping.Pid}");
-            int kept = 0;
-            for (int k = 0; k < n; k++)
+            var dest = Buffer.Reserve(MaxRunPages, scratch);
+            int capacity = dest.Count / PageSize, filled = 0, runs = 0;
+            while (filled < capacity && runs < remote.Length && i + filled < changed.Count)
             {
-                var page = dest.Slice(k * PageSize, PageSize);
+                long first = changed[i + filled];
+                int n = 1;
+                while (filled + n < capacity && i + filled + n < changed.Count && changed[i + filled + n] == first + n) n++;
+                while (!mapping.SameSegment(first, n)) n--; // a run never crosses two VMAs
+                remote[runs++] = new ProcessMemory.IoVec { Base = (nint)mapping.AddressOf(first), Length = (nuint)(n * PageSize) };
+                filled += n;
+            }
+            ProcessMemory.Read(mapping.Pid, dest.Array!, dest.Offset, filled * PageSize, remote, runs, mem);
+            var span = dest.AsSpan(0, filled * PageSize);
+            int kept = 0;
+            for (int k = 0; k < filled; k++)
+            {
+                var page = span.Slice(k * PageSize, PageSize);
                 if (page.IndexOfAnyExcept((byte)0) < 0)
                 {
-                    Zero.Add(first + k);
+                    Zero.Add(changed[i + k]);
                     continue;
                 }
-                if (kept != k) page.CopyTo(dest.Slice(kept * PageSize, PageSize));
+                if (kept != k) page.CopyTo(span.Slice(kept * PageSize, PageSize));
                 kept++;
-                NonZero.Add(first + k);
+                NonZero.Add(changed[i + k]);
             }
-            Buffer.Commit(dest, kept);
-            i += n;
+            Buffer.Commit(span, kept);
+            i += filled;
         }
     }
 

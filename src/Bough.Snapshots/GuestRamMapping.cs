@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bough.Vmm.Tracking;
 using Microsoft.Win32.SafeHandles;
 
 namespace Bough.Snapshots;
@@ -11,9 +12,13 @@ namespace Bough.Snapshots;
 /// <remarks>
 /// Pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst): 63 present, 62 swapped,
 /// 61 file-page or shared-anon. A page of the mapping is "changed" when it is present and not a
-/// file page (a private copy), or swapped (only anonymous pages of a private mapping swap).
+/// file page (a private copy), or swapped (only anonymous pages of a private mapping swap) unless the swap entry is
+/// a pte marker: write tracking (<see cref="WrittenPageTracker"/>) leaves uffd-wp markers on pages QEMU never
+/// touched, which the pagemap reports as swapped, of swap type SWP_PTE_MARKER (31), with no page behind them. Without
+/// CAP_SYS_ADMIN the type reads as 0 and markers count as changed: more copying, never less.
 /// Soft-dirty (bit 55) would give "written since the last snapshot", but this kernel kind lacks
-/// CONFIG_MEM_SOFT_DIRTY, so the set is "written since QEMU mapped the file".
+/// CONFIG_MEM_SOFT_DIRTY, so the set is "written since QEMU mapped the file". "Written since the last capture" comes
+/// from <see cref="WrittenPageTracker"/> instead (userfaultfd write-protect), when it is armed; this scan is the fallback.
 /// </remarks>
 internal sealed class GuestRamMapping
 {
@@ -21,6 +26,10 @@ internal sealed class GuestRamMapping
     private const ulong Present = 1UL << 63;
     private const ulong Swapped = 1UL << 62;
     private const ulong FilePage = 1UL << 61;
+    /// <summary>Bits 0-4 of a swap entry: the swap type (shown to CAP_SYS_ADMIN only; 0 otherwise).</summary>
+    private const ulong SwapTypeMask = 0x1f;
+    /// <summary>SWP_PTE_MARKER, the last swap type: a "swapped" entry of this type holds no page (see ChangedPages).</summary>
+    private const ulong PteMarkerType = 0x1f;
 
     /// <summary>One VMA of the mapping: file offsets [FileOffset, FileOffset+Length) at virtual address Start.</summary>
     public sealed record Segment(ulong Start, long FileOffset, long Length);
@@ -83,6 +92,10 @@ internal sealed class GuestRamMapping
         return new GuestRamMapping(pid, segments, expected);
     }
 
+    /// <summary>The mapping as the write tracker registers it.</summary>
+    public IReadOnlyList<GuestRamSegment> TrackingSegments() =>
+        [.. Segments.Select(s => new GuestRamSegment(s.Start, s.FileOffset, s.Length))];
+
     /// <summary>
     /// Indexes (file page numbers) of pages the process holds privately, in ascending order.
     /// Reads only the pagemap (8 bytes per page), not the pages.
@@ -105,8 +118,9 @@ internal sealed class GuestRamMapping
                 for (int i = 0; i < n; i++)
                 {
                     ulong e = BitConverter.ToUInt64(buffer, i * 8);
-                    if (((e & Present) != 0 && (e & FilePage) == 0) || (e & Swapped) != 0)
-                        changed.Add(filePage0 + done + i);
+                    bool privateCopy = (e & Present) != 0 && (e & FilePage) == 0;
+                    bool swappedOut = (e & Swapped) != 0 && (e & SwapTypeMask) != PteMarkerType;
+                    if (privateCopy || swappedOut) changed.Add(filePage0 + done + i);
                 }
                 done += n;
             }

@@ -81,6 +81,9 @@ public static class MemoryCompactor
             DedupedPages = 0,
             PauseMs = 0,
             LayerIds = [],
+            // Not a capture: no VM's write tracking starts from it.
+            Tracking = null,
+            CaptureToken = null,
             CompactedFrom = source.Id,
             CreatedAt = DateTimeOffset.UtcNow,
         }).Write(staging);

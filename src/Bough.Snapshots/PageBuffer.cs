@@ -6,7 +6,8 @@ namespace Bough.Snapshots;
 /// Where the pages copied out of a stopped VM go: process memory in 4 MiB chunks up to a budget, then a
 /// spill file. Memory first because the copy happens while the guest is paused: writing into the page
 /// cache there costs as much as reading the pages and can stall on dirty-page throttling, whereas a
-/// memcpy cannot. Pages are appended in order and read back by index after the VM runs again.
+/// memcpy cannot. Pages are appended in order and read back by index after the VM runs again. Chunks are pinned, so
+/// another process's memory can be read straight into them (<see cref="ProcessMemory"/>).
 /// </summary>
 internal sealed class PageBuffer : IDisposable
 {
@@ -28,20 +29,21 @@ internal sealed class PageBuffer : IDisposable
 
     /// <summary>
     /// Space for up to <paramref name="pages"/> pages at the end of the buffer, to read into directly
-    /// (may be fewer; never empty). Commit what was kept with <see cref="Commit"/>.
+    /// (may be fewer; never empty): a slice of a pinned chunk, or of <paramref name="scratch"/> (pinned by the caller)
+    /// once the memory budget is spent. Commit what was kept with <see cref="Commit"/>.
     /// </summary>
-    public Span<byte> Reserve(int pages, byte[] scratch)
+    public ArraySegment<byte> Reserve(int pages, byte[] scratch)
     {
         if (Count < _memoryPages)
         {
             int slot = (int)(Count % ChunkPages);
             if (slot == 0 && Count / ChunkPages == _chunks.Count)
-                _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkPages * PageSize));
+                _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkPages * PageSize, pinned: true));
             int room = (int)Math.Min(ChunkPages - slot, _memoryPages - Count);
             int n = Math.Min(pages, room);
-            return _chunks[(int)(Count / ChunkPages)].AsSpan(slot * PageSize, n * PageSize);
+            return new ArraySegment<byte>(_chunks[(int)(Count / ChunkPages)], slot * PageSize, n * PageSize);
         }
-        return scratch.AsSpan(0, Math.Min(pages, scratch.Length / PageSize) * PageSize);
+        return new ArraySegment<byte>(scratch, 0, Math.Min(pages, scratch.Length / PageSize) * PageSize);
     }
 
     /// <summary>Appends the first <paramref name="pages"/> pages of a span returned by <see cref="Reserve"/>.</summary>

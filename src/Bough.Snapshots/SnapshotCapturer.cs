@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Bough.Snapshots.Tracking;
 using Bough.Vmm;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -7,11 +8,14 @@ namespace Bough.Snapshots;
 
 /// <summary>
 /// Captures a running VM into a snapshot directory at a cost (and pause) proportional to the memory the
-/// VM has written, and lets it continue.
+/// VM has written since its previous capture, and lets it continue.
 /// </summary>
 /// <remarks>
+/// Which pages are copied (<see cref="CaptureTracking"/>): those written since the previous capture of this VM when its
+/// <see cref="VmProcess.WriteTracker"/> started tracking at exactly the capture's parent (the snapshot is then a layer
+/// over the parent), else every page QEMU holds privately (a layer over the memory base, as without tracking).
 /// Everything that can be checked is checked before the VM stops. Inside the pause (<see cref="StopWindow"/>)
-/// only what must be consistent happens: the pagemap scan, copying the changed, non-zero pages out of QEMU
+/// only what must be consistent happens: the written-page or pagemap scan, copying the changed, non-zero pages out of QEMU
 /// (<c>/proc/PID/mem</c>, into process memory or the staging dir's page cache, unsynced), the device state and
 /// the disk switch. After <c>cont</c> (<see cref="LayerWriter"/>): dedup against the parent, the header,
 /// memory.img, fsyncs and snapshot.json (written last: its presence means complete). Nothing is written outside
@@ -88,11 +92,13 @@ public sealed class SnapshotCapturer
             throw new SnapshotException($"Could not create the next overlay {nextDisk}: {e.Message}", e);
         }
 
+        using var tracking = CaptureTracking.Begin(r.Vm, mapping, parent, parentMeta);
         using var pages = new CopiedPages(_maxBufferedBytes, Path.Combine(staging, SnapshotFiles.Layer + ".spill"));
         string devicePath = Path.Combine(staging, SnapshotFiles.DeviceState);
         string nextNode = "snap" + Guid.NewGuid().ToString("N")[..24];
-        var plan = new StopWindowPlan(r.Vm, running, mapping, devicePath, disk.NodeName!, activeDisk, nextDisk, nextNode);
+        var plan = new StopWindowPlan(r.Vm, running, mapping, devicePath, disk.NodeName!, activeDisk, nextDisk, nextNode, tracking);
         StopWindowTimings window = await StopWindow.RunAsync(plan, pages, StepHook, _log, ct).ConfigureAwait(false);
+        tracking.Log(_log, r.Vm.Pid, pages.ChangedCount);
         await CloseSpentDescriptorsAsync(qmp, nextDisk).ConfigureAwait(false);
 
         // ---- the VM runs again; the rest only touches the staging directory
@@ -104,9 +110,12 @@ public sealed class SnapshotCapturer
             if (!NativeFs.TryHardLink(activeDisk, frozen)) File.Copy(activeDisk, frozen);
             NativeFs.FSyncPath(frozen);
 
-            var header = LayerWriter.WriteLayer(mapping.PageCount, r.MemoryBase, parent, pages, staging, out long stored, out long deduped);
+            // The copied pages go over what the VM's memory was made of: the parent (written pages) or the memory base.
+            SnapshotRef? layerBase = tracking.LayeredOn ?? r.MemoryBase;
+            string baseImage = tracking.LayeredOn is { } on ? MemoryImage.Ensure(on) : Path.GetFullPath(r.VmMemoryFile);
+            var header = LayerWriter.WriteLayer(mapping.PageCount, layerBase, parent, pages, staging, out long stored, out long deduped);
             header.Write(Path.Combine(staging, SnapshotFiles.Header));
-            LayerWriter.WriteImage(Path.GetFullPath(r.VmMemoryFile), mapping.Length, pages, Path.Combine(staging, SnapshotFiles.Image));
+            LayerWriter.WriteImage(baseImage, mapping.Length, pages, Path.Combine(staging, SnapshotFiles.Image));
             pages.Dispose();
             NativeFs.FSyncPath(devicePath);
 
@@ -123,6 +132,8 @@ public sealed class SnapshotCapturer
                 BytesStored = stored * PageSize,
                 NonZeroPages = header.CountNonZero(),
                 PauseMs = window.PauseMs,
+                Tracking = tracking.Method,
+                CaptureToken = tracking.Token,
                 ParentId = parent?.Id,
                 AncestorIds = parent is null ? [] : [parent.Id, .. parentMeta!.AncestorIds],
                 LayerIds = header.AncestorLayers,
@@ -130,13 +141,18 @@ public sealed class SnapshotCapturer
             };
             meta.Write(staging);
             NativeFs.FSyncPath(staging, directory: true);
+            // Complete: the next capture of this VM may be a layer over this one (if the caller publishes it as its parent).
+            tracking.Commit();
             long afterMs = after.ElapsedMilliseconds;
             _log.LogInformation(
-                "Captured QEMU PID {Pid}: paused {PauseMs} ms, {Changed} changed pages, {Stored} stored, {Zero} zero, {Deduped} deduped",
-                r.Vm.Pid, window.PauseMs, pages.ChangedCount, stored, pages.Zero.Count, deduped);
+                "Captured QEMU PID {Pid} ({Tracking}): paused {PauseMs} ms, {Changed} changed pages, {Stored} stored, {Zero} zero, {Deduped} deduped",
+                r.Vm.Pid, tracking.Method, window.PauseMs, pages.ChangedCount, stored, pages.Zero.Count, deduped);
             return new CaptureResult(window.PauseMs, pages.ChangedCount, stored, pages.Zero.Count, deduped, stored * PageSize,
                 frozen, nextDisk, nextNode, total.ElapsedMilliseconds,
-                new CaptureTimings(window.PagemapMs, window.CopyPagesMs, window.DeviceStateMs, window.DiskSwitchMs, afterMs), meta);
+                new CaptureTimings(window.PagemapMs, window.CopyPagesMs, window.DeviceStateMs, window.DiskSwitchMs, afterMs), meta)
+            {
+                Tracking = tracking.Method,
+            };
         }
         catch (Exception e)
         {

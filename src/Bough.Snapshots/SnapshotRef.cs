@@ -58,7 +58,8 @@ public sealed record SnapshotMetadata
     public string? Accel { get; init; }
     public int PageSize { get; init; } = GuestRamMapping.PageSize;
     public required long PageCount { get; init; }
-    /// <summary>Pages the QEMU process held privately at capture (written since it mapped its memory file).</summary>
+    /// <summary>Pages copied out of the VM at capture: written since the previous capture (<see cref="Tracking"/> =
+    /// <c>written-pages</c>) or held privately by QEMU, i.e. written since it mapped its memory file (<c>full-scan</c>).</summary>
     public long ChangedPages { get; init; }
     /// <summary>Pages written into this snapshot's own <c>memory.layer</c>.</summary>
     public long StoredPages { get; init; }
@@ -72,6 +73,17 @@ public sealed record SnapshotMetadata
     public long NonZeroPages { get; init; }
     /// <summary>How long the source VM was stopped.</summary>
     public long PauseMs { get; init; }
+    /// <summary>
+    /// How the capture found its pages (<see cref="Tracking.CaptureMethods"/>): <c>written-pages</c> (only those written since
+    /// the parent was captured from the same VM; the memory is a layer over the parent's) or <c>full-scan</c> (every page
+    /// QEMU held privately; a layer over the memory the VM started from). Null in snapshots from before tracking.
+    /// </summary>
+    public string? Tracking { get; init; }
+    /// <summary>
+    /// Names this capture's memory state. The source VM's write tracker remembers it, and the next capture whose parent
+    /// carries it may copy only the pages written since. Null in snapshots from before tracking.
+    /// </summary>
+    public string? CaptureToken { get; init; }
     /// <summary>The snapshot this one descends from (lineage and dedup), or null.</summary>
     public string? ParentId { get; init; }
     /// <summary>Lineage, nearest first (parent, grandparent, ...).</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
+using Bough.Snapshots.Tracking;
 using Bough.Vmm;
 using Microsoft.Extensions.Logging;
 
@@ -14,14 +15,15 @@ namespace Bough.Snapshots;
 /// <param name="ActiveDisk">The overlay the VM writes to now; frozen by the switch.</param>
 /// <param name="NextDisk">The new overlay (already created, backed by <paramref name="ActiveDisk"/>).</param>
 /// <param name="NextNode">QEMU node name for <paramref name="NextDisk"/>.</param>
+/// <param name="Tracking">Finds the pages to copy: written since the previous capture, or all QEMU holds.</param>
 internal sealed record StopWindowPlan(VmProcess Vm, bool WasRunning, GuestRamMapping Mapping, string DeviceStatePath,
-    string DiskNode, string ActiveDisk, string NextDisk, string NextNode);
+    string DiskNode, string ActiveDisk, string NextDisk, string NextNode, CaptureTracking Tracking);
 
 /// <summary>How long the VM was stopped and what each step inside took, in milliseconds.</summary>
 internal sealed record StopWindowTimings(long PauseMs, long PagemapMs, long CopyPagesMs, long DeviceStateMs, long DiskSwitchMs);
 
 /// <summary>
-/// The part of a capture during which the VM is stopped: <c>stop</c>, the pagemap scan and page copy, the
+/// The part of a capture during which the VM is stopped: <c>stop</c>, the written-page or pagemap scan and page copy, the
 /// device state, the disk switch (last, so any earlier failure leaves the disk untouched), and <c>cont</c> in a
 /// finally block: a failed capture never leaves the VM stopped.
 /// </summary>
@@ -51,7 +53,7 @@ internal static class StopWindow
             }
             hook?.Invoke("stopped");
             var step = Stopwatch.StartNew();
-            var changed = plan.Mapping.ChangedPages();
+            var changed = plan.Tracking.FindChangedPages(plan.Mapping);
             pagemapMs = step.ElapsedMilliseconds;
             step.Restart();
             pages.Collect(plan.Mapping, changed, ct);

@@ -17,6 +17,8 @@ public sealed class RuntimeDirLayout
     /// <summary>QEMU's stdout and stderr (it runs detached; this is where a start-up failure says why).</summary>
     public const string QemuLogName = "qemu.log";
     public const string JailFileName = "jail.json";
+    /// <summary>The write-tracking library QEMU was started with (see <c>Tracking/UffdPreload</c>).</summary>
+    public const string PreloadLibraryName = "uffd-preload.so";
 
     /// <summary>sun_path is 108 bytes including the terminating NUL.</summary>
     public const int MaxUnixSocketPathBytes = 107;
@@ -37,6 +39,7 @@ public sealed class RuntimeDirLayout
     public string DefaultMemoryFile => Path.Combine(Root, MemoryFileName);
     public string QemuLog => Path.Combine(Root, QemuLogName);
     public string JailFile => Path.Combine(Root, JailFileName);
+    public string PreloadLibrary => Path.Combine(Root, PreloadLibraryName);
 
     /// <summary>
     /// Fails early with a readable message: QEMU's own error for an over-long socket path is

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bough.Vmm.Tracking;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 
@@ -7,7 +8,7 @@ namespace Bough.Vmm;
 /// <summary>
 /// Starts QEMU microVMs detached from the daemon (they outlive it), jailed (<see cref="VmConfinement"/>) and under
 /// QEMU's seccomp filter. A start either returns a fully attached <see cref="VmProcess"/> (QMP connected, identity
-/// verified) or throws and leaves no QEMU process and no cgroup behind.
+/// verified, written-page tracking armed when possible) or throws and leaves no QEMU process and no cgroup behind.
 /// </summary>
 public sealed class VmLauncher
 {
@@ -49,12 +50,13 @@ public sealed class VmLauncher
         EnsureNothingRunning(layout);
         DeleteStaleFiles(layout);
         string memoryFile = PrepareMemoryFile(spec, layout);
+        string? preload = spec.TrackWrites && UffdPreload.WriteTo(layout.PreloadLibrary) ? layout.PreloadLibrary : null;
         VmCgroup? cgroup = CreateCgroup(spec);
         var jail = new JailFile(cgroup?.Directories ?? [], spec.ConsoleLogMaxBytes);
         try
         {
             jail.Write(layout.JailFile);
-            return await StartWithPortRetriesAsync(spec, layout, memoryFile, cgroup, jail, ct).ConfigureAwait(false);
+            return await StartWithPortRetriesAsync(spec, layout, memoryFile, preload, cgroup, jail, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -63,20 +65,21 @@ public sealed class VmLauncher
         }
     }
 
-    private async Task<VmProcess> StartWithPortRetriesAsync(VmSpec spec, RuntimeDirLayout layout, string memoryFile, VmCgroup? cgroup,
-        JailFile jail, CancellationToken ct)
+    private async Task<VmProcess> StartWithPortRetriesAsync(VmSpec spec, RuntimeDirLayout layout, string memoryFile, string? preload,
+        VmCgroup? cgroup, JailFile jail, CancellationToken ct)
     {
         bool anyAutoPort = spec.Ports.Any(p => p.HostPort == 0);
         for (int attempt = 1; ; attempt++)
         {
             var ports = HostPortAllocator.Resolve(spec.Ports);
             var args = QemuCommandLine.Build(spec, layout, memoryFile, ports);
-            await File.WriteAllTextAsync(layout.ArgsFile, QemuCommandLine.ToShellString(_qemuBinary, args) + "\n", ct)
+            string environment = preload is null ? "" : $"LD_PRELOAD={preload} ";
+            await File.WriteAllTextAsync(layout.ArgsFile, environment + QemuCommandLine.ToShellString(_qemuBinary, args) + "\n", ct)
                 .ConfigureAwait(false);
             try
             {
-                int pid = await LaunchDetachedAsync(args, cgroup, Path.GetFullPath(spec.DiskPath), layout).ConfigureAwait(false);
-                return await AttachAsync(pid, layout, ports, jail, ct).ConfigureAwait(false);
+                int pid = await LaunchDetachedAsync(args, cgroup, Path.GetFullPath(spec.DiskPath), preload, layout).ConfigureAwait(false);
+                return await AttachAsync(pid, layout, ports, jail, preload is not null, ct).ConfigureAwait(false);
             }
             catch (VmStartException e) when (anyAutoPort && attempt < MaxPortAttempts &&
                                              (e.QemuStderr ?? "").Contains("host forwarding rule", StringComparison.OrdinalIgnoreCase))
@@ -148,7 +151,7 @@ public sealed class VmLauncher
     /// </summary>
     private static void DeleteStaleFiles(RuntimeDirLayout layout)
     {
-        foreach (string path in new[] { layout.PidFile, layout.QmpSocket, layout.AgentSocket, layout.ConsoleLog, layout.JailFile })
+        foreach (string path in new[] { layout.PidFile, layout.QmpSocket, layout.AgentSocket, layout.ConsoleLog, layout.JailFile, layout.PreloadLibrary })
             File.Delete(path);
     }
 
@@ -175,14 +178,15 @@ public sealed class VmLauncher
     }
 
     /// <summary>Starts QEMU detached (<see cref="QemuLaunchScript"/>) and returns its pid.</summary>
-    private async Task<int> LaunchDetachedAsync(IReadOnlyList<string> args, VmCgroup? cgroup, string diskPath, RuntimeDirLayout layout)
+    private async Task<int> LaunchDetachedAsync(IReadOnlyList<string> args, VmCgroup? cgroup, string diskPath, string? preload,
+        RuntimeDirLayout layout)
     {
         ProcessResult result;
         try
         {
             // Not cancellable: the shell only forks and prints; killing it half-way could lose track of QEMU.
             result = await ProcessRunner.RunAsync(QemuLaunchScript.Shell,
-                QemuLaunchScript.Arguments(layout.QemuLog, cgroup?.ProcsFiles ?? [], diskPath, _qemuBinary, args),
+                QemuLaunchScript.Arguments(layout.QemuLog, cgroup?.ProcsFiles ?? [], diskPath, preload, _qemuBinary, args),
                 new ProcessRunOptions { WorkingDirectory = layout.Root, Timeout = TimeSpan.FromSeconds(30) },
                 CancellationToken.None).ConfigureAwait(false);
         }
@@ -199,10 +203,11 @@ public sealed class VmLauncher
 
     /// <summary>
     /// Waits until QEMU answers on QMP (its greeting comes from the main loop, so it has finished initialising and
-    /// switched to its jail user) or dies (then its log says why), then checks it is the QEMU of this runtime dir.
+    /// switched to its jail user) or dies (then its log says why), then checks it is the QEMU of this runtime dir, and
+    /// arms written-page tracking when QEMU was started with the preload library (<paramref name="track"/>).
     /// </summary>
     private async Task<VmProcess> AttachAsync(int pid, RuntimeDirLayout layout, IReadOnlyList<PortForward> ports, JailFile jail,
-        CancellationToken ct)
+        bool track, CancellationToken ct)
     {
         SafeFileHandle? pidfd = Native.PidfdOpen(pid);
         QmpClient? qmp = null;
@@ -217,8 +222,11 @@ public sealed class VmLauncher
             }
             if (VmProcess.ReadPidFile(layout.PidFile) != pid || !VmProcess.IsOurQemu(pid, layout))
                 throw new VmStartException($"QEMU PID {pid} is not the QEMU of {layout.Root} (pidfile {VmProcess.ReadPidFile(layout.PidFile)}).");
-            _logger.LogInformation("Started QEMU PID {Pid} in {RuntimeDir}", pid, layout.Root);
-            return new VmProcess(pid, pidfd, layout, qmp, ports, jail, _loggerFactory.CreateLogger<VmProcess>());
+            var tracker = track
+                ? WrittenPageTracker.Arm(pid, pidfd, _loggerFactory.CreateLogger<WrittenPageTracker>())
+                : WrittenPageTracker.Off("turned off for this VM (VmSpec.TrackWrites)");
+            _logger.LogInformation("Started QEMU PID {Pid} in {RuntimeDir}; write tracking {Tracking}", pid, layout.Root, tracker.Status);
+            return new VmProcess(pid, pidfd, layout, qmp, ports, jail, tracker, _loggerFactory.CreateLogger<VmProcess>());
         }
         catch (Exception e)
         {

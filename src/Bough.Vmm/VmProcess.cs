@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bough.Vmm.Tracking;
 using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 
@@ -30,9 +31,10 @@ public sealed class VmProcess : IAsyncDisposable
     private int _disposed;
 
     internal VmProcess(int pid, SafeFileHandle? pidfd, RuntimeDirLayout layout, QmpClient qmp,
-                       IReadOnlyList<PortForward> ports, JailFile jail, ILogger logger)
+                       IReadOnlyList<PortForward> ports, JailFile jail, WrittenPageTracker writeTracker, ILogger logger)
     {
         Pid = pid;
+        WriteTracker = writeTracker;
         _pidfd = pidfd;
         Layout = layout;
         Qmp = qmp;
@@ -57,6 +59,12 @@ public sealed class VmProcess : IAsyncDisposable
     public IReadOnlyList<PortForward> Ports { get; }
 
     /// <summary>
+    /// Which guest pages QEMU has written since the last capture (armed at start and at adoption; after an adoption the
+    /// first capture scans everything again). Captures use it through Bough.Snapshots; disarmed when unavailable.
+    /// </summary>
+    public WrittenPageTracker WriteTracker { get; }
+
+    /// <summary>
     /// Completes (never faults) when the QEMU process is gone. Detected via a pidfd (immune to
     /// PID reuse), woken early by the QMP socket closing. If this object is disposed while the
     /// VM still runs, the task stays incomplete: detaching (e.g. daemon shutdown) must not look
@@ -70,7 +78,8 @@ public sealed class VmProcess : IAsyncDisposable
     /// <summary>
     /// Re-attaches to a VM after a daemon restart. Returns null unless the pidfile names a live
     /// QEMU whose command line references <paramref name="runtimeDir"/> (guards against PID
-    /// reuse) and its QMP socket answers.
+    /// reuse) and its QMP socket answers. Written-page tracking is re-armed from QEMU's userfaultfd; what the previous
+    /// daemon knew is lost, so the next capture scans everything and tracking continues from it.
     /// </summary>
     public static async Task<VmProcess?> TryAdoptAsync(string runtimeDir, ILoggerFactory lf, CancellationToken ct)
     {
@@ -101,8 +110,9 @@ public sealed class VmProcess : IAsyncDisposable
             return null;
         }
         var ports = argv is null ? [] : QemuCommandLine.ParsePortForwards(argv);
-        logger.LogInformation("Adopted QEMU PID {Pid} in {RuntimeDir}", pid, layout.Root);
-        return new VmProcess(pid.Value, pidfd, layout, qmp, ports, JailFile.Read(layout.JailFile), logger);
+        var tracker = WrittenPageTracker.Arm(pid.Value, pidfd, lf.CreateLogger<WrittenPageTracker>());
+        logger.LogInformation("Adopted QEMU PID {Pid} in {RuntimeDir}; write tracking {Tracking}", pid, layout.Root, tracker.Status);
+        return new VmProcess(pid.Value, pidfd, layout, qmp, ports, JailFile.Read(layout.JailFile), tracker, logger);
     }
 
     /// <summary>
@@ -254,6 +264,7 @@ public sealed class VmProcess : IAsyncDisposable
         await _monitor.ConfigureAwait(false);
         if (!_exited.Task.IsCompleted && !CheckAlive()) MarkExited();
         await Qmp.DisposeAsync().ConfigureAwait(false);
+        WriteTracker.Dispose();
         _pidfd?.Dispose();
         _monitorCts.Dispose();
     }

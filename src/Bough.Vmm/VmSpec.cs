@@ -63,6 +63,12 @@ public sealed record VmSpec
     /// </summary>
     public long ConsoleLogMaxBytes { get; init; } = DefaultConsoleLogMaxBytes;
 
+    /// <summary>
+    /// Start QEMU with the write-tracking library and arm <see cref="VmProcess.WriteTracker"/>, so a capture copies only
+    /// the pages written since the previous one. False starts QEMU as before: every capture scans each page QEMU holds.
+    /// </summary>
+    public bool TrackWrites { get; init; } = true;
+
     /// <summary>8 MiB.</summary>
     public const long DefaultConsoleLogMaxBytes = 8L << 20;
 }

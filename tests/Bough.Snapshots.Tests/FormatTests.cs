@@ -50,7 +50,7 @@ public sealed class FormatTests : IDisposable
         {
             for (int round = 0; round < 3; round++)
             {
-                var span = buffer.Reserve(4, scratch);
+                var span = buffer.Reserve(4, scratch).AsSpan();
                 int n = span.Length / P;
                 for (int k = 0; k < n; k++) span.Slice(k * P, P).Fill((byte)(buffer.Count + k + 1));
                 buffer.Commit(span, n);

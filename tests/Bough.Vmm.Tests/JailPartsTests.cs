@@ -110,10 +110,13 @@ public sealed class JailPartsTests : IDisposable
     public void LaunchScript_PassesEverythingAsPositionalParameters()
     {
         var argv = QemuLaunchScript.Arguments("/r/qemu.log", ["/cg/a/cgroup.procs", "/cg/b/cgroup.procs"], "/r/disk.qcow2",
-            "qemu-system-x86_64", ["-name", "x'; rm -rf /"]);
+            "/r/uffd-preload.so", "qemu-system-x86_64", ["-name", "x'; rm -rf /"]);
         Assert.Equal("-c", argv[0]);
         Assert.Equal(["bough-launch", "/r/qemu.log", "2", "/cg/a/cgroup.procs", "/cg/b/cgroup.procs", "/r/disk.qcow2",
-            "qemu-system-x86_64", "-name", "x'; rm -rf /"], argv.Skip(2));
+            "/r/uffd-preload.so", "qemu-system-x86_64", "-name", "x'; rm -rf /"], argv.Skip(2));
         Assert.DoesNotContain("qemu.log", argv[1], StringComparison.Ordinal);
+        Assert.DoesNotContain("uffd-preload", argv[1], StringComparison.Ordinal);
+        // No library: an empty parameter, and LD_PRELOAD is left alone.
+        Assert.Equal("", QemuLaunchScript.Arguments("/r/qemu.log", [], "/r/disk.qcow2", null, "qemu", [])[6]);
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Bough.Vmm.Tracking;
 using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
@@ -90,6 +91,11 @@ public sealed class VmTests : IAsyncLifetime
         Assert.DoesNotContain("restrict=on", args);
         Assert.Equal(256L * 1024 * 1024, new FileInfo(Path.Combine(dir, "memory")).Length);
         Assert.Contains(vm.Pid, VmProcessScanner.FindQemuProcessesUnder(_dir.Path));
+        // Written-page tracking: QEMU holds a userfaultfd at the agreed descriptor (from the preload library, which
+        // only QEMU loaded), and the daemon has armed its copy.
+        Assert.StartsWith("LD_PRELOAD=" + Path.Combine(dir, RuntimeDirLayout.PreloadLibraryName) + " ", args, StringComparison.Ordinal);
+        Assert.Equal("anon_inode:[userfaultfd]", new FileInfo($"/proc/{vm.Pid}/fd/{WrittenPageTracker.QemuDescriptor}").LinkTarget);
+        Assert.True(vm.WriteTracker.IsArmed, vm.WriteTracker.Status);
 
         await WaitForConsoleAsync(vm, GuestFixture.ReadyMarker);
 
@@ -227,6 +233,7 @@ public sealed class VmTests : IAsyncLifetime
         _started.Add(adopted);
         Assert.Equal(pid, adopted.Pid);
         Assert.Equal(ports, adopted.Ports);
+        Assert.True(adopted.WriteTracker.IsArmed, adopted.WriteTracker.Status); // re-armed from QEMU's userfaultfd
         Assert.Equal(Path.Combine(dir, "agent.sock"), adopted.AgentSocketPath);
         var status = await adopted.Qmp.QueryStatusAsync(CancellationToken.None);
         Assert.Equal("running", status.Status);
