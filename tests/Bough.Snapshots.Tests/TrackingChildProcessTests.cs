@@ -20,7 +20,7 @@ public sealed class TrackingChildProcessTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>The child: prints "ready", then per line "w P..." writes a byte into each page P, "r P..." reads them.</summary>
+    /// <summary>The child: prints "ready", then per line "w P..." increments byte 7 of each page P, "z P..." zeroes it, "r P..." reads.</summary>
     private const string ChildScript = """
         import mmap, os, sys
         fd = os.open(sys.argv[1], os.O_RDWR)
@@ -30,6 +30,7 @@ public sealed class TrackingChildProcessTests : IDisposable
             cmd, *pages = line.split()
             for p in map(int, pages):
                 if cmd == "w": m[p * 4096 + 7] = (m[p * 4096 + 7] + 1) % 256
+                elif cmd == "z": m[p * 4096 + 7] = 0
                 else: m[p * 4096]
             print("ok", flush=True)
         """;
@@ -186,17 +187,36 @@ public sealed class TrackingChildProcessTests : IDisposable
             var page = new byte[PageSize];
             for (int k = 0; k < pages.NonZero.Count; k++)
             {
-                pages.Buffer.Read(k, page);
+                pages.Read(k, page);
                 Assert.Equal(pages.NonZero[k] == 448 ? 2 : 1, page[7]);
                 Assert.Equal(PageSize - 1, page.AsSpan().Count((byte)0));
             }
+
+            // A late pass (pages written after the first pass's scan) replaces those pages, adds new ones in order, and
+            // a page zeroed since moves to the zero list.
+            await child.DoAsync("w", 448, 0, 1);
+            await child.DoAsync("z", 3);
+            pages.CollectLate(mapping, [0L, 1, 2, 3, 448], CancellationToken.None);
+            Assert.Equal(wanted.Length + 1, pages.ChangedCount); // page 1 was not in the first pass
+            Assert.Contains(1L, pages.NonZero);
+            Assert.Contains(3L, pages.Zero);
+            Assert.DoesNotContain(3L, pages.NonZero);
+            Assert.Contains(2L, pages.Zero);
+            for (int k = 0; k < pages.NonZero.Count; k++)
+            {
+                pages.Read(k, page);
+                long p = pages.NonZero[k];
+                Assert.Equal(p == 448 ? 3 : p == 0 ? 2 : 1, page[7]);
+            }
+            Assert.Equal(pages.NonZero.Order(), pages.NonZero);
+            Assert.Equal(pages.Zero.Order(), pages.Zero);
 
             // When process_vm_readv is refused (here: a pid it cannot use), the same bytes come from /proc/PID/mem.
             var pinned = GC.AllocateUninitializedArray<byte>(2 * PageSize, pinned: true);
             ProcessMemory.IoVec[] runs =
             [
-                new() { Base = (nint)mapping.AddressOf(448), Length = PageSize },
-                new() { Base = (nint)mapping.AddressOf(3), Length = PageSize },
+                new() { Base = (nint)mapping.AddressOf(0), Length = PageSize },
+                new() { Base = (nint)mapping.AddressOf(6), Length = PageSize },
             ];
             using var mem = mapping.OpenMemory();
             ProcessMemory.Read(-1, pinned, 0, 2 * PageSize, runs, 2, mem);
