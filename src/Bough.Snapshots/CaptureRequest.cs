@@ -47,6 +47,9 @@ public sealed record CaptureTimings(long PagemapMs, long CopyPagesMs, long Devic
 
     /// <summary>Pages copied before the VM stopped; those written afterwards were copied again in the window.</summary>
     public long PreCopiedPages { get; init; }
+
+    /// <summary>Pages copied while the VM was stopped.</summary>
+    public long WindowPages { get; init; }
 }
 
 /// <summary>Outcome of a capture. The snapshot is complete in the staging directory.</summary>

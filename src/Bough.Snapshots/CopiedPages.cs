@@ -36,6 +36,9 @@ internal sealed class CopiedPages : IDisposable
     /// <summary>Pages copied before the VM stopped (0 without a pre-copy).</summary>
     public long PreCopiedCount => _late is null ? 0 : _early!.Count;
 
+    /// <summary>Pages copied in the stop window: the late pass after a pre-copy, else all of them.</summary>
+    public long WindowCount => _late?.Count ?? ChangedCount;
+
     /// <summary>Non-zero copied pages, ascending; <see cref="Read"/> index i is page NonZero[i].</summary>
     public IReadOnlyList<long> NonZero => View().NonZero;
 
@@ -79,7 +82,13 @@ internal sealed class CopiedPages : IDisposable
         else _late!.Buffer.Read(~source, dest);
     }
 
-    public void Dispose() => Reset();
+    /// <summary>Releases the page contents (memory and spill files); the page lists and counts stay readable.</summary>
+    public void Dispose()
+    {
+        View();
+        _early?.Dispose();
+        _late?.Dispose();
+    }
 
     private Merged View()
     {

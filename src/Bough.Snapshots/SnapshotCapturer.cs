@@ -159,6 +159,7 @@ public sealed class SnapshotCapturer
                 {
                     PreCopyMs = preCopyMs,
                     PreCopiedPages = pages.PreCopiedCount,
+                    WindowPages = pages.WindowCount,
                 }, meta)
             {
                 Tracking = tracking.Method,

@@ -89,13 +89,17 @@ public sealed class TrackingChildProcessTests : IDisposable
 
     private static WrittenPageTracker Arm(int pid) => WrittenPageTracker.Arm(pid, Native.PidfdOpen(pid), NullLogger.Instance);
 
-    private static List<long> Scan(WrittenPageTracker tracker, GuestRamMapping mapping, string? expectedBaseline, string? commit)
+    /// <summary>One capture's session with one scan; the pages pending since the baseline.</summary>
+    private static List<long> Scan(WrittenPageTracker tracker, GuestRamMapping mapping, string? expectedBaseline, string? commit) =>
+        [.. ScanFull(tracker, mapping, expectedBaseline, commit).Pending];
+
+    private static WrittenPages ScanFull(WrittenPageTracker tracker, GuestRamMapping mapping, string? expectedBaseline, string? commit)
     {
         using var session = tracker.TryBeginCapture(mapping.TrackingSegments()) ?? throw new InvalidOperationException(tracker.Status);
         Assert.Equal(expectedBaseline, session.Baseline);
         var pages = session.Scan() ?? throw new InvalidOperationException(tracker.Status);
         if (commit is not null) session.Commit(commit);
-        return [.. pages];
+        return pages;
     }
 
     [Fact]
@@ -121,7 +125,9 @@ public sealed class TrackingChildProcessTests : IDisposable
             // A capture that fails after its scan does not commit: its pages stay pending.
             Assert.Equal([3L, 70, 71, Pages - 1], Scan(tracker, mapping, "t1", commit: null));
             await child.DoAsync("w", 5);
-            Assert.Equal([3L, 5, 70, 71, Pages - 1], Scan(tracker, mapping, "t1", commit: "t3"));
+            var afterFailure = ScanFull(tracker, mapping, "t1", commit: "t3");
+            Assert.Equal([3L, 5, 70, 71, Pages - 1], afterFailure.Pending);
+            Assert.Equal([5L], afterFailure.Reported); // this scan's own: written since the previous scan
             Assert.Empty(Scan(tracker, mapping, "t3", commit: "t4"));
 
             // One session at a time.
@@ -210,6 +216,11 @@ public sealed class TrackingChildProcessTests : IDisposable
             }
             Assert.Equal(pages.NonZero.Order(), pages.NonZero);
             Assert.Equal(pages.Zero.Order(), pages.Zero);
+            // Releasing the contents keeps the counts the capture reports afterwards.
+            long count = pages.ChangedCount;
+            pages.Dispose();
+            Assert.Equal(count, pages.ChangedCount);
+            Assert.True(pages.PreCopiedCount > 0);
 
             // When process_vm_readv is refused (here: a pid it cannot use), the same bytes come from /proc/PID/mem.
             var pinned = GC.AllocateUninitializedArray<byte>(2 * PageSize, pinned: true);

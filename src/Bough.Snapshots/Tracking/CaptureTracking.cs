@@ -79,7 +79,7 @@ internal sealed class CaptureTracking : IDisposable
         ArgumentNullException.ThrowIfNull(pages);
         if (_session?.Scan() is not { } written) return;
         // After the scan: a page that changes from here on is reported again by the scan in the window.
-        pages.Collect(mapping, _baselineParent is not null ? written : mapping.ChangedPages(), ct);
+        pages.Collect(mapping, _baselineParent is not null ? written.Pending : mapping.ChangedPages(), ct);
         _preCopied = true;
     }
 
@@ -98,7 +98,7 @@ internal sealed class CaptureTracking : IDisposable
             if (_session!.Scan() is { } since)
             {
                 if (_baselineParent is not null) Method = CaptureMethods.WrittenPages;
-                return (since, true);
+                return (since.Reported, true);
             }
             FullScanReason = "the write-tracking scan failed";
         }
