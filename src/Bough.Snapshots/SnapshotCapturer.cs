@@ -82,13 +82,6 @@ public sealed class SnapshotCapturer
         bool running = (await qmp.QueryStatusAsync(ct).ConfigureAwait(false)).Running;
         string accel = ReadAccel(r.Vm.Pid);
 
-        // With a write tracker, most pages are copied now, while the VM runs; the window copies what is written after.
-        using var tracking = CaptureTracking.Begin(r.Vm, mapping, parent, parentMeta);
-        using var pages = new CopiedPages(_maxBufferedBytes, Path.Combine(staging, SnapshotFiles.Layer + ".spill"));
-        var preCopy = Stopwatch.StartNew();
-        tracking.PreCopy(mapping, pages, ct);
-        long preCopyMs = preCopy.ElapsedMilliseconds;
-        StepHook?.Invoke("pre-copied");
         // The new overlay is created here, not by QEMU (mode "existing"): its header then names the plain
         // path of the frozen overlay as backing, whatever pseudo-filename QEMU uses for that node.
         try
@@ -98,6 +91,24 @@ public sealed class SnapshotCapturer
         catch (QemuImgException e)
         {
             throw new SnapshotException($"Could not create the next overlay {nextDisk}: {e.Message}", e);
+        }
+
+        // With a write tracker, most pages are copied now, while the VM runs, right before it stops; the window
+        // copies what is written after.
+        using var tracking = CaptureTracking.Begin(r.Vm, mapping, parent, parentMeta);
+        using var pages = new CopiedPages(_maxBufferedBytes, Path.Combine(staging, SnapshotFiles.Layer + ".spill"));
+        long preCopyMs;
+        try
+        {
+            var preCopy = Stopwatch.StartNew();
+            tracking.PreCopy(mapping, pages, ct);
+            preCopyMs = preCopy.ElapsedMilliseconds;
+            StepHook?.Invoke("pre-copied");
+        }
+        catch
+        {
+            StopWindow.TryDelete(nextDisk);
+            throw;
         }
 
         string devicePath = Path.Combine(staging, SnapshotFiles.DeviceState);

@@ -112,7 +112,8 @@ internal static class StopWindow
         return new StopWindowTimings(pauseMs, pagemapMs, copyMs, deviceMs, diskMs);
     }
 
-    private static void TryDelete(string path)
+    /// <summary>Deletes a file if it can (the new overlay of a capture that failed before the disk switch).</summary>
+    internal static void TryDelete(string path)
     {
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

@@ -43,10 +43,12 @@ public class WrittenPageTrackingTests(GuestImageFixture fx, ITestOutputHelper ou
     {
         string staging = Path.Combine(lab.SnapshotsDir, ".staging-fail-" + RamOracle.Token());
         lab.Capturer.StepHook = s => { if (s == step) throw new IOException($"injected failure at {s}"); };
+        string next = vm.NewDiskPath();
         var e = await Assert.ThrowsAnyAsync<Exception>(() => lab.Capturer.CaptureAsync(
-            new CaptureRequest(vm.Vm, staging, vm.MemoryFile, vm.MemoryBase, vm.ActiveDisk, vm.NewDiskPath()) { Parent = vm.LastSnapshot },
+            new CaptureRequest(vm.Vm, staging, vm.MemoryFile, vm.MemoryBase, vm.ActiveDisk, next) { Parent = vm.LastSnapshot },
             CancellationToken.None));
         lab.Capturer.StepHook = null;
+        Assert.Equal(e is SnapshotCaptureException { DiskSwitched: true }, File.Exists(next));
         Assert.True(e is SnapshotCaptureException || (e is IOException && step == "pre-copied"), e.ToString());
         if (e is SnapshotCaptureException { DiskSwitched: true } switched) vm.ActiveDisk = switched.ActiveDiskPath;
         Directory.Delete(staging, recursive: true);
