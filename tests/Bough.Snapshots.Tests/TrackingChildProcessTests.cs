@@ -262,6 +262,32 @@ public sealed class TrackingChildProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task The_library_does_nothing_when_the_kernel_refuses_a_userfaultfd()
+    {
+        // An unprivileged process gets no userfaultfd while vm.unprivileged_userfaultfd is 0: the library must leave
+        // the program running normally, without descriptor 1000. (Root, as QEMU starts, gets one.)
+        string lib = Path.Combine(_dir, "uffd-preload.so");
+        Assert.True(UffdPreload.WriteTo(lib));
+        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
+        bool unprivilegedAllowed = File.ReadAllText("/proc/sys/vm/unprivileged_userfaultfd").Trim() == "1";
+        const string Probe = "[ -e /proc/$$/fd/1000 ] && echo has || echo none";
+        Assert.Equal(unprivilegedAllowed ? "has" : "none",
+            await RunAsync("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", $"LD_PRELOAD={lib}", "/bin/sh", "-c", Probe));
+        Assert.Equal("has", await RunAsync("env", $"LD_PRELOAD={lib}", "/bin/sh", "-c", Probe));
+    }
+
+    private static async Task<string> RunAsync(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        string stdout = await p.StandardOutput.ReadToEndAsync();
+        string stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, $"{file} exited {p.ExitCode}: {stderr}");
+        return stdout.Trim();
+    }
+
+    [Fact]
     public async Task A_registration_the_kernel_refuses_disarms_the_tracker()
     {
         var (child, _) = await StartChildAsync(preload: true);
