@@ -35,12 +35,22 @@ public sealed record CaptureRequest(VmProcess Vm, string StagingDir, string VmMe
 }
 
 /// <summary>Time spent in the steps of a capture, for diagnostics.</summary>
-/// <param name="PagemapMs">The written-page scan and, for a full scan, the pagemap scan.</param>
-/// <param name="CopyPagesMs">Copying the pages out of QEMU.</param>
+/// <param name="PagemapMs">In the window: the written-page scan and, for a full scan, the pagemap scan.</param>
+/// <param name="CopyPagesMs">In the window: copying the pages out of QEMU.</param>
 /// <param name="DeviceStateMs">Saving the device state.</param>
 /// <param name="DiskSwitchMs">The disk switch.</param>
 /// <param name="AfterResumeMs">Everything after <c>cont</c>: layer, header, memory.img, fsyncs.</param>
-public sealed record CaptureTimings(long PagemapMs, long CopyPagesMs, long DeviceStateMs, long DiskSwitchMs, long AfterResumeMs);
+public sealed record CaptureTimings(long PagemapMs, long CopyPagesMs, long DeviceStateMs, long DiskSwitchMs, long AfterResumeMs)
+{
+    /// <summary>Before the VM stopped: the tracker's scan and the copy of the pages found (0 without a tracker).</summary>
+    public long PreCopyMs { get; init; }
+
+    /// <summary>Pages copied before the VM stopped; those written afterwards were copied again in the window.</summary>
+    public long PreCopiedPages { get; init; }
+
+    /// <summary>Pages copied while the VM was stopped.</summary>
+    public long WindowPages { get; init; }
+}
 
 /// <summary>Outcome of a capture. The snapshot is complete in the staging directory.</summary>
 /// <param name="PauseMs">How long the VM was stopped (from <c>stop</c> until <c>cont</c> returned); 0 if it was already paused.</param>

@@ -76,7 +76,7 @@ internal static class LayerWriter
             {
                 long p = pages.NonZero[i];
                 var page = output.AsSpan(outPages * PageSize, PageSize);
-                pages.Buffer.Read(i, page);
+                pages.Read(i, page);
                 if (parentHeader is not null && parentHeader.Ordinals[p] != MemoryHeader.ZeroOrdinal)
                 {
                     // The parent image is sparse (holes read as zeros) and candidates are never all zero.
@@ -131,7 +131,7 @@ internal static class LayerWriter
                 long first = nonZero[i];
                 int n = 1;
                 while (n < MaxRunPages && i + n < nonZero.Count && nonZero[i + n] == first + n) n++;
-                for (int k = 0; k < n; k++) pages.Buffer.Read(i + k, run.AsSpan(k * PageSize, PageSize));
+                for (int k = 0; k < n; k++) pages.Read(i + k, run.AsSpan(k * PageSize, PageSize));
                 RandomAccess.Write(img, run.AsSpan(0, n * PageSize), first * PageSize);
                 i += n;
             }

@@ -43,7 +43,7 @@ public sealed class SnapshotCapturer
         _maxBufferedBytes = maxBufferedBytes;
     }
 
-    /// <summary>Test hook: called after each step ("stopped", "pages-copied", "device-state", "disk-switched", "resumed"); may throw to inject a failure.</summary>
+    /// <summary>Test hook: called after each step ("pre-copied", "stopped", "pages-copied", "device-state", "disk-switched", "resumed"); may throw to inject a failure.</summary>
     internal Action<string>? StepHook { get; set; }
 
     public async Task<CaptureResult> CaptureAsync(CaptureRequest r, CancellationToken ct)
@@ -81,6 +81,7 @@ public sealed class SnapshotCapturer
             throw new ArgumentException($"{r.VmMemoryFile} is mapped with {mapping.Length} bytes but the VM has {ramBytes} bytes of RAM; it is not the VM's RAM file.", nameof(r));
         bool running = (await qmp.QueryStatusAsync(ct).ConfigureAwait(false)).Running;
         string accel = ReadAccel(r.Vm.Pid);
+
         // The new overlay is created here, not by QEMU (mode "existing"): its header then names the plain
         // path of the frozen overlay as backing, whatever pseudo-filename QEMU uses for that node.
         try
@@ -92,8 +93,24 @@ public sealed class SnapshotCapturer
             throw new SnapshotException($"Could not create the next overlay {nextDisk}: {e.Message}", e);
         }
 
+        // With a write tracker, most pages are copied now, while the VM runs, right before it stops; the window
+        // copies what is written after.
         using var tracking = CaptureTracking.Begin(r.Vm, mapping, parent, parentMeta);
         using var pages = new CopiedPages(_maxBufferedBytes, Path.Combine(staging, SnapshotFiles.Layer + ".spill"));
+        long preCopyMs;
+        try
+        {
+            var preCopy = Stopwatch.StartNew();
+            tracking.PreCopy(mapping, pages, ct);
+            preCopyMs = preCopy.ElapsedMilliseconds;
+            StepHook?.Invoke("pre-copied");
+        }
+        catch
+        {
+            StopWindow.TryDelete(nextDisk);
+            throw;
+        }
+
         string devicePath = Path.Combine(staging, SnapshotFiles.DeviceState);
         string nextNode = "snap" + Guid.NewGuid().ToString("N")[..24];
         var plan = new StopWindowPlan(r.Vm, running, mapping, devicePath, disk.NodeName!, activeDisk, nextDisk, nextNode, tracking);
@@ -149,7 +166,12 @@ public sealed class SnapshotCapturer
                 r.Vm.Pid, tracking.Method, window.PauseMs, pages.ChangedCount, stored, pages.Zero.Count, deduped);
             return new CaptureResult(window.PauseMs, pages.ChangedCount, stored, pages.Zero.Count, deduped, stored * PageSize,
                 frozen, nextDisk, nextNode, total.ElapsedMilliseconds,
-                new CaptureTimings(window.PagemapMs, window.CopyPagesMs, window.DeviceStateMs, window.DiskSwitchMs, afterMs), meta)
+                new CaptureTimings(window.PagemapMs, window.CopyPagesMs, window.DeviceStateMs, window.DiskSwitchMs, afterMs)
+                {
+                    PreCopyMs = preCopyMs,
+                    PreCopiedPages = pages.PreCopiedCount,
+                    WindowPages = pages.WindowCount,
+                }, meta)
             {
                 Tracking = tracking.Method,
             };

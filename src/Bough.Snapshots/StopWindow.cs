@@ -15,7 +15,7 @@ namespace Bough.Snapshots;
 /// <param name="ActiveDisk">The overlay the VM writes to now; frozen by the switch.</param>
 /// <param name="NextDisk">The new overlay (already created, backed by <paramref name="ActiveDisk"/>).</param>
 /// <param name="NextNode">QEMU node name for <paramref name="NextDisk"/>.</param>
-/// <param name="Tracking">Finds the pages to copy: written since the previous capture, or all QEMU holds.</param>
+/// <param name="Tracking">Finds the pages to copy: written since the pre-copy, or all QEMU holds.</param>
 internal sealed record StopWindowPlan(VmProcess Vm, bool WasRunning, GuestRamMapping Mapping, string DeviceStatePath,
     string DiskNode, string ActiveDisk, string NextDisk, string NextNode, CaptureTracking Tracking);
 
@@ -53,10 +53,18 @@ internal static class StopWindow
             }
             hook?.Invoke("stopped");
             var step = Stopwatch.StartNew();
-            var changed = plan.Tracking.FindChangedPages(plan.Mapping);
+            var (changed, late) = plan.Tracking.FindChangedPages(plan.Mapping);
             pagemapMs = step.ElapsedMilliseconds;
             step.Restart();
-            pages.Collect(plan.Mapping, changed, ct);
+            if (late)
+            {
+                pages.CollectLate(plan.Mapping, changed, ct);
+            }
+            else
+            {
+                pages.Reset();
+                pages.Collect(plan.Mapping, changed, ct);
+            }
             copyMs = step.ElapsedMilliseconds;
             hook?.Invoke("pages-copied");
             step.Restart();
@@ -104,7 +112,8 @@ internal static class StopWindow
         return new StopWindowTimings(pauseMs, pagemapMs, copyMs, deviceMs, diskMs);
     }
 
-    private static void TryDelete(string path)
+    /// <summary>Deletes a file if it can (the new overlay of a capture that failed before the disk switch).</summary>
+    internal static void TryDelete(string path)
     {
         try { File.Delete(path); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }

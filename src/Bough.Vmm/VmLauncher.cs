@@ -151,8 +151,13 @@ public sealed class VmLauncher
     /// </summary>
     private static void DeleteStaleFiles(RuntimeDirLayout layout)
     {
-        foreach (string path in new[] { layout.PidFile, layout.QmpSocket, layout.AgentSocket, layout.ConsoleLog, layout.JailFile, layout.PreloadLibrary })
+        foreach (string path in new[]
+                 {
+                     layout.PidFile, layout.QmpSocket, layout.AgentSocket, layout.ConsoleLog, layout.JailFile, layout.PreloadLibrary,
+                 })
+        {
             File.Delete(path);
+        }
     }
 
     private static string PrepareMemoryFile(VmSpec spec, RuntimeDirLayout layout)

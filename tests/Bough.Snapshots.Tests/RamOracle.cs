@@ -16,12 +16,17 @@ internal sealed class RamOracle
     /// <summary>Pages QEMU held privately when the RAM was read (what a full scan would have copied).</summary>
     public long PrivatePages { get; private set; }
 
-    /// <summary>Arms <paramref name="capturer"/> to record the RAM of <paramref name="vm"/> in its next stop window.</summary>
-    public void Watch(SnapshotCapturer capturer, TestVm vm)
+    /// <summary>
+    /// Arms <paramref name="capturer"/> to record the RAM of <paramref name="vm"/> in its next stop window, and to run
+    /// <paramref name="beforeStop"/> after the pre-copy, before the VM stops (its writes must reach the snapshot).
+    /// </summary>
+    public void Watch(SnapshotCapturer capturer, TestVm vm, Func<Task>? beforeStop = null)
     {
         _ram = null;
         capturer.StepHook = step =>
         {
+            // The hook is synchronous; the guest work is not (and must not wait on the test's context).
+            if (step == "pre-copied" && beforeStop is not null) Task.Run(beforeStop).GetAwaiter().GetResult();
             if (step != "pages-copied") return;
             var mapping = GuestRamMapping.Find(vm.Vm.Pid, vm.MemoryFile);
             PrivatePages = mapping.ChangedPages().Count;

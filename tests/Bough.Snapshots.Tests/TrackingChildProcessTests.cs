@@ -20,7 +20,7 @@ public sealed class TrackingChildProcessTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>The child: prints "ready", then per line "w P..." writes a byte into each page P, "r P..." reads them.</summary>
+    /// <summary>The child: prints "ready", then per line "w P..." increments byte 7 of each page P, "z P..." zeroes it, "r P..." reads.</summary>
     private const string ChildScript = """
         import mmap, os, sys
         fd = os.open(sys.argv[1], os.O_RDWR)
@@ -30,6 +30,7 @@ public sealed class TrackingChildProcessTests : IDisposable
             cmd, *pages = line.split()
             for p in map(int, pages):
                 if cmd == "w": m[p * 4096 + 7] = (m[p * 4096 + 7] + 1) % 256
+                elif cmd == "z": m[p * 4096 + 7] = 0
                 else: m[p * 4096]
             print("ok", flush=True)
         """;
@@ -88,13 +89,17 @@ public sealed class TrackingChildProcessTests : IDisposable
 
     private static WrittenPageTracker Arm(int pid) => WrittenPageTracker.Arm(pid, Native.PidfdOpen(pid), NullLogger.Instance);
 
-    private static List<long> Scan(WrittenPageTracker tracker, GuestRamMapping mapping, string? expectedBaseline, string? commit)
+    /// <summary>One capture's session with one scan; the pages pending since the baseline.</summary>
+    private static List<long> Scan(WrittenPageTracker tracker, GuestRamMapping mapping, string? expectedBaseline, string? commit) =>
+        [.. ScanFull(tracker, mapping, expectedBaseline, commit).Pending];
+
+    private static WrittenPages ScanFull(WrittenPageTracker tracker, GuestRamMapping mapping, string? expectedBaseline, string? commit)
     {
         using var session = tracker.TryBeginCapture(mapping.TrackingSegments()) ?? throw new InvalidOperationException(tracker.Status);
         Assert.Equal(expectedBaseline, session.Baseline);
         var pages = session.Scan() ?? throw new InvalidOperationException(tracker.Status);
         if (commit is not null) session.Commit(commit);
-        return [.. pages];
+        return pages;
     }
 
     [Fact]
@@ -120,7 +125,9 @@ public sealed class TrackingChildProcessTests : IDisposable
             // A capture that fails after its scan does not commit: its pages stay pending.
             Assert.Equal([3L, 70, 71, Pages - 1], Scan(tracker, mapping, "t1", commit: null));
             await child.DoAsync("w", 5);
-            Assert.Equal([3L, 5, 70, 71, Pages - 1], Scan(tracker, mapping, "t1", commit: "t3"));
+            var afterFailure = ScanFull(tracker, mapping, "t1", commit: "t3");
+            Assert.Equal([3L, 5, 70, 71, Pages - 1], afterFailure.Pending);
+            Assert.Equal([5L], afterFailure.Reported); // this scan's own: written since the previous scan
             Assert.Empty(Scan(tracker, mapping, "t3", commit: "t4"));
 
             // One session at a time.
@@ -186,17 +193,41 @@ public sealed class TrackingChildProcessTests : IDisposable
             var page = new byte[PageSize];
             for (int k = 0; k < pages.NonZero.Count; k++)
             {
-                pages.Buffer.Read(k, page);
+                pages.Read(k, page);
                 Assert.Equal(pages.NonZero[k] == 448 ? 2 : 1, page[7]);
                 Assert.Equal(PageSize - 1, page.AsSpan().Count((byte)0));
             }
+
+            // A late pass (pages written after the first pass's scan) replaces those pages, adds new ones in order, and
+            // a page zeroed since moves to the zero list.
+            await child.DoAsync("w", 448, 0, 1);
+            await child.DoAsync("z", 3);
+            pages.CollectLate(mapping, [0L, 1, 2, 3, 448], CancellationToken.None);
+            Assert.Equal(wanted.Length + 1, pages.ChangedCount); // page 1 was not in the first pass
+            Assert.Contains(1L, pages.NonZero);
+            Assert.Contains(3L, pages.Zero);
+            Assert.DoesNotContain(3L, pages.NonZero);
+            Assert.Contains(2L, pages.Zero);
+            for (int k = 0; k < pages.NonZero.Count; k++)
+            {
+                pages.Read(k, page);
+                long p = pages.NonZero[k];
+                Assert.Equal(p == 448 ? 3 : p == 0 ? 2 : 1, page[7]);
+            }
+            Assert.Equal(pages.NonZero.Order(), pages.NonZero);
+            Assert.Equal(pages.Zero.Order(), pages.Zero);
+            // Releasing the contents keeps the counts the capture reports afterwards.
+            long count = pages.ChangedCount;
+            pages.Dispose();
+            Assert.Equal(count, pages.ChangedCount);
+            Assert.True(pages.PreCopiedCount > 0);
 
             // When process_vm_readv is refused (here: a pid it cannot use), the same bytes come from /proc/PID/mem.
             var pinned = GC.AllocateUninitializedArray<byte>(2 * PageSize, pinned: true);
             ProcessMemory.IoVec[] runs =
             [
-                new() { Base = (nint)mapping.AddressOf(448), Length = PageSize },
-                new() { Base = (nint)mapping.AddressOf(3), Length = PageSize },
+                new() { Base = (nint)mapping.AddressOf(0), Length = PageSize },
+                new() { Base = (nint)mapping.AddressOf(6), Length = PageSize },
             ];
             using var mem = mapping.OpenMemory();
             ProcessMemory.Read(-1, pinned, 0, 2 * PageSize, runs, 2, mem);
@@ -228,6 +259,32 @@ public sealed class TrackingChildProcessTests : IDisposable
             Assert.False(tracker.IsArmed);
             Assert.Contains("not a userfaultfd", tracker.Status, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task The_library_does_nothing_when_the_kernel_refuses_a_userfaultfd()
+    {
+        // An unprivileged process gets no userfaultfd while vm.unprivileged_userfaultfd is 0: the library must leave
+        // the program running normally, without descriptor 1000. (Root, as QEMU starts, gets one.)
+        string lib = Path.Combine(_dir, "uffd-preload.so");
+        Assert.True(UffdPreload.WriteTo(lib));
+        File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
+        bool unprivilegedAllowed = File.ReadAllText("/proc/sys/vm/unprivileged_userfaultfd").Trim() == "1";
+        const string Probe = "[ -e /proc/$$/fd/1000 ] && echo has || echo none";
+        Assert.Equal(unprivilegedAllowed ? "has" : "none",
+            await RunAsync("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", $"LD_PRELOAD={lib}", "/bin/sh", "-c", Probe));
+        Assert.Equal("has", await RunAsync("env", $"LD_PRELOAD={lib}", "/bin/sh", "-c", Probe));
+    }
+
+    private static async Task<string> RunAsync(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        string stdout = await p.StandardOutput.ReadToEndAsync();
+        string stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, $"{file} exited {p.ExitCode}: {stderr}");
+        return stdout.Trim();
     }
 
     [Fact]

@@ -19,15 +19,17 @@ public static class CaptureMethods
 /// <summary>
 /// One capture's choice between copying the pages written since the previous capture and copying every page QEMU
 /// holds privately, and its use of the VM's <see cref="WrittenPageTracker"/>. Written pages are used only when
-/// everything is certain: the tracker's baseline is exactly the capture's parent (same capture token) and the scan in
-/// the stop window succeeds. Otherwise the full scan runs, which is always right; the tracker still scans (before the
-/// window) so that this capture becomes the baseline of the next.
+/// everything is certain: the tracker's baseline is exactly the capture's parent (same capture token) and both scans
+/// succeed. Otherwise every page QEMU holds is copied, which is always right, and the tracker still scans so that this
+/// capture becomes the baseline of the next. With a tracker most pages are copied before the VM stops and the window
+/// copies only those written since (<see cref="PreCopy"/>).
 /// </summary>
 internal sealed class CaptureTracking : IDisposable
 {
     private readonly WrittenPagesSession? _session;
     private readonly SnapshotRef? _baselineParent;
     private readonly string _why;
+    private bool _preCopied;
 
     private CaptureTracking(WrittenPagesSession? session, SnapshotRef? baselineParent, string why)
     {
@@ -48,12 +50,7 @@ internal sealed class CaptureTracking : IDisposable
     /// <summary>The snapshot the copied pages are a layer over when written pages were used; null: the memory base.</summary>
     public SnapshotRef? LayeredOn => Method == CaptureMethods.WrittenPages ? _baselineParent : null;
 
-    /// <summary>
-    /// Before the VM stops: opens the tracker session and checks whether <paramref name="parent"/> is its baseline. When
-    /// it is not, this capture copies every page QEMU holds and becomes the baseline of the next: the tracker's scan
-    /// runs here, with the VM still running (see <see cref="WrittenPagesSession"/> for why that is safe), because the
-    /// first scan of a VM write-protects all its RAM and can take far longer than a stop window should.
-    /// </summary>
+    /// <summary>Before the VM stops: opens the tracker session and checks whether <paramref name="parent"/> is its baseline.</summary>
     public static CaptureTracking Begin(VmProcess vm, GuestRamMapping mapping, SnapshotRef? parent, SnapshotMetadata? parentMeta)
     {
         ArgumentNullException.ThrowIfNull(vm);
@@ -65,32 +62,51 @@ internal sealed class CaptureTracking : IDisposable
         if (session.Baseline is not null && parent is not null && parentMeta?.CaptureToken == session.Baseline &&
             parentMeta.PageCount == mapping.PageCount)
             return new CaptureTracking(session, parent, "");
-        string why = session.Baseline is null
+        return new CaptureTracking(session, null, session.Baseline is null
             ? "no baseline yet (first capture since this QEMU started or was adopted)"
-            : $"the parent {parent?.Id ?? "(none)"} is not the capture the tracking started from";
-        session.Scan();
-        return new CaptureTracking(session, null, why);
+            : $"the parent {parent?.Id ?? "(none)"} is not the capture the tracking started from");
     }
 
     /// <summary>
-    /// Inside the stop window: the pages to copy, ascending. Written pages when the baseline is the parent and the scan
-    /// (now, with the VM stopped) succeeds; else the pagemap scan of every page QEMU holds privately.
+    /// Before the VM stops, with the VM running: scans (write-protecting what it reports) and copies the pages this
+    /// capture needs as they are now, written since the baseline or every page QEMU holds. The stop window then copies
+    /// only what is written after this scan (<see cref="FindChangedPages"/>). Without a tracker this does nothing and the
+    /// window copies everything. The first scan of a VM write-protects all its RAM; it also runs here, not in the window.
     /// </summary>
-    public IReadOnlyList<long> FindChangedPages(GuestRamMapping mapping)
+    public void PreCopy(GuestRamMapping mapping, CopiedPages pages, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(mapping);
+        ArgumentNullException.ThrowIfNull(pages);
+        if (_session?.Scan() is not { } written) return;
+        // After the scan: a page that changes from here on is reported again by the scan in the window.
+        pages.Collect(mapping, _baselineParent is not null ? written.Pending : mapping.ChangedPages(), ct);
+        _preCopied = true;
+    }
+
+    /// <summary>
+    /// Inside the stop window: the pages to copy now (ascending), and whether they go on top of the pre-copy
+    /// (<c>Late</c>) or replace it. After a pre-copy: the pages written since its scan. Else, or when that scan fails,
+    /// every page QEMU holds privately (the full scan), which never depends on the tracker.
+    /// </summary>
+    public (IReadOnlyList<long> Pages, bool Late) FindChangedPages(GuestRamMapping mapping)
     {
         ArgumentNullException.ThrowIfNull(mapping);
         Method = CaptureMethods.FullScan;
         FullScanReason = _why;
-        if (_baselineParent is not null)
+        if (_preCopied)
         {
-            if (_session!.Scan() is { } written)
+            if (_session!.Scan() is { } since)
             {
-                Method = CaptureMethods.WrittenPages;
-                return written;
+                if (_baselineParent is not null) Method = CaptureMethods.WrittenPages;
+                return (since.Reported, true);
             }
             FullScanReason = "the write-tracking scan failed";
         }
-        return mapping.ChangedPages();
+        else if (_session is not null)
+        {
+            FullScanReason = "the write-tracking scan failed";
+        }
+        return (mapping.ChangedPages(), false);
     }
 
     /// <summary>The snapshot is complete: it becomes the tracker's baseline (if the scan in its window succeeded).</summary>

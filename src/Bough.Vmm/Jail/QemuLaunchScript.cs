@@ -12,8 +12,8 @@ namespace Bough.Vmm;
 /// opens the VM's disk twice as descriptors 3 (read-write) and 4 (read-only), which QEMU takes as fd set
 /// <see cref="QemuCommandLine.DiskFdSet"/>, sets <c>LD_PRELOAD</c> to the write-tracking library when one is given
 /// (<see cref="Tracking.UffdPreload"/>: only this QEMU loads it, not the shells), and then <c>exec</c>s QEMU: the printed
-/// pid is QEMU's, and QEMU is not the daemon's child, so it survives a daemon that is killed. (A background job of a non-interactive shell is no process group leader, so <c>setsid</c>
-/// does not fork again.)</para>
+/// pid is QEMU's, and QEMU is not the daemon's child, so it survives a daemon that is killed. (A background job of a
+/// non-interactive shell is no process group leader, so <c>setsid</c> does not fork again.)</para>
 /// <para>Paths and QEMU's arguments are passed as positional parameters, never spliced into the script.</para>
 /// </remarks>
 internal static class QemuLaunchScript

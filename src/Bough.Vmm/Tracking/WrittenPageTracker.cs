@@ -140,12 +140,14 @@ public sealed class WrittenPageTracker : IDisposable
         return true;
     }
 
-    /// <summary>Scans, adds to the pending set, and returns every page pending since the baseline; null when the scan failed.</summary>
-    internal List<long>? ScanAndCollect()
+    /// <summary>Scans, adds to the pending set, and returns what this scan reported and everything pending since the
+    /// baseline (both ascending); null when the scan failed.</summary>
+    internal WrittenPages? ScanAndCollect()
     {
         lock (_gate)
         {
             if (_wp is null || _registered is null) return null;
+            var reported = new List<long>();
             try
             {
                 foreach (var s in _registered)
@@ -158,7 +160,11 @@ public sealed class WrittenPageTracker : IDisposable
                             throw new IOException($"PAGEMAP_SCAN reported 0x{from:x}-0x{to:x} outside 0x{s.Address:x}-0x{end:x}");
                         long first = filePage0 + (long)((from - s.Address) / PageSize);
                         long count = (long)((to - from + PageSize - 1) / PageSize);
-                        for (long p = first; p < first + count; p++) _pending[p >> 6] |= 1UL << (int)(p & 63);
+                        for (long p = first; p < first + count; p++)
+                        {
+                            _pending[p >> 6] |= 1UL << (int)(p & 63);
+                            reported.Add(p);
+                        }
                     });
                 }
             }
@@ -167,18 +173,18 @@ public sealed class WrittenPageTracker : IDisposable
                 Disarm($"scan failed: {e.Message}");
                 return null;
             }
-            var pages = new List<long>();
+            var pending = new List<long>();
             for (int w = 0; w < _pending.Length; w++)
             {
                 ulong bits = _pending[w];
                 while (bits != 0)
                 {
                     int b = System.Numerics.BitOperations.TrailingZeroCount(bits);
-                    pages.Add(((long)w << 6) + b);
+                    pending.Add(((long)w << 6) + b);
                     bits &= bits - 1;
                 }
             }
-            return pages;
+            return new WrittenPages(pending, reported);
         }
     }
 

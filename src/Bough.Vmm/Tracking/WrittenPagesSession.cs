@@ -1,5 +1,11 @@
 namespace Bough.Vmm.Tracking;
 
+/// <summary>The outcome of one scan (file page numbers, ascending).</summary>
+/// <param name="Pending">Every page written since the baseline's scan: this scan's and those of scans no capture has
+/// committed yet.</param>
+/// <param name="Reported">The pages this scan reported: written since the previous scan.</param>
+public sealed record WrittenPages(IReadOnlyList<long> Pending, IReadOnlyList<long> Reported);
+
 /// <summary>
 /// One capture's use of a <see cref="WrittenPageTracker"/>. Read <see cref="Baseline"/> before the VM stops to decide
 /// whether the capture can be a layer over that snapshot, <see cref="Scan"/>, and <see cref="Commit"/> once the
@@ -33,11 +39,11 @@ public sealed class WrittenPagesSession : IDisposable
     public string? Baseline { get; }
 
     /// <summary>
-    /// Every page (file page number, ascending) written since <see cref="Baseline"/>'s scan, write-protecting them
+    /// Scans: the pages written since <see cref="Baseline"/>'s scan and since the previous scan, write-protecting them
     /// again. Null when the scan failed: tracking is then off for this VM, and the capture must copy every page QEMU
     /// holds privately.
     /// </summary>
-    public IReadOnlyList<long>? Scan()
+    public WrittenPages? Scan()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var pages = _tracker.ScanAndCollect();
