@@ -185,6 +185,21 @@ public sealed class BootSnapshotTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_guest_that_refuses_the_identity_fails_the_create_without_retiring_the_boot_snapshot()
+    {
+        await _h.CreateAsync();
+        var boot = Assert.Single(await BootRowsAsync());
+        _h.Agents.ConfigureFailure = _ => new AgentClient.AgentException("bad_request", "fake: no such user 'nobody2'");
+
+        var ex = await Assert.ThrowsAsync<BoughException>(() => _h.CreateAsync());
+
+        Assert.Equal(ErrorCodes.CreateFailed, ex.Code);
+        Assert.Equal(boot.BootKey, (await _h.SnapshotRowAsync(boot.Id))!.BootKey); // not the snapshot's fault
+        Assert.Equal(1, _h.Launcher.Boot.Calls); // and no cold boot tried after it
+        Assert.Single(await _h.RowsAsync());
+    }
+
+    [Fact]
     public async Task Shutdown_during_the_boot_snapshot_capture_leaves_nothing_half_published()
     {
         var capture = _h.Capturer.Capture.Hold(1);
