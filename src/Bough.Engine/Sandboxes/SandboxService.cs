@@ -89,7 +89,7 @@ internal sealed class SandboxService(
         // (state 'starting') and cleans up whatever the runtime dir holds.
         await store.InsertAsync(record, CancellationToken.None);
         await booter.BootAsync(lease, rt, image,
-            plan.Publishes ? token => bootSnapshots.TryPublishAsync(lease, rt, plan.Key!, token) : null, ct);
+            plan.Publishes ? token => bootSnapshots.TryPublishAsync(lease, rt, image.Config, plan.Key!, token) : null, ct);
         return ContractMapping.ToContract(await deadlines.StartAsync(rt, spec.Lifetime));
     }
 
