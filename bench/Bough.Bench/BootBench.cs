@@ -78,11 +78,13 @@ public static class BootBench
     }
 
     /// <summary>Branch N children of one source; time until every child answered an exec, and CPU-seconds of each child's QEMU by then.</summary>
-    public static async Task FanOutAsync(BoughClient client, int[] sizes, int reps)
+    /// <param name="sourceMemoryMiB">The source's memory (children have the same): smaller lets N=100 pass admission on a small host.</param>
+    public static async Task FanOutAsync(BoughClient client, int[] sizes, int reps, int? sourceMemoryMiB = null)
     {
         Console.WriteLine();
-        Console.WriteLine("## branch fan-out: until every child answered `true`; CPU-seconds per child (its QEMU's utime+stime by then)");
-        var source = await client.CreateSandboxAsync(new CreateSandboxRequest());
+        Console.WriteLine("## branch fan-out: until every child answered `true`; CPU-seconds per child (its QEMU's utime+stime by then)" +
+                          (sourceMemoryMiB is { } m ? $"; {m} MiB guests" : ""));
+        var source = await client.CreateSandboxAsync(new CreateSandboxRequest { MemoryMiB = sourceMemoryMiB });
         try
         {
             await Exec(client, source.Id, "setsid sh -c 'while true; do sleep 1; done' >/dev/null 2>&1 &");
@@ -94,13 +96,20 @@ public static class BootBench
                 for (var r = 0; r < (n >= 50 ? 1 : reps); r++)
                 {
                     var sw = Stopwatch.StartNew();
-                    var branch = await client.BranchAsync(source.Id, new BranchRequest { Count = n });
+                    BranchResult branch;
+                    try { branch = await client.BranchAsync(source.Id, new BranchRequest { Count = n }); }
+                    catch (BoughApiException e)
+                    {
+                        Console.WriteLine($"branch N={n}: failed after {sw.Elapsed.TotalSeconds:F0} s: {e.Status} {e.Code}: {e.Message.Split('\n')[0]}");
+                        continue;
+                    }
                     call.Add(sw.Elapsed.TotalMilliseconds);
                     await Task.WhenAll(branch.Children.Select(c => Exec(client, c.Id, "true")));
                     total.Add(sw.Elapsed.TotalMilliseconds);
                     cpu.Add(branch.Children.Sum(c => CpuSeconds(c.Pid!.Value)) / n);
                     await Task.WhenAll(branch.Children.Select(c => client.DeleteSandboxAsync(c.Id)));
                 }
+                if (total.Count == 0) continue;
                 Stats.Print($"branch N={n}: all children answered (ms)", total);
                 Stats.Print($"branch N={n}: the branch call itself (ms)", call);
                 Stats.Print($"branch N={n}: CPU-seconds per child", cpu);

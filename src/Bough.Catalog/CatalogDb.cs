@@ -7,8 +7,11 @@ namespace Bough.Catalog;
 
 /// <summary>
 /// The daemon's SQLite database: connection settings and schema migrations. Callers open a
-/// connection per operation (<see cref="Open"/>); the provider pools them underneath.
+/// connection per operation (<see cref="Open"/> to read, <see cref="OpenWriterAsync"/> to write);
+/// the provider pools them underneath.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification =
+    "SemaphoreSlim needs disposing only once its AvailableWaitHandle is used, which Bough never does; the catalog lives as long as the daemon.")]
 public sealed class CatalogDb
 {
     /// <summary>How long a writer waits for another writer's lock before SQLITE_BUSY.</summary>
@@ -17,6 +20,7 @@ public sealed class CatalogDb
     private readonly string _connectionString;
     private readonly IReadOnlyList<Migration> _migrations;
     private readonly ILogger _logger;
+    private readonly SemaphoreSlim _writers = new(1, 1);
 
     static CatalogDb() => SQLitePCL.Batteries_V2.Init();
 
@@ -51,6 +55,26 @@ public sealed class CatalogDb
 
     /// <summary>Highest version this build knows.</summary>
     public int LatestKnownVersion => _migrations.Count == 0 ? 0 : _migrations[^1].Version;
+
+    /// <summary>
+    /// Opens a connection for one write, after the writers of this process before it. SQLite takes one writer at a
+    /// time and makes the others wait in its busy handler, which sleeps on the calling thread: a burst of writes (a
+    /// hundred sandboxes starting at once) would tie up the thread pool and stall everything else. Queued here they
+    /// wait without a thread; the busy timeout still covers writers in other processes. Dispose to let the next in.
+    /// </summary>
+    public async Task<CatalogWriter> OpenWriterAsync(CancellationToken ct)
+    {
+        await _writers.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return new CatalogWriter(Open(), _writers);
+        }
+        catch
+        {
+            _writers.Release();
+            throw;
+        }
+    }
 
     /// <summary>
     /// Opens a connection with per-connection settings applied (busy timeout, foreign keys).
@@ -169,5 +193,25 @@ public sealed class CatalogDb
             ArgumentException.ThrowIfNullOrWhiteSpace(m.Sql, nameof(migrations));
             previous = m.Version;
         }
+    }
+}
+
+/// <summary>A connection for one write (<see cref="CatalogDb.OpenWriterAsync"/>); disposing it lets the next writer in.</summary>
+public sealed class CatalogWriter : IAsyncDisposable
+{
+    private SemaphoreSlim? _gate;
+
+    internal CatalogWriter(SqliteConnection connection, SemaphoreSlim gate)
+    {
+        Connection = connection;
+        _gate = gate;
+    }
+
+    public SqliteConnection Connection { get; }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await Connection.DisposeAsync().ConfigureAwait(false); }
+        finally { Interlocked.Exchange(ref _gate, null)?.Release(); }
     }
 }

@@ -39,7 +39,8 @@ public sealed class ImageStore(CatalogDb db)
     public async Task UpsertAsync(ImageRecord r, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(r);
-        await using var conn = db.Open();
+        await using var writer = await db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         // ON CONFLICT(name), not INSERT OR REPLACE: the latter would also silently drop another
         // image's row whose id collided.
@@ -89,7 +90,8 @@ public sealed class ImageStore(CatalogDb db)
     /// <returns>False when there was no such row.</returns>
     public async Task<bool> DeleteAsync(string name, CancellationToken ct)
     {
-        await using var conn = db.Open();
+        await using var writer = await db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = "DELETE FROM images WHERE name = $name;";
         cmd.Parameters.AddWithValue("$name", name);

@@ -43,7 +43,8 @@ public sealed class SandboxStore
             CreatedAt = r.CreatedAt == default ? now : r.CreatedAt,
             UpdatedAt = r.UpdatedAt == default ? now : r.UpdatedAt,
         };
-        await using var conn = _db.Open();
+        await using var writer = await _db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = $"INSERT INTO sandboxes ({Columns}) VALUES " +
                           "($id, $state, $reason, $image, $vcpus, $mem, $created, $updated, $meta, $env, $ports, $internet, $accel, $pid, $dir, $snap, $memfile, $disk, $template, $vmuid, $endat, $ontimeout, $network, $boot);";
@@ -89,7 +90,8 @@ public sealed class SandboxStore
     {
         ArgumentNullException.ThrowIfNull(r);
         r = r with { UpdatedAt = _time.GetUtcNow() };
-        await using var conn = _db.Open();
+        await using var writer = await _db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = """
             UPDATE sandboxes SET state = $state, state_reason = $reason, image = $image, vcpus = $vcpus,
@@ -107,7 +109,8 @@ public sealed class SandboxStore
     /// <exception cref="SandboxNotFoundException">No such row.</exception>
     public async Task SetStateAsync(string id, SandboxState state, string? reason, CancellationToken ct)
     {
-        await using var conn = _db.Open();
+        await using var writer = await _db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = "UPDATE sandboxes SET state = $state, state_reason = $reason, updated_at = $updated WHERE id = $id;";
         cmd.Parameters.AddWithValue("$id", id);
@@ -120,7 +123,8 @@ public sealed class SandboxStore
     /// <returns>False when there was no such row.</returns>
     public async Task<bool> DeleteAsync(string id, CancellationToken ct)
     {
-        await using var conn = _db.Open();
+        await using var writer = await _db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = "DELETE FROM sandboxes WHERE id = $id;";
         cmd.Parameters.AddWithValue("$id", id);

@@ -40,7 +40,8 @@ public sealed class SnapshotStore(CatalogDb db)
 
     public async Task InsertAsync(SnapshotRecord r, CancellationToken ct)
     {
-        await using var conn = db.Open();
+        await using var writer = await db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = $"INSERT INTO snapshots ({Columns}) VALUES ($id, $tag, $parent, $source, $depth, $kind, $image, $vcpus, $mem, $membytes, $diskbytes, $pause, $dir, $created, $keep, $bootkey);";
         var p = cmd.Parameters;
@@ -84,7 +85,8 @@ public sealed class SnapshotStore(CatalogDb db)
     /// </summary>
     public async Task<bool> SetBootKeyAsync(string id, string? bootKey, CancellationToken ct)
     {
-        await using var conn = db.Open();
+        await using var writer = await db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = "UPDATE snapshots SET boot_key = $key WHERE id = $id;";
         cmd.Parameters.AddWithValue("$id", id);
@@ -98,7 +100,8 @@ public sealed class SnapshotStore(CatalogDb db)
 
     public async Task<bool> DeleteAsync(string id, CancellationToken ct)
     {
-        await using var conn = db.Open();
+        await using var writer = await db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = "DELETE FROM snapshots WHERE id = $id;";
         cmd.Parameters.AddWithValue("$id", id);

@@ -34,7 +34,8 @@ public sealed class TemplateStore(CatalogDb db)
     public async Task InsertAsync(TemplateRecord r, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(r);
-        await using var conn = db.Open();
+        await using var writer = await db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = $"INSERT INTO templates ({Columns}) VALUES " +
                           "($name, $image, $snap, $vcpus, $mem, $start, $ready, $env, $ports, $internet, $warmup, $created);";
@@ -67,7 +68,8 @@ public sealed class TemplateStore(CatalogDb db)
     /// <returns>False when there was no such row.</returns>
     public async Task<bool> DeleteAsync(string name, CancellationToken ct)
     {
-        await using var conn = db.Open();
+        await using var writer = await db.OpenWriterAsync(ct);
+        var conn = writer.Connection;
         await using var cmd = conn.CreateCommand();
         cmd.CommandText = "DELETE FROM templates WHERE name = $name;";
         cmd.Parameters.AddWithValue("$name", name);

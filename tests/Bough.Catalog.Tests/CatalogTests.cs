@@ -215,6 +215,26 @@ public sealed class CatalogTests : IDisposable
         Assert.Single(await store.ListAsync(ct));
     }
 
+    /// <summary>
+    /// Writers of one process queue on the catalog's async gate instead of sleeping in SQLite's busy handler; a burst
+    /// of them all lands, and a write that fails (a duplicate id) still lets the next one in.
+    /// </summary>
+    [Fact]
+    public async Task Concurrent_writes_all_land_and_a_failed_write_releases_the_writer_gate()
+    {
+        var db = new CatalogDb(DbPath);
+        await db.MigrateAsync(CancellationToken.None);
+        var store = new SandboxStore(db);
+        var ct = CancellationToken.None;
+
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(i => store.InsertAsync(Sample($"sb-burst{i:D4}"), ct)));
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(i => store.SetStateAsync($"sb-burst{i:D4}", SandboxState.Running, null, ct)));
+        Assert.Equal(64, (await store.ListAsync(ct)).Count(r => r.State == SandboxState.Running));
+
+        await Assert.ThrowsAsync<SandboxAlreadyExistsException>(() => store.InsertAsync(Sample("sb-burst0000"), ct));
+        Assert.True(await store.DeleteAsync("sb-burst0001", ct).WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
     [Fact]
     public async Task Store_RoundTrips_the_containment_columns_and_defaults_them_for_old_rows()
     {

@@ -1,8 +1,11 @@
 using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
+using Bough.AgentClient;
 using Bough.Catalog;
+using Bough.Contracts;
 using Bough.Engine.Boot;
 using Bough.Engine.Capture;
+using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
 using Bough.Engine.Sandboxes;
 using Microsoft.Extensions.Logging;
@@ -13,8 +16,9 @@ namespace Bough.Engine.BootSnapshots;
 /// Every create from an image is a restore once its shape has a boot snapshot. The first create of a shape boots
 /// cold and, between its agent answering and its identity being applied, is captured into the shape's boot
 /// snapshot (kind <see cref="SnapshotKind.Boot"/>): at that point the guest holds nothing of that sandbox yet (no
-/// hostname, env, clock or entropy of its own, no files, no command run), so what others start from is the image
-/// booted and nothing more. Later creates of the shape restore from it and get their own identity, like any child.
+/// hostname, env, clock or entropy of its own, no files, no command of its own run), so what others start from is the
+/// image booted (and its agent warmed up) and nothing more. Later creates of the shape restore from it and get their
+/// own identity, like any child.
 /// </summary>
 /// <remarks>
 /// Publishing is single-flight per shape key: concurrent first creates all boot cold, one of them captures. It is
@@ -24,8 +28,13 @@ namespace Bough.Engine.BootSnapshots;
 /// fails to restore is retired (its key cleared) so the next create boots cold and publishes a fresh one.
 /// </remarks>
 internal sealed partial class BootSnapshotService(
-    EngineOptions options, BootShapes shapes, SnapshotStore snapshots, CaptureSlots slots, CaptureOrchestrator capture, ILogger<BootSnapshotService> log)
+    EngineOptions options, BootShapes shapes, SnapshotStore snapshots, CaptureSlots slots, CaptureOrchestrator capture,
+    GuestIdentity identity, ILogger<BootSnapshotService> log)
 {
+    /// <summary>The busybox every image carries (injected under /.bough at publish), so the warm-up needs nothing of the image.</summary>
+    private static readonly string[] WarmUpCommand = ["/.bough/bin/busybox", "true"];
+    private static readonly TimeSpan WarmUpTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a first create waits for a capture slot before giving up on publishing (it never waits for long).</summary>
     private static readonly TimeSpan SlotWait = TimeSpan.FromMilliseconds(250);
 
@@ -48,11 +57,13 @@ internal sealed partial class BootSnapshotService(
     /// Captures the sandbox being created into the boot snapshot of <paramref name="key"/>. Called after its agent
     /// answered and before its identity is applied; the caller holds its lifecycle lease.
     /// </summary>
+    /// <param name="image">The image's exec defaults, which the warm-up applies (they are every sandbox's of the image).</param>
     /// <exception cref="OperationCanceledException">Only when <paramref name="ct"/> was cancelled (the create ends).</exception>
-    public async Task TryPublishAsync(LifecycleLease lease, SandboxRuntime rt, string key, CancellationToken ct)
+    public async Task TryPublishAsync(LifecycleLease lease, SandboxRuntime rt, ImageConfig image, string key, CancellationToken ct)
     {
         try
         {
+            await WarmUpAsync(rt, image, ct);
             using var quick = CancellationTokenSource.CreateLinkedTokenSource(ct);
             quick.CancelAfter(SlotWait);
             CaptureSlotLease slot;
@@ -77,6 +88,27 @@ internal sealed partial class BootSnapshotService(
         catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested) && ex is not OutOfMemoryException)
         {
             log.LogWarning(ex, "publishing a boot snapshot from sandbox {Id} failed; the sandbox goes on without it", rt.Id);
+        }
+    }
+
+    /// <summary>
+    /// Runs the agent's first-use paths once (a configure with what all sandboxes of the image share, and an exec),
+    /// so that every sandbox restored from the snapshot finds them compiled: under TCG, the agent compiling them again
+    /// in each restored guest doubled the time until it answered. Leaves nothing of a sandbox in the guest: no
+    /// hostname, no sandbox env, and the command writes nothing. Best effort: a failure only costs the speed-up.
+    /// </summary>
+    private async Task WarmUpAsync(SandboxRuntime rt, ImageConfig image, CancellationToken ct)
+    {
+        if (rt.Agent is not { } agent) return;
+        try
+        {
+            await identity.PrimeAsync(agent, image, ct);
+            var spec = new ExecSpec { Argv = WarmUpCommand, Timeout = WarmUpTimeout };
+            await foreach (var _ in agent.ExecAsync(spec, ct)) { }
+        }
+        catch (Exception ex) when (ex is AgentException or IOException or ObjectDisposedException)
+        {
+            log.LogInformation(ex, "warming the agent of {Id} before its boot snapshot failed; publishing it cold", rt.Id);
         }
     }
 

@@ -39,7 +39,7 @@ internal sealed class SandboxService(
                     spec.Lifetime, spec.Network), room, ct);
                 return started[0];
             }
-            catch (BoughException ex) when (!ct.IsCancellationRequested && ex.Code is ErrorCodes.CreateFailed or ErrorCodes.SnapshotNotFound)
+            catch (BoughException ex) when (!ct.IsCancellationRequested && IsRestoreFailure(ex))
             {
                 // A boot snapshot must never make a create fail that a cold boot would pass: boot cold instead, and
                 // take a snapshot that does not restore out of use (the next create publishes a fresh one).
@@ -54,6 +54,15 @@ internal sealed class SandboxService(
             throw explained;
         }
     }
+
+    /// <summary>
+    /// A start from a boot snapshot that failed because of the snapshot (gone, or its VM did not come up), not
+    /// because the guest refused this sandbox's identity (an agent that answered with an error, e.g. an image's
+    /// User that does not resolve): that would fail a cold boot just the same, and must not retire the snapshot.
+    /// </summary>
+    private static bool IsRestoreFailure(BoughException ex) =>
+        ex.Code == ErrorCodes.SnapshotNotFound
+        || (ex.Code == ErrorCodes.CreateFailed && ex.InnerException is not AgentClient.AgentException { Code: not ErrorCodes.AgentUnavailable });
 
     /// <summary>Boots the image; when <paramref name="plan"/> publishes, the VM is captured into the shape's boot snapshot before its identity is applied.</summary>
     private async Task<Sandbox> BootColdAsync(RequestValidation.CreateSpec spec, IBootImageLease image, BootPlan plan,
@@ -80,7 +89,7 @@ internal sealed class SandboxService(
         // (state 'starting') and cleans up whatever the runtime dir holds.
         await store.InsertAsync(record, CancellationToken.None);
         await booter.BootAsync(lease, rt, image,
-            plan.Publishes ? token => bootSnapshots.TryPublishAsync(lease, rt, plan.Key!, token) : null, ct);
+            plan.Publishes ? token => bootSnapshots.TryPublishAsync(lease, rt, image.Config, plan.Key!, token) : null, ct);
         return ContractMapping.ToContract(await deadlines.StartAsync(rt, spec.Lifetime));
     }
 

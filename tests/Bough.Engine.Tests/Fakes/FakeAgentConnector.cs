@@ -26,6 +26,9 @@ internal sealed class FakeAgentConnector : IAgentConnector
 
     public IReadOnlyList<FakeGuestAgent> Agents => [.. _agents];
 
+    /// <summary>When set and it returns an exception, configure throws it (a guest that refuses the identity, e.g. an image's bad User).</summary>
+    public Func<GuestConfig, Exception?>? ConfigureFailure { get; set; }
+
     /// <summary>When set, every exec runs this instead of the built-in answers (a test's hostile or slow command).</summary>
     public Func<ExecSpec, CancellationToken, IAsyncEnumerable<ExecEvent>>? ExecOverride { get; set; }
 
@@ -79,6 +82,7 @@ internal sealed class FakeGuestAgent(string sandboxId, FakeAgentConnector owner,
     public Task ConfigureAsync(GuestConfig config, CancellationToken ct)
     {
         EnsureConnected();
+        if (owner.ConfigureFailure?.Invoke(config) is { } refused) return Task.FromException(refused);
         owner.OnConfigured(SandboxId, config);
         return Task.CompletedTask;
     }

@@ -22,10 +22,16 @@ public sealed class BootSnapshotTests : IAsyncLifetime
         var capture = _h.Capturer.Capture.Hold(1);
         var creating = _h.CreateAsync(env: new() { ["WHO"] = "first" });
         await capture.Entered.Within();
-        // Captured while the guest is still nobody: no hostname, env, clock or entropy of this sandbox yet.
-        Assert.Empty(_h.Agents.Configs);
+        // Captured while the guest is still nobody: warmed up with what every sandbox of the image shares (clock,
+        // entropy, the image's exec defaults, one command), but no hostname and no env of this sandbox.
+        var primed = Assert.Single(_h.Agents.Configs).Config;
+        Assert.Null(primed.Hostname);
+        Assert.Equal("image", primed.Env!["GREETING"]);
+        Assert.False(primed.Env.ContainsKey("WHO"));
+        Assert.Equal(["/.bough/bin/busybox", "true"], Assert.Single(_h.Agents.Agents.Single().Execs).Argv);
         capture.Release();
         var first = await creating.Within();
+        Assert.Equal(first.Id, _h.Agents.Configs.Last().Config.Hostname); // its identity came after the capture
 
         Assert.Equal(SandboxBoots.Cold, first.Boot);
         Assert.Null(first.SnapshotId);
@@ -110,7 +116,7 @@ public sealed class BootSnapshotTests : IAsyncLifetime
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_h.Options.SnapshotsDir, ".staging")));
         // The VM went on on the new overlay, and the row says so.
         Assert.Equal(Assert.Single(_h.Capturer.Inputs).NextDiskPath, (await _h.RowAsync(first.Id))!.DiskPath);
-        Assert.NotNull(_h.Agents.Configs.SingleOrDefault(c => c.SandboxId == first.Id).Config);
+        Assert.Equal(first.Id, _h.Agents.Configs.Last(c => c.SandboxId == first.Id).Config.Hostname);
 
         // The next create of the shape tries again.
         var second = await _h.CreateAsync();
@@ -182,6 +188,21 @@ public sealed class BootSnapshotTests : IAsyncLifetime
         Assert.Equal(broken.BootKey, replacement.BootKey); // same shape, published again by b
         Assert.Equal(replacement.Id, (await _h.CreateAsync()).SnapshotId);
         Assert.Equal(3, (await _h.RowsAsync()).Count); // the failed restore left no row behind
+    }
+
+    [Fact]
+    public async Task A_guest_that_refuses_the_identity_fails_the_create_without_retiring_the_boot_snapshot()
+    {
+        await _h.CreateAsync();
+        var boot = Assert.Single(await BootRowsAsync());
+        _h.Agents.ConfigureFailure = _ => new AgentClient.AgentException("bad_request", "fake: no such user 'nobody2'");
+
+        var ex = await Assert.ThrowsAsync<BoughException>(() => _h.CreateAsync());
+
+        Assert.Equal(ErrorCodes.CreateFailed, ex.Code);
+        Assert.Equal(boot.BootKey, (await _h.SnapshotRowAsync(boot.Id))!.BootKey); // not the snapshot's fault
+        Assert.Equal(1, _h.Launcher.Boot.Calls); // and no cold boot tried after it
+        Assert.Single(await _h.RowsAsync());
     }
 
     [Fact]
