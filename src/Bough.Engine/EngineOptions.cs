@@ -82,8 +82,15 @@ public sealed class EngineOptions
     /// <summary>Sandboxes with a VM (starting, running or stopping) at once; paused ones do not count (their resume is admitted again).</summary>
     public int MaxSandboxes { get; set; } = 256;
 
-    /// <summary>Captures (snapshot, branch, pause) running at once across all sandboxes; more get 429.</summary>
+    /// <summary>Captures (snapshot, branch, pause) running at once across all sandboxes; more queue for up to <see cref="CaptureSlotWait"/>, then get 429.</summary>
     public int MaxConcurrentCaptures { get; set; } = 4;
+
+    /// <summary>
+    /// How long a capture waits for a free slot before answering 429 <c>too_many_captures</c>. Captures are short but
+    /// their length follows the host's load (seconds each on a busy TCG host); a burst of branches should queue, not
+    /// fail, while a host that stays saturated still says so.
+    /// </summary>
+    public TimeSpan CaptureSlotWait { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>How long a lifecycle operation waits for another one on the same sandbox before answering 409.</summary>
     public TimeSpan BusyWait { get; set; } = TimeSpan.FromSeconds(5);
@@ -137,7 +144,8 @@ public sealed class EngineOptions
         Require(DefaultExecTimeout is null || (DefaultExecTimeout > TimeSpan.Zero && DefaultExecTimeout <= Sandboxes.RequestValidation.MaxExecTimeout),
             $"DefaultExecTimeout must be positive and at most {Sandboxes.RequestValidation.MaxExecTimeout.TotalHours} h when set");
         foreach (var (name, value) in new[] { ("AgentTimeout", AgentTimeout), ("RestoreAgentTimeout", RestoreAgentTimeout),
-                     ("AgentReconnectTimeout", AgentReconnectTimeout), ("StopGrace", StopGrace), ("BusyWait", BusyWait), ("ExecSlotWait", ExecSlotWait) })
+                     ("AgentReconnectTimeout", AgentReconnectTimeout), ("StopGrace", StopGrace), ("BusyWait", BusyWait), ("ExecSlotWait", ExecSlotWait),
+                     ("CaptureSlotWait", CaptureSlotWait) })
             Require(value > TimeSpan.Zero, $"{name} must be positive");
     }
 

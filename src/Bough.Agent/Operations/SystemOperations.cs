@@ -41,7 +41,7 @@ internal static class SystemOperations
     {
         if (request == null) throw new AgentError(ErrorCodes.BadRequest, "configure arguments missing");
         Validate(request, state);
-        if (request.UnixTimeMs is { } ms) SetClock(ms);
+        if (request.UnixTimeMs is { } ms) SetClock(GuestClock.Choose(ms, GuestClock.ReadRtcSeconds()));
         if (request.Entropy is { } entropy) AddEntropy(entropy);
         if (request.Hostname is { } hostname) SetHostname(hostname, state.HostnameFile);
         if (request.Env is { } env) state.MergeDefaultEnv(env);

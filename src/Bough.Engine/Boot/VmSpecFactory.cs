@@ -33,15 +33,6 @@ internal sealed class VmSpecFactory(PreparedHost host, EngineOptions engine, ILo
 
     /// <summary>The spec for <paramref name="sandbox"/>'s VM; its uid must be allocated (<see cref="SandboxRecord.VmUid"/>).</summary>
     /// <exception cref="InvalidOperationException">The record has no VM uid: QEMU is never started without its jail.</exception>
-    /// <summary>
-    /// The guest kernel's command line. Under TCG the guest reads the host's TSC, but the guest's clocksource watchdog,
-    /// comparing it with jiffies that lag on a loaded host, marks it unstable; the guest then keeps time with jiffies,
-    /// under which the tick can never stop: 250 wakeups a second in an idle VM (about 1 % of a host core each).
-    /// <c>tsc=reliable</c> skips that watchdog (tickless idle guests) but is NOT applied: children restored from a
-    /// snapshot of such a guest kept their clocks tens of seconds behind under load (SnapshotTests' clock check).
-    /// </summary>
-    private string KernelCmdline => host.Kernel.CommandLine;
-
     public VmSpec For(SandboxRecord sandbox, string diskPath)
     {
         int uid = sandbox.VmUid ?? throw new InvalidOperationException($"sandbox {sandbox.Id} has no VM uid allocated");
@@ -51,7 +42,7 @@ internal sealed class VmSpecFactory(PreparedHost host, EngineOptions engine, ILo
             RuntimeDir = sandbox.RuntimeDir,
             KernelPath = host.Kernel.KernelPath,
             InitrdPath = host.Kernel.InitrdPath,
-            KernelCmdline = KernelCmdline,
+            KernelCmdline = host.GuestCommandLine,
             DiskPath = diskPath,
             Vcpus = sandbox.Vcpus,
             MemoryMiB = sandbox.MemoryMiB,

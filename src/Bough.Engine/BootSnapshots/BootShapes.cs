@@ -49,7 +49,7 @@ internal sealed class BootShapes(PreparedHost host, VmSpecFactory specs, IBootIm
     {
         var kernel = host.Kernel;
         return Hash(string.Join('\n',
-            $"accel={accel}", $"kernel-version={kernel.Version}", $"cmdline={kernel.CommandLine}",
+            $"accel={accel}", $"kernel-version={kernel.Version}", $"cmdline={host.GuestCommandLine}",
             $"kernel={await ContentHashAsync(kernel.KernelPath)}", $"initrd={await ContentHashAsync(kernel.InitrdPath)}",
             $"agent={await ContentHashAsync(host.AgentPath)}"));
     }

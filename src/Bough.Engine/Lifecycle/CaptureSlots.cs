@@ -12,12 +12,12 @@ internal sealed class CaptureSlots(EngineOptions options)
 {
     private readonly SemaphoreSlim _slots = new(options.MaxConcurrentCaptures, options.MaxConcurrentCaptures);
 
-    /// <exception cref="BoughException">too_many_captures (429) when no slot frees up within <see cref="EngineOptions.BusyWait"/>.</exception>
+    /// <exception cref="BoughException">too_many_captures (429) when no slot frees up within <see cref="EngineOptions.CaptureSlotWait"/>.</exception>
     public async Task<CaptureSlotLease> AcquireAsync(CancellationToken ct)
     {
-        if (!await _slots.WaitAsync(options.BusyWait, ct))
+        if (!await _slots.WaitAsync(options.CaptureSlotWait, ct))
             throw new BoughException(ErrorCodes.TooManyCaptures,
-                $"{options.MaxConcurrentCaptures} captures are already running; try again shortly")
+                $"{options.MaxConcurrentCaptures} captures have been running for {options.CaptureSlotWait.TotalSeconds:0} s; try again shortly")
             { RetryAfter = TimeSpan.FromSeconds(1) };
         return new CaptureSlotLease(_slots);
     }

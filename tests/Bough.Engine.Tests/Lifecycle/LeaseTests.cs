@@ -11,6 +11,7 @@ public sealed class LeaseTests : IAsyncLifetime
     public async Task InitializeAsync() => _h = await EngineHarness.StartAsync(o =>
     {
         o.BusyWait = TimeSpan.FromMilliseconds(200);
+        o.CaptureSlotWait = TimeSpan.FromMilliseconds(200);
         o.MaxConcurrentCaptures = 2;
     });
 
@@ -94,6 +95,18 @@ public sealed class LeaseTests : IAsyncLifetime
         using var b = await _h.CaptureSlots.AcquireAsync(CancellationToken.None);
         var ex = await Assert.ThrowsAsync<BoughException>(() => _h.CaptureSlots.AcquireAsync(CancellationToken.None));
         Assert.Equal(ErrorCodes.TooManyCaptures, ex.Code);
+    }
+
+    [Fact]
+    public async Task A_capture_beyond_the_slot_count_queues_until_a_slot_frees()
+    {
+        var slots = new CaptureSlots(new EngineOptions { MaxConcurrentCaptures = 1, CaptureSlotWait = TimeSpan.FromMinutes(1) });
+        var first = await slots.AcquireAsync(CancellationToken.None);
+        var queued = slots.AcquireAsync(CancellationToken.None);
+        await Task.Delay(100);
+        Assert.False(queued.IsCompleted, "the second capture must wait for the first one's slot, not fail");
+        first.Dispose();
+        using var second = await queued.Within();
     }
 
     [Fact]
