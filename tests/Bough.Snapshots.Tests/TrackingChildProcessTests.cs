@@ -268,6 +268,8 @@ public sealed class TrackingChildProcessTests : IDisposable
         // the program running normally, without descriptor 1000. (Root, as QEMU starts, gets one.)
         string lib = Path.Combine(_dir, "uffd-preload.so");
         Assert.True(UffdPreload.WriteTo(lib));
+        // Written owner-only (0600); the unprivileged probe below must be able to load it, or it would prove nothing.
+        File.SetUnixFileMode(lib, (UnixFileMode)0b110_100_100);
         File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
         bool unprivilegedAllowed = File.ReadAllText("/proc/sys/vm/unprivileged_userfaultfd").Trim() == "1";
         const string Probe = "[ -e /proc/$$/fd/1000 ] && echo has || echo none";

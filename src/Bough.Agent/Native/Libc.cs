@@ -25,6 +25,7 @@ internal static unsafe partial class Libc
     public const uint STATX_BASIC_STATS = 0x7ff;
     public const int EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
     public const uint RNDADDENTROPY = 0x40085203; // _IOW('R', 0x03, int[2])
+    public const uint RNDRESEEDCRNG = 0x5207; // _IO('R', 0x07), Linux 4.17+
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd { public int Fd; public short Events; public short Revents; }

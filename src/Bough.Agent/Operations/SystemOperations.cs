@@ -96,6 +96,11 @@ internal static class SystemOperations
                 if (Libc.ioctl(fd, Libc.RNDADDENTROPY, p) != 0)
                     throw AgentError.FromErrno(Libc.Errno, "RNDADDENTROPY", "/dev/random");
             }
+            // Credited entropy reseeds the kernel's generator only while it is still initialising; once it is ready, the
+            // next reseed waits for its interval (seconds to a minute). Restored siblings would hand out the same random
+            // bytes until then (seen: equal /proc/sys/kernel/random/uuid in two sandboxes of one boot snapshot).
+            if (Libc.ioctl(fd, Libc.RNDRESEEDCRNG, null) != 0)
+                throw AgentError.FromErrno(Libc.Errno, "RNDRESEEDCRNG", "/dev/random");
         }
         finally
         {

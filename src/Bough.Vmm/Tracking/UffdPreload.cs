@@ -21,8 +21,8 @@ internal static class UffdPreload
     }
 
     /// <summary>
-    /// Writes the library to <paramref name="path"/> (replaced by rename, never rewritten in place) with mode 0644.
-    /// False when this build carries no library.
+    /// Writes the library to <paramref name="path"/> (replaced by rename, never rewritten in place) with mode 0600: the loader
+    /// reads it as root, and nothing in a data directory is for other users. False when this build carries no library.
     /// </summary>
     public static bool WriteTo(string path)
     {
@@ -31,7 +31,7 @@ internal static class UffdPreload
         string tmp = path + ".tmp";
         File.Delete(tmp);
         using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)) fs.Write(bytes);
-        File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        File.SetUnixFileMode(tmp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(tmp, path, overwrite: true);
         return true;
     }
