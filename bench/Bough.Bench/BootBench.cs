@@ -79,7 +79,8 @@ public static class BootBench
 
     /// <summary>Branch N children of one source; time until every child answered an exec, and CPU-seconds of each child's QEMU by then.</summary>
     /// <param name="sourceMemoryMiB">The source's memory (children have the same): smaller lets N=100 pass admission on a small host.</param>
-    public static async Task FanOutAsync(BoughClient client, int[] sizes, int reps, int? sourceMemoryMiB = null)
+    /// <param name="idleAt">The N whose children are also measured idle (<see cref="IdleAsync"/>).</param>
+    public static async Task FanOutAsync(BoughClient client, int[] sizes, int reps, int? sourceMemoryMiB = null, int idleAt = 20)
     {
         Console.WriteLine();
         Console.WriteLine("## branch fan-out: until every child answered `true`; CPU-seconds per child (its QEMU's utime+stime by then)" +
@@ -107,6 +108,7 @@ public static class BootBench
                     await Task.WhenAll(branch.Children.Select(c => Exec(client, c.Id, "true")));
                     total.Add(sw.Elapsed.TotalMilliseconds);
                     cpu.Add(branch.Children.Sum(c => CpuSeconds(c.Pid!.Value)) / n);
+                    if (n == idleAt && r == 0) await IdleAsync(branch.Children.Select(c => c.Pid!.Value).ToArray());
                     await Task.WhenAll(branch.Children.Select(c => client.DeleteSandboxAsync(c.Id)));
                 }
                 if (total.Count == 0) continue;
@@ -119,6 +121,26 @@ public static class BootBench
         {
             try { await client.DeleteSandboxAsync(source.Id); } catch (BoughApiException) { }
         }
+    }
+
+    /// <summary>
+    /// What idle children cost: after they settle (nothing runs in them but the agent and the source's `sleep 1`
+    /// loop they inherited), each QEMU's PSS (shared snapshot pages split between the siblings) and its share of a
+    /// core over a measured window.
+    /// </summary>
+    private static async Task IdleAsync(int[] pids)
+    {
+        var settle = TimeSpan.FromSeconds(20);
+        var window = TimeSpan.FromSeconds(30);
+        await Task.Delay(settle);
+        var before = pids.Select(CpuSeconds).ToArray();
+        var sw = Stopwatch.StartNew();
+        await Task.Delay(window);
+        var seconds = sw.Elapsed.TotalSeconds;
+        var cpuPct = pids.Select((p, i) => (CpuSeconds(p) - before[i]) / seconds * 100).ToList();
+        var pss = pids.Select(p => Proc.PssKiB(p) / 1024.0).ToList();
+        Stats.Print($"idle child at N={pids.Length} ({settle.TotalSeconds:F0} s settled, {window.TotalSeconds:F0} s measured): PSS (MiB)", pss);
+        Stats.Print($"idle child at N={pids.Length}: CPU (% of a core)", cpuPct);
     }
 
     private static async Task<(double Ms, Sandbox Sandbox)> CreateToExecAsync(BoughClient client, CreateSandboxRequest request)
