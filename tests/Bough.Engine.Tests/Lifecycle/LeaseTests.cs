@@ -100,7 +100,7 @@ public sealed class LeaseTests : IAsyncLifetime
     [Fact]
     public async Task A_capture_beyond_the_slot_count_queues_until_a_slot_frees()
     {
-        var slots = new CaptureSlots(new EngineOptions { MaxConcurrentCaptures = 1, CaptureSlotWait = TimeSpan.FromMinutes(1) });
+        var slots = new CaptureSlots(new EngineOptions { DataDir = "/nonexistent", MaxConcurrentCaptures = 1, CaptureSlotWait = TimeSpan.FromMinutes(1) });
         var first = await slots.AcquireAsync(CancellationToken.None);
         var queued = slots.AcquireAsync(CancellationToken.None);
         await Task.Delay(100);
