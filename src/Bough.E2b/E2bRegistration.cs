@@ -27,6 +27,12 @@ public static class E2bRegistration
         // envd's Connect methods: add an implementation of IConnectUnaryMethod or
         // IConnectStreamMethod here and the dispatcher routes it; the rest answer unimplemented.
         services.AddSingleton<IConnectStreamMethod, StartMethod>();
+        services.AddSingleton<IConnectStreamMethod, ConnectMethod>();
+        services.AddSingleton<IConnectUnaryMethod, ListMethod>();
+        services.AddSingleton<IConnectUnaryMethod, SendInputMethod>();
+        services.AddSingleton<IConnectUnaryMethod, SendSignalMethod>();
+        services.AddSingleton<IConnectUnaryMethod, CloseStdinMethod>();
+        services.AddSingleton<IConnectUnaryMethod, UpdateMethod>();
         return services;
     }
 
