@@ -1,6 +1,7 @@
 using Bough.E2b.ControlPlane;
 using Bough.E2b.Envd;
 using Bough.E2b.Envd.Connect;
+using Bough.E2b.Envd.Filesystem;
 using Bough.E2b.Envd.Process;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -33,6 +34,12 @@ public static class E2bRegistration
         services.AddSingleton<IConnectUnaryMethod, SendSignalMethod>();
         services.AddSingleton<IConnectUnaryMethod, CloseStdinMethod>();
         services.AddSingleton<IConnectUnaryMethod, UpdateMethod>();
+        services.AddSingleton<IConnectUnaryMethod, StatMethod>();
+        services.AddSingleton<IConnectUnaryMethod, ListDirMethod>();
+        services.AddSingleton<IConnectUnaryMethod, MakeDirMethod>();
+        services.AddSingleton<IConnectUnaryMethod, MoveMethod>();
+        services.AddSingleton<IConnectUnaryMethod, RemoveMethod>();
+        services.AddSingleton<IConnectStreamMethod, WatchDirMethod>();
         return services;
     }
 
