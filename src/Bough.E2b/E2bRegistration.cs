@@ -40,6 +40,10 @@ public static class E2bRegistration
         services.AddSingleton<IConnectUnaryMethod, MoveMethod>();
         services.AddSingleton<IConnectUnaryMethod, RemoveMethod>();
         services.AddSingleton<IConnectStreamMethod, WatchDirMethod>();
+        services.AddSingleton<PollingWatchers>();
+        services.AddSingleton<IConnectUnaryMethod, CreateWatcherMethod>();
+        services.AddSingleton<IConnectUnaryMethod, GetWatcherEventsMethod>();
+        services.AddSingleton<IConnectUnaryMethod, RemoveWatcherMethod>();
         return services;
     }
 

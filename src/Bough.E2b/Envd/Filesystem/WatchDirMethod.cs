@@ -50,7 +50,8 @@ internal sealed class WatchDirMethod(IGuestProcesses guest) : IConnectStreamMeth
         }
     }
 
-    private static string EventType(FileChangeKind kind) => kind switch
+    /// <summary>The proto's <c>EventType</c> name for a change.</summary>
+    internal static string EventType(FileChangeKind kind) => kind switch
     {
         FileChangeKind.Create => "EVENT_TYPE_CREATE",
         FileChangeKind.Write => "EVENT_TYPE_WRITE",

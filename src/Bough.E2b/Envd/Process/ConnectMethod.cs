@@ -20,6 +20,10 @@ internal sealed class ConnectMethod(IGuestProcesses processes) : IConnectStreamM
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(call.Aborted);
         if (call.Deadline is { } d)
             deadline.CancelAfter(d);
+        // The guest remembers a few exited processes (and would replay their end); envd forgets them at once.
+        var listed = await processes.GetAsync(env.Id, process, call.Aborted);
+        if (!listed.Running)
+            throw new ConnectException(ConnectError.NotFound, $"process {listed.Pid} has exited");
         var attach = new ProcessAttach(Replay: false, Deadline: null, Keepalive: ProcessStreaming.KeepaliveInterval(env));
         try
         {
