@@ -57,6 +57,7 @@ public sealed class E2bProcessFsTests(E2bFixture f)
         var b = $"/tmp/fs-{tag}";
         var rel = $"made-{tag}";
         var r = await f.Sdk.RunAsync("fsOps", new { id = f.Shared, @base = b, rel });
+        Assert.Equal(["user", "user", "user"], Strings(r.GetProperty("parentOwners"))); // as envd: parents a write creates are the user's
         Assert.Equal([$"{b}/a", $"{b}/link", $"{b}/top.txt"], Strings(r.GetProperty("depth1")));
         Assert.Equal([$"{b}/a", $"{b}/a/b", $"{b}/link", $"{b}/top.txt"], Strings(r.GetProperty("depth2")));
 

@@ -201,7 +201,8 @@ const scenarios = {
     const base = args.base
     await sbx.files.write(`${base}/a/b/deep.txt`, 'deep')
     await sbx.files.write(`${base}/top.txt`, 'hello')
-    await sbx.commands.run(`ln -s top.txt ${base}/link`, { user: 'root' }) // /files leaves created parents to root
+    const parentOwners = (await sbx.commands.run(`stat -c %U ${base} ${base}/a ${base}/a/b`)).stdout.trim().split('\n')
+    await sbx.commands.run(`ln -s top.txt ${base}/link`) // as user: the parents the write created are theirs
     const names = list => list.map(e => e.path).sort()
     const depth1 = names(await sbx.files.list(base))
     const depth2 = names(await sbx.files.list(base, { depth: 2 }))
@@ -225,7 +226,7 @@ const scenarios = {
       info: { name: info.name, type: info.type, path: info.path, size: info.size, mode: info.mode, permissions: info.permissions,
         owner: info.owner, group: info.group, modified: info.modifiedTime?.toISOString() ?? null },
       dirType: dirInfo.type, link: { type: link.type, target: link.symlinkTarget ?? null },
-      exists, missing, infoMissing: infoMissing.error, made, madeAgain, madeOwners,
+      parentOwners, exists, missing, infoMissing: infoMissing.error, made, madeAgain, madeOwners,
       renamed: { path: renamed.path, name: renamed.name, type: renamed.type }, oldExists, movedText, removedExists,
       removeMissing: removeMissing.error,
     }

@@ -20,7 +20,7 @@ internal sealed class MakeDirMethod(IGuestProcesses guest, ISandboxService sandb
         var path = env.Resolve(call.Read<PathRequest>().Path).TrimEnd('/');
         if (path.Length == 0)
             throw new ConnectException(ConnectError.AlreadyExists, "/ already exists");
-        var missing = env.User is null or "root" or "0" ? [] : await MissingAsync(env.Id, path, ct);
+        var missing = env.User is null or "root" or "0" ? [] : await MissingDirectories.FindAsync(guest, env.Id, path, ct);
         if (!await guest.MkdirAsync(env.Id, path, ct))
             throw new ConnectException(ConnectError.AlreadyExists, $"directory {path} already exists");
         if (missing.Count > 0)
@@ -31,20 +31,5 @@ internal sealed class MakeDirMethod(IGuestProcesses guest, ISandboxService sandb
                 throw new ConnectException(ConnectError.PermissionDenied, $"cannot give {path} to user '{env.User}': {result.Stderr.Trim()}");
         }
         return new EntryResponse(EntryInfo.From(await guest.StatAsync(env.Id, path, ct), path));
-    }
-
-    /// <summary>The path and its ancestors that do not exist yet, deepest first: what mkdir -p will create.</summary>
-    private async Task<List<string>> MissingAsync(string id, string path, CancellationToken ct)
-    {
-        var missing = new List<string>();
-        for (var p = path; p.Length > 1 && !await guest.ExistsAsync(id, p, ct); p = Parent(p))
-            missing.Add(p);
-        return missing;
-    }
-
-    private static string Parent(string path)
-    {
-        var slash = path.LastIndexOf('/');
-        return slash <= 0 ? "/" : path[..slash];
     }
 }
