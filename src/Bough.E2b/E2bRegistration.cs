@@ -1,6 +1,7 @@
 using Bough.E2b.ControlPlane;
 using Bough.E2b.Envd;
 using Bough.E2b.Envd.Connect;
+using Bough.E2b.Envd.Filesystem;
 using Bough.E2b.Envd.Process;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -27,6 +28,22 @@ public static class E2bRegistration
         // envd's Connect methods: add an implementation of IConnectUnaryMethod or
         // IConnectStreamMethod here and the dispatcher routes it; the rest answer unimplemented.
         services.AddSingleton<IConnectStreamMethod, StartMethod>();
+        services.AddSingleton<IConnectStreamMethod, ConnectMethod>();
+        services.AddSingleton<IConnectUnaryMethod, ListMethod>();
+        services.AddSingleton<IConnectUnaryMethod, SendInputMethod>();
+        services.AddSingleton<IConnectUnaryMethod, SendSignalMethod>();
+        services.AddSingleton<IConnectUnaryMethod, CloseStdinMethod>();
+        services.AddSingleton<IConnectUnaryMethod, UpdateMethod>();
+        services.AddSingleton<IConnectUnaryMethod, StatMethod>();
+        services.AddSingleton<IConnectUnaryMethod, ListDirMethod>();
+        services.AddSingleton<IConnectUnaryMethod, MakeDirMethod>();
+        services.AddSingleton<IConnectUnaryMethod, MoveMethod>();
+        services.AddSingleton<IConnectUnaryMethod, RemoveMethod>();
+        services.AddSingleton<IConnectStreamMethod, WatchDirMethod>();
+        services.AddSingleton<PollingWatchers>();
+        services.AddSingleton<IConnectUnaryMethod, CreateWatcherMethod>();
+        services.AddSingleton<IConnectUnaryMethod, GetWatcherEventsMethod>();
+        services.AddSingleton<IConnectUnaryMethod, RemoveWatcherMethod>();
         return services;
     }
 

@@ -11,10 +11,11 @@ namespace Bough.E2b.Envd;
 /// <summary>
 /// envd's <c>GET /files</c> (raw bytes) and <c>POST /files</c> (multipart, one part per file, or one
 /// octet-stream body) over the engine's streamed file operations. Bodies stream through, never
-/// buffered whole. Parents are created and files truncated (the engine's write does both); a file
-/// written for a user other than root is then given to that user.
+/// buffered whole. Parents are created and files truncated (the engine's write does both); for a
+/// user other than root the file and the parent directories the write created are then given to
+/// that user, as envd creates them as the user.
 /// </summary>
-internal sealed class FilesHandler(ISandboxService sandboxes)
+internal sealed class FilesHandler(ISandboxService sandboxes, IGuestProcesses guest)
 {
     /// <summary>Upload ceiling, as for Bough's own file endpoint; the guest's disk is the real limit.</summary>
     public const long MaxUploadBytes = 4L * 1024 * 1024 * 1024;
@@ -49,6 +50,7 @@ internal sealed class FilesHandler(ISandboxService sandboxes)
             limit.MaxRequestBodySize = MaxUploadBytes;
         var queryPath = http.Request.Query["path"].ToString();
         var written = new List<WrittenEntry>();
+        var createdDirs = new List<string>();
         if (MediaTypeHeaderValue.TryParse(http.Request.ContentType, out var media)
             && media.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
         {
@@ -62,6 +64,7 @@ internal sealed class FilesHandler(ISandboxService sandboxes)
                     : null;
                 // A single write names its path in the query (and the file name); a multi-file write only in each part.
                 var path = request.Resolve(written.Count == 0 && !string.IsNullOrEmpty(queryPath) ? queryPath : fileName);
+                await AddMissingParentsAsync(request, path, createdDirs, ct);
                 await sandboxes.WriteFileAsync(request.Id, path, section.Body, ct);
                 written.Add(Entry(path));
             }
@@ -71,22 +74,42 @@ internal sealed class FilesHandler(ISandboxService sandboxes)
             if (http.Request.Headers.ContentEncoding.Count > 0)
                 throw new E2bException(415, "compressed uploads (Content-Encoding) are not supported");
             var path = request.Resolve(queryPath);
+            await AddMissingParentsAsync(request, path, createdDirs, ct);
             await sandboxes.WriteFileAsync(request.Id, path, http.Request.Body, ct);
             written.Add(Entry(path));
         }
         if (written.Count == 0)
             throw E2bException.Invalid("the upload holds no file");
-        await GiveToUserAsync(request, written, ct);
+        await GiveToUserAsync(request, [.. written.Select(w => w.Path), .. createdDirs], ct);
         await http.Response.WriteAsJsonAsync(written, E2bJson.Options, ct);
     }
 
+    /// <summary>The parent directories writing <paramref name="path"/> will create, when they must go to a non-root user.</summary>
+    private async Task AddMissingParentsAsync(EnvdRequest request, string path, List<string> createdDirs, CancellationToken ct)
+    {
+        if (request.User is null or "root" or "0")
+            return;
+        List<string> missing;
+        try
+        {
+            missing = await MissingDirectories.FindAsync(guest, request.Id, MissingDirectories.Parent(path), ct);
+        }
+        catch (BoughException ex) when (ex.Code == ErrorCodes.GuestUnsupported)
+        {
+            return; // an agent older than stat: parents stay root's, as before
+        }
+        foreach (var dir in missing)
+            if (!createdDirs.Contains(dir))
+                createdDirs.Add(dir);
+    }
+
     /// <summary>Files are written as root; a non-root user gets them (owner and that user's group), as envd does.</summary>
-    private async Task GiveToUserAsync(EnvdRequest request, List<WrittenEntry> written, CancellationToken ct)
+    private async Task GiveToUserAsync(EnvdRequest request, List<string> paths, CancellationToken ct)
     {
         if (request.User is null or "root" or "0")
             return;
         var result = await sandboxes.ExecAsync(request.Id,
-            new ExecCommand(["chown", "--no-dereference", request.User + ":", "--", .. written.Select(w => w.Path)], User: "root"), ct);
+            new ExecCommand(["chown", "--no-dereference", request.User + ":", "--", .. paths], User: "root"), ct);
         if (result.ExitCode != 0)
             throw new E2bException(401, $"cannot give the file to user '{request.User}': {result.Stderr.Trim()}");
     }

@@ -7,6 +7,11 @@ const [name, raw] = process.argv.slice(2)
 const args = raw ? JSON.parse(raw) : {}
 const long = { requestTimeoutMs: 3_600_000 }
 
+async function waitFor(cond, ms = 60_000) {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise(r => setTimeout(r, 100))) if (cond()) return true
+  return cond()
+}
+
 async function caught(fn) {
   try { return { ok: await fn() } } catch (e) { return { error: e?.constructor?.name, message: String(e?.message ?? e) } }
 }
@@ -142,6 +147,125 @@ const scenarios = {
   async metrics() {
     const sbx = await Sandbox.connect(args.id, long)
     return { metrics: await sbx.getMetrics(long) }
+  },
+
+  // process.Process beyond a foreground run: background + stdin, list, a second handle, kill; a PTY.
+  async processes() {
+    const sbx = await Sandbox.connect(args.id, long)
+    const bg = await sbx.commands.run('while read l; do echo "got $l"; done; echo eof', { background: true, stdin: true, timeoutMs: 0 })
+    const listedBg = (await sbx.commands.list()).find(p => p.pid === bg.pid) ?? null
+    const second = await sbx.commands.connect(bg.pid, { timeoutMs: 0 })
+    await bg.sendStdin('one\n')
+    await sbx.commands.sendStdin(bg.pid, 'two\n')
+    const secondSaw = await waitFor(() => second.stdout.includes('got two'))
+    await bg.closeStdin()
+    const done = await bg.wait()
+    const secondDone = await second.wait()
+
+    const sleeper = await sbx.commands.run('sleep 600', { background: true, timeoutMs: 0 })
+    const listedSleeper = (await sbx.commands.list()).some(p => p.pid === sleeper.pid)
+    const killed = await sbx.commands.kill(sleeper.pid)
+    const killedEnd = await caught(() => sleeper.wait())
+    const listedAfterKill = (await sbx.commands.list()).some(p => p.pid === sleeper.pid)
+    const killAgain = await sbx.commands.kill(sleeper.pid)
+    const connectUnknown = await caught(() => sbx.commands.connect(sleeper.pid))
+    return {
+      listedBg: listedBg && { cmd: listedBg.cmd, args: listedBg.args },
+      secondSaw, stdout: done.stdout, exitCode: done.exitCode, secondStdout: secondDone.stdout,
+      listedSleeper, killed, killedEnd: { error: killedEnd.error, message: killedEnd.message }, listedAfterKill, killAgain,
+      connectUnknown: connectUnknown.error, pids: [bg.pid, sleeper.pid],
+    }
+  },
+
+  async pty() {
+    const sbx = await Sandbox.connect(args.id, long)
+    const chunks = []
+    const text = () => Buffer.concat(chunks.map(c => Buffer.from(c))).toString()
+    const term = await sbx.pty.create({ cols: 100, rows: 30, onData: d => chunks.push(d), timeoutMs: 0 })
+    const input = s => sbx.pty.sendInput(term.pid, new TextEncoder().encode(s))
+    await input('echo hi-$((40+2))\n')
+    const echoed = await waitFor(() => text().includes('hi-42'))
+    await input('stty size\n')
+    const size = await waitFor(() => text().includes('30 100'))
+    await sbx.pty.resize(term.pid, { cols: 120, rows: 40 })
+    await input('stty size\n')
+    const resized = await waitFor(() => text().includes('40 120'))
+    const listed = (await sbx.commands.list()).some(p => p.pid === term.pid)
+    const killed = await sbx.pty.kill(term.pid)
+    const end = await caught(() => term.wait())
+    return { echoed, size, resized, listed, killed, end: end.error ?? 'none', tail: text().slice(-400) }
+  },
+
+  async fsOps() {
+    const sbx = await Sandbox.connect(args.id, long)
+    const base = args.base
+    await sbx.files.write(`${base}/a/b/deep.txt`, 'deep')
+    await sbx.files.write(`${base}/top.txt`, 'hello')
+    const parentOwners = (await sbx.commands.run(`stat -c %U ${base} ${base}/a ${base}/a/b`)).stdout.trim().split('\n')
+    await sbx.commands.run(`ln -s top.txt ${base}/link`) // as user: the parents the write created are theirs
+    const names = list => list.map(e => e.path).sort()
+    const depth1 = names(await sbx.files.list(base))
+    const depth2 = names(await sbx.files.list(base, { depth: 2 }))
+    const info = await sbx.files.getInfo(`${base}/top.txt`)
+    const dirInfo = await sbx.files.getInfo(base)
+    const link = await sbx.files.getInfo(`${base}/link`)
+    const exists = await sbx.files.exists(`${base}/top.txt`)
+    const missing = await sbx.files.exists(`${base}/nope`)
+    const infoMissing = await caught(() => sbx.files.getInfo(`${base}/nope`))
+    const made = await sbx.files.makeDir(`${args.rel}/x/y`)
+    const madeAgain = await sbx.files.makeDir(`${args.rel}/x/y`)
+    const madeOwners = (await sbx.commands.run(`stat -c %U ~/${args.rel} ~/${args.rel}/x/y`)).stdout.trim().split('\n')
+    const renamed = await sbx.files.rename(`${base}/top.txt`, `${base}/moved.txt`)
+    const oldExists = await sbx.files.exists(`${base}/top.txt`)
+    const movedText = await sbx.files.read(`${base}/moved.txt`)
+    await sbx.files.remove(`${base}/a`)
+    const removedExists = await sbx.files.exists(`${base}/a`)
+    const removeMissing = await caught(() => sbx.files.remove(`${base}/a`))
+    return {
+      depth1, depth2,
+      info: { name: info.name, type: info.type, path: info.path, size: info.size, mode: info.mode, permissions: info.permissions,
+        owner: info.owner, group: info.group, modified: info.modifiedTime?.toISOString() ?? null },
+      dirType: dirInfo.type, link: { type: link.type, target: link.symlinkTarget ?? null },
+      parentOwners, exists, missing, infoMissing: infoMissing.error, made, madeAgain, madeOwners,
+      renamed: { path: renamed.path, name: renamed.name, type: renamed.type }, oldExists, movedText, removedExists,
+      removeMissing: removeMissing.error,
+    }
+  },
+
+  async watch() {
+    const sbx = await Sandbox.connect(args.id, long)
+    const dir = args.dir
+    await sbx.files.makeDir(`${dir}/sub`)
+    const flat = []
+    const deep = []
+    const w1 = await sbx.files.watchDir(dir, e => flat.push({ name: e.name, type: e.type }), { timeoutMs: 0 })
+    const w2 = await sbx.files.watchDir(dir, e => deep.push({ name: e.name, type: e.type }), { recursive: true, timeoutMs: 0 })
+    await sbx.files.write(`${dir}/new.txt`, 'x')
+    await sbx.files.write(`${dir}/sub/inner.txt`, 'y')
+    const sawNew = await waitFor(() => flat.some(e => e.name === 'new.txt' && e.type === 'create'))
+    const sawInner = await waitFor(() => deep.some(e => e.name === 'sub/inner.txt' && e.type === 'create'))
+    await sbx.files.remove(`${dir}/new.txt`)
+    const sawRemove = await waitFor(() => flat.some(e => e.name === 'new.txt' && e.type === 'remove'))
+    await w1.stop()
+    await w2.stop()
+    const missing = await caught(() => sbx.files.watchDir(`${dir}/nope`, () => {}))
+    return { sawNew, sawInner, sawRemove, flatInner: flat.some(e => e.name.includes('inner')), missing: missing.error, flat, deep }
+  },
+
+  // The polling watcher (E2B's Python SDK uses it; the JS SDK has it only on its generated client, files.rpc).
+  async pollWatch() {
+    const sbx = await Sandbox.connect(args.id, long)
+    const rpc = sbx.files.rpc
+    await sbx.files.makeDir(args.dir)
+    const { watcherId } = await rpc.createWatcher({ path: args.dir, recursive: false })
+    await sbx.files.write(`${args.dir}/polled.txt`, 'p')
+    const events = []
+    for (const end = Date.now() + 60_000; Date.now() < end && !events.some(e => e.name === 'polled.txt'); await new Promise(r => setTimeout(r, 200)))
+      events.push(...(await rpc.getWatcherEvents({ watcherId })).events.map(e => ({ name: e.name, type: e.type })))
+    await rpc.removeWatcher({ watcherId })
+    const afterRemove = await caught(() => rpc.getWatcherEvents({ watcherId }))
+    const unknownDir = await caught(() => rpc.createWatcher({ path: `${args.dir}/nope` }))
+    return { watcherId, events, afterRemove: afterRemove.message, unknownDir: unknownDir.message }
   },
 }
 
