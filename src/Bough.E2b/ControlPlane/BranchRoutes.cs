@@ -46,7 +46,8 @@ internal static class BranchRoutes
             TimeoutSeconds = body?.Timeout ?? E2bNames.DefaultTimeoutSeconds,
             OnTimeout = source.OnTimeout,
         }, ct);
-        var entries = result.Children.Select(c => new ForkEntry(SandboxViews.ToSandbox(c))).ToList();
+        var domain = SandboxDomains.Of(ctx);
+        var entries = result.Children.Select(c => new ForkEntry(SandboxViews.ToSandbox(c, domain))).ToList();
         return Results.Json(entries, E2bJson.Options, statusCode: StatusCodes.Status201Created);
     }
 
