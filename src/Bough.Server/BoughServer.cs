@@ -124,6 +124,7 @@ public static class BoughServer
 
         app.MapOpenApi();
         app.MapSystemEndpoints();
+        app.MapPrometheusEndpoint();
         var sandboxes = app.MapGroup("/v1/sandboxes");
         sandboxes.MapSandboxEndpoints();
         sandboxes.MapExecEndpoints();
@@ -131,6 +132,7 @@ public static class BoughServer
         sandboxes.MapFileOperationEndpoints();
         sandboxes.MapProcessEndpoints();
         sandboxes.MapLogEndpoints();
+        sandboxes.MapSandboxMetricsEndpoints();
         sandboxes.MapSandboxSnapshotEndpoints();
         app.MapSnapshotEndpoints();
         app.MapImagesEndpoints();
