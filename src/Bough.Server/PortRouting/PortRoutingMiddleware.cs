@@ -34,6 +34,12 @@ internal sealed class PortRoutingMiddleware(
     /// <summary>The headers by which the E2B SDK names a sandbox and port to a shared envd URL (E2B_SANDBOX_URL).</summary>
     private const string SandboxIdHeader = "E2b-Sandbox-Id", SandboxPortHeader = "E2b-Sandbox-Port";
 
+    /// <summary>
+    /// YARP's default cuts an exchange after 100 s without a byte either way; a guest app's WebSocket or long
+    /// poll may legitimately be quiet longer (a dev server's reload socket), so the bound is ten minutes.
+    /// </summary>
+    private static readonly ForwarderRequestConfig Config = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };
+
     public async Task InvokeAsync(HttpContext ctx)
     {
         if (!domain.TryMatch(ctx.Request.Host, out var route))
@@ -65,7 +71,7 @@ internal sealed class PortRoutingMiddleware(
         }
 
         var target = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{hostPort}/");
-        var error = await forwarder.SendAsync(ctx, target, client.Invoker, ForwarderRequestConfig.Empty, HttpTransformer.Default);
+        var error = await forwarder.SendAsync(ctx, target, client.Invoker, Config, HttpTransformer.Default);
         if (error == ForwarderError.None) return;
         var detail = ctx.Features.Get<IForwarderErrorFeature>()?.Exception?.Message;
         log.LogDebug("port {Port} of {Id}: forward failed ({Error}): {Detail}", route.Port, route.SandboxId, error, detail);
