@@ -21,6 +21,7 @@ root.Subcommands.Add(ProcessVerbs.BuildAttach(context));
 root.Subcommands.Add(ProcessVerbs.BuildKill(context));
 root.Subcommands.Add(ShellVerb.Build(context));
 root.Subcommands.Add(LogsVerb.Build(context));
+root.Subcommands.Add(StatsVerb.Build(context));
 root.Subcommands.Add(RemoveVerb.Build(context));
 root.Subcommands.Add(PauseResumeVerbs.BuildPause(context));
 root.Subcommands.Add(PauseResumeVerbs.BuildResume(context));

@@ -22,7 +22,6 @@ public static class E2bRegistration
     {
         services.AddSingleton<BaseTemplate>();
         services.AddSingleton<TemplateResolver>();
-        services.AddSingleton<SandboxMetrics>();
         services.AddSingleton<FilesHandler>();
         services.AddSingleton<ConnectDispatcher>();
         // envd's Connect methods: add an implementation of IConnectUnaryMethod or

@@ -5,6 +5,7 @@ using Bough.Engine.Capture;
 using Bough.Engine.Guest;
 using Bough.Engine.Images;
 using Bough.Engine.Lifecycle;
+using Bough.Engine.Metrics;
 using Bough.Engine.Recovery;
 using Bough.Engine.Sandboxes;
 using Bough.Engine.Setup;
@@ -107,6 +108,7 @@ public static class EngineServiceCollectionExtensions
         services.AddSingleton<ITemplateForks>(sp => sp.GetRequiredService<BranchService>());
         services.AddSingleton<TemplateService>();
         services.AddSingleton<ITemplateService>(sp => sp.GetRequiredService<TemplateService>());
+        services.AddSingleton<ISandboxMetrics, SandboxMetricsSampler>();
 
         // Start-up and shutdown
         services.AddSingleton<StartupRecovery>();

@@ -32,6 +32,14 @@ public interface ISandboxService
     /// <summary>The sandbox's serial console log (read-only stream over the log file).</summary>
     Task<Stream> OpenConsoleLogAsync(string id, CancellationToken ct);
 
+    /// <summary>
+    /// A TCP port on 127.0.0.1 that reaches <paramref name="guestPort"/> in the running sandbox: the port it
+    /// publishes for it when it was created with one, else a forward added to its VM's user-mode network now.
+    /// Such a forward lasts as long as that VM process (a pause, restore or daemon restart drops it), and every
+    /// call adds one, so callers keep the answer per <see cref="Sandbox.Pid"/>.
+    /// </summary>
+    Task<int> ForwardPortAsync(string id, int guestPort, CancellationToken ct);
+
     EngineInfo Info { get; }
 }
 

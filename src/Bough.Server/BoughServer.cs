@@ -2,6 +2,7 @@ using Bough.Contracts;
 using Bough.E2b;
 using Bough.Server.Endpoints;
 using Bough.Server.Http;
+using Bough.Server.PortRouting;
 using Bough.Server.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -98,6 +99,7 @@ public static class BoughServer
 
         addEngine(builder.Services);
         builder.Services.AddE2b();
+        builder.Services.AddPortRouting(options);
 
         var app = builder.Build();
         _ = app.Services.GetRequiredService<ApiTokenVerifier>();
@@ -112,6 +114,8 @@ public static class BoughServer
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseStatusCodePages(ctx => ProblemWriter.WriteForBareStatusAsync(ctx.HttpContext));
         app.UseMiddleware<LoopbackHostFilterMiddleware>();
+        // <port>-<id>.<domain> goes to the sandbox's own app and never reaches the API (nor needs its token).
+        app.UseMiddleware<PortRoutingMiddleware>();
         // Before the token check: it marks upgrade requests, whose token may come as a subprotocol.
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseE2b(); // E2B drop-in: envd requests (own per-sandbox token) end here; control-plane routes sit behind the token
@@ -120,6 +124,7 @@ public static class BoughServer
 
         app.MapOpenApi();
         app.MapSystemEndpoints();
+        app.MapPrometheusEndpoint();
         var sandboxes = app.MapGroup("/v1/sandboxes");
         sandboxes.MapSandboxEndpoints();
         sandboxes.MapExecEndpoints();
@@ -127,6 +132,7 @@ public static class BoughServer
         sandboxes.MapFileOperationEndpoints();
         sandboxes.MapProcessEndpoints();
         sandboxes.MapLogEndpoints();
+        sandboxes.MapSandboxMetricsEndpoints();
         sandboxes.MapSandboxSnapshotEndpoints();
         app.MapSnapshotEndpoints();
         app.MapImagesEndpoints();

@@ -31,6 +31,14 @@ public sealed class ServerOptions
     public bool InsecurePlaintext { get; set; }
 
     /// <summary>
+    /// The DNS name under which sandbox ports are served as <c>&lt;port&gt;-&lt;sandbox id&gt;.&lt;domain&gt;</c>
+    /// (what E2B's <c>sandbox.getHost(port)</c> returns), optionally with <c>:port</c> for clients to append.
+    /// Point a wildcard DNS record (<c>*.domain</c>) at the daemon. Null: <c>localhost</c> with the port the
+    /// daemon listens on, since every <c>*.localhost</c> name is loopback.
+    /// </summary>
+    public string? Domain { get; set; }
+
+    /// <summary>
     /// The API token file (<see cref="Security.ApiTokenFile.PathIn"/> of the data directory).
     /// Written on first start; every request but <c>GET /healthz</c> must present its token.
     /// </summary>
@@ -42,5 +50,9 @@ public sealed class ServerOptions
     /// </summary>
     /// <returns>Warnings to show loudly (plain HTTP off loopback under <see cref="InsecurePlaintext"/>).</returns>
     /// <exception cref="ServerConfigurationException">What is wrong and how to fix it.</exception>
-    public IReadOnlyList<string> Validate() => ListenPlan.Create(this).Warnings;
+    public IReadOnlyList<string> Validate()
+    {
+        PortRouting.SandboxDomain.Normalise(Domain);
+        return ListenPlan.Create(this).Warnings;
+    }
 }

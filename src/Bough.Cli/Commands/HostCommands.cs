@@ -66,7 +66,13 @@ internal static class HostCommands
                           "a second daemon on this host needs a range of its own",
             HelpName = "UID",
         };
-        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, accel, keep, importDir, uidBase };
+        var domain = new Option<string?>("--domain")
+        {
+            Description = "DNS name sandbox ports are served under, as http(s)://PORT-ID.DOMAIN/ (point *.DOMAIN at the daemon; " +
+                          "may end in :PORT). Default localhost:<listen port>",
+            HelpName = "NAME",
+        };
+        var cmd = new Command("serve", "Run the Bough daemon (prepares the host first)") { listen, tlsCert, tlsKey, insecure, domain, accel, keep, importDir, uidBase };
         cmd.SetAction((parse, ct) => Guard(terminal, async () =>
         {
             ProcessUmask.Set(ProcessUmask.Daemon); // first: every file the daemon (or a tool it runs) creates is owner-only
@@ -84,6 +90,7 @@ internal static class HostCommands
                 TlsCertificatePath = parse.GetValue(tlsCert),
                 TlsKeyPath = parse.GetValue(tlsKey),
                 InsecurePlaintext = parse.GetValue(insecure),
+                Domain = parse.GetValue(domain),
             };
             foreach (var l in parse.GetValue(listen) ?? [])
                 server.Listen.Add(l);

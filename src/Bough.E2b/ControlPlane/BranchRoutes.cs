@@ -1,5 +1,6 @@
 using Bough.Contracts;
 using Bough.Engine;
+using Bough.Engine.Metrics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Mvc;
@@ -46,7 +47,8 @@ internal static class BranchRoutes
             TimeoutSeconds = body?.Timeout ?? E2bNames.DefaultTimeoutSeconds,
             OnTimeout = source.OnTimeout,
         }, ct);
-        var entries = result.Children.Select(c => new ForkEntry(SandboxViews.ToSandbox(c))).ToList();
+        var domain = SandboxDomains.Of(ctx);
+        var entries = result.Children.Select(c => new ForkEntry(SandboxViews.ToSandbox(c, domain))).ToList();
         return Results.Json(entries, E2bJson.Options, statusCode: StatusCodes.Status201Created);
     }
 
@@ -66,12 +68,13 @@ internal static class BranchRoutes
     }
 
     private static async Task<IResult> Metrics(string id, HttpContext ctx, [FromServices] ISandboxService sandboxes,
-        [FromServices] SandboxMetrics metrics)
+        [FromServices] ISandboxMetrics metrics)
     {
         var ct = ctx.RequestAborted;
         var sandbox = await SandboxRoutes.FindAsync(sandboxes, id, ct);
         if (sandbox.State != SandboxStates.Running)
             return Results.Json(Array.Empty<E2bMetric>(), E2bJson.Options);
-        return Results.Json(new[] { await metrics.SampleAsync(sandbox, ct) }, E2bJson.Options);
+        var sample = E2bMetrics.From(await metrics.SampleAsync(id, ct));
+        return Results.Json(sample is null ? Array.Empty<E2bMetric>() : new[] { sample }, E2bJson.Options);
     }
 }

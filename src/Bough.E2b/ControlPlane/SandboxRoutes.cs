@@ -47,14 +47,15 @@ internal static class SandboxRoutes
         var sandbox = request.Template is not null ? Single(await templates.CreateSandboxesAsync(request, ct))
             : request.Snapshot is not null ? Single(await branching.CreateFromSnapshotAsync(request, ct))
             : await sandboxes.CreateAsync(request, ct);
-        return Results.Json(SandboxViews.ToSandbox(sandbox), E2bJson.Options, statusCode: StatusCodes.Status201Created);
+        return Results.Json(SandboxViews.ToSandbox(sandbox, SandboxDomains.Of(ctx)), E2bJson.Options, statusCode: StatusCodes.Status201Created);
     }
 
     private static Sandbox Single(IReadOnlyList<Sandbox> started) =>
         started.Count == 1 ? started[0] : throw new E2bException(500, $"the engine started {started.Count} sandboxes where one was asked for");
 
-    private static async Task<IResult> Get(string id, [FromServices] ISandboxService sandboxes, CancellationToken ct) =>
-        Results.Json(SandboxViews.ToDetail(await FindAsync(sandboxes, id, ct), detail: true), E2bJson.Options);
+    private static async Task<IResult> Get(string id, HttpContext ctx, [FromServices] ISandboxService sandboxes) =>
+        Results.Json(SandboxViews.ToDetail(await FindAsync(sandboxes, id, ctx.RequestAborted), detail: true, SandboxDomains.Of(ctx)),
+            E2bJson.Options);
 
     private static async Task<IResult> Kill(string id, [FromServices] ISandboxService sandboxes, CancellationToken ct)
     {
@@ -100,7 +101,7 @@ internal static class SandboxRoutes
         if (sandbox.State == SandboxStates.Paused)
         {
             var resumed = await branching.ResumeAsync(id, new ResumeRequest { TimeoutSeconds = seconds }, ct);
-            return Results.Json(SandboxViews.ToSandbox(resumed), E2bJson.Options, statusCode: StatusCodes.Status201Created);
+            return Results.Json(SandboxViews.ToSandbox(resumed, SandboxDomains.Of(ctx)), E2bJson.Options, statusCode: StatusCodes.Status201Created);
         }
         if (sandbox.State != SandboxStates.Running)
             throw E2bException.NotFound($"sandbox {id} is {sandbox.State}, not running or paused");
@@ -108,7 +109,7 @@ internal static class SandboxRoutes
         var wanted = clock.GetUtcNow().AddSeconds(seconds);
         if (sandbox.EndAt is { } end && end < wanted)
             sandbox = await policies.SetTimeoutAsync(id, new SetTimeoutRequest { Seconds = seconds }, ct);
-        return Results.Json(SandboxViews.ToSandbox(sandbox), E2bJson.Options);
+        return Results.Json(SandboxViews.ToSandbox(sandbox, SandboxDomains.Of(ctx)), E2bJson.Options);
     }
 
     /// <summary>The sandbox, if it is one made through E2B; others (Bough's own) are not visible here.</summary>

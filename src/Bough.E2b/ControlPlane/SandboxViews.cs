@@ -31,14 +31,17 @@ internal static class SandboxViews
         metadata.Where(kv => !kv.Key.StartsWith(E2bNames.ReservedPrefix, StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
-    public static E2bSandbox ToSandbox(Sandbox s) => new()
+    /// <param name="s">The sandbox.</param>
+    /// <param name="domain">Where its ports are routed (<see cref="ISandboxDomain"/>); null leaves the field out.</param>
+    public static E2bSandbox ToSandbox(Sandbox s, string? domain) => new()
     {
         SandboxId = s.Id,
         TemplateId = TemplateId(s),
         EnvdAccessToken = AccessToken(s),
+        Domain = domain,
     };
 
-    public static E2bSandboxDetail ToDetail(Sandbox s, bool detail) => new()
+    public static E2bSandboxDetail ToDetail(Sandbox s, bool detail, string? domain = null) => new()
     {
         SandboxId = s.Id,
         TemplateId = TemplateId(s),
@@ -50,6 +53,7 @@ internal static class SandboxViews
         EndAt = s.EndAt ?? DateTimeOffset.MaxValue,
         State = E2bState(s) ?? s.State,
         EnvdAccessToken = detail ? AccessToken(s) : null,
+        Domain = detail ? domain : null,
         AllowInternetAccess = detail ? s.Internet : null,
         Lifecycle = detail ? new Lifecycle(s.OnTimeout ?? TimeoutActions.Kill, AutoResume: false) : null,
         Network = detail && s.Network is { } n ? new NetworkConfig { AllowOut = n.AllowOut, DenyOut = n.DenyOut } : null,

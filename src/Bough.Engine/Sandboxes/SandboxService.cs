@@ -4,6 +4,7 @@ using Bough.Engine.Boot;
 using Bough.Engine.BootSnapshots;
 using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
+using Bough.Vmm;
 
 namespace Bough.Engine.Sandboxes;
 
@@ -134,5 +135,38 @@ internal sealed class SandboxService(
     {
         var sb = await GetAsync(id, ct);
         return ConsoleLog.Open(registry.Get(id)?.Record.RuntimeDir ?? Path.Combine(options.SandboxesDir, sb.Id));
+    }
+
+    /// <summary>
+    /// The published port, or a <c>hostfwd_add</c> on the VM's netdev (<c>n0</c>) to a loopback port picked
+    /// free just before; another process can take it in between, so a refused rule is tried again on a new port.
+    /// </summary>
+    public async Task<int> ForwardPortAsync(string id, int guestPort, CancellationToken ct)
+    {
+        if (guestPort is < 1 or > 65535) throw BoughException.Invalid($"guest port {guestPort} is not in 1..65535");
+        if (!registry.TryGet(id, out var rt))
+        {
+            await GetAsync(id, ct); // unknown: sandbox_not_found
+            throw BoughException.NotRunning($"sandbox {id} is not running");
+        }
+        var record = rt.Record;
+        if (record.State != SandboxState.Running || rt.Vm is not QemuVm { IsAlive: true } vm)
+            throw BoughException.NotRunning($"sandbox {id} is {record.State.ToString().ToLowerInvariant()}, not running");
+        if (record.Ports.FirstOrDefault(p => p.GuestPort == guestPort && p.HostPort > 0) is { } published)
+            return published.HostPort;
+        string reply = "";
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            int hostPort;
+            using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+            {
+                probe.Start();
+                hostPort = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+            }
+            reply = await vm.Process.Qmp.HumanMonitorCommandAsync(
+                $"hostfwd_add n0 tcp:127.0.0.1:{hostPort}-:{guestPort}", ct);
+            if (string.IsNullOrWhiteSpace(reply)) return hostPort;
+        }
+        throw new BoughException(ErrorCodes.Internal, $"QEMU refused a forward to guest port {guestPort}: {reply.Trim()}");
     }
 }

@@ -19,6 +19,9 @@ internal static class ProblemWriter
     /// <summary>Codes for failures only the HTTP layer can produce (not in the engine's vocabulary).</summary>
     public const string MethodNotAllowedCode = "method_not_allowed";
 
+    /// <summary>502: port routing reached the sandbox, but nothing in it accepted on the port.</summary>
+    public const string PortUnreachableCode = "port_unreachable";
+
     /// <summary>401: no API token, or not the daemon's.</summary>
     public const string UnauthorizedCode = ErrorCodes.Unauthorized;
 

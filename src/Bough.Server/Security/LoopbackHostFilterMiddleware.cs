@@ -1,5 +1,6 @@
 using System.Net;
 using Bough.Server.Http;
+using Bough.Server.PortRouting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 
@@ -15,13 +16,16 @@ namespace Bough.Server.Security;
 /// <c>Host</c> (HTTP/1.0) pass: browsers always send one. Unix sockets and non-loopback
 /// listeners are not checked (a browser cannot reach the one; the other is addressed by
 /// whatever name the operator gave it, and its TLS certificate is what pins the name).
+/// Sandbox port names (<c>&lt;port&gt;-&lt;id&gt;.localhost</c> or under <c>--domain</c>) pass too: the next
+/// middleware sends them to the sandbox, so they never reach the API, and a rebinding page cannot use
+/// them (no one else's DNS answers for <c>.localhost</c> or for the operator's domain).
 /// </summary>
-internal sealed class LoopbackHostFilterMiddleware(RequestDelegate next, ILogger<LoopbackHostFilterMiddleware> log)
+internal sealed class LoopbackHostFilterMiddleware(RequestDelegate next, SandboxDomain domain, ILogger<LoopbackHostFilterMiddleware> log)
 {
     public Task InvokeAsync(HttpContext ctx)
     {
         var local = ctx.Connection.LocalIpAddress;
-        if (local is null || !IPAddress.IsLoopback(local) || IsLoopbackName(ctx.Request.Host))
+        if (local is null || !IPAddress.IsLoopback(local) || IsLoopbackName(ctx.Request.Host) || domain.TryMatch(ctx.Request.Host, out _))
             return next(ctx);
 
         log.LogDebug("{Method} {Path}: refused Host '{Host}' on loopback", ctx.Request.Method, ctx.Request.Path, ctx.Request.Host.Value);

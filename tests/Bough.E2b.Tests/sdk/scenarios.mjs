@@ -267,6 +267,30 @@ const scenarios = {
     const unknownDir = await caught(() => rpc.createWatcher({ path: `${args.dir}/nope` }))
     return { watcherId, events, afterRemove: afterRemove.message, unknownDir: unknownDir.message }
   },
+
+  // getHost(port) names the guest port; a plain node:http GET of that name reaches the guest's python server.
+  // Node asks the system resolver, which on a host without nss-myhostname knows no *.localhost; browsers and
+  // curl map those names to loopback themselves (RFC 6761), and so does this lookup. Other names resolve as usual.
+  async host() {
+    const http = await import('node:http')
+    const dns = await import('node:dns')
+    const sbx = await Sandbox.connect(args.id, long)
+    await sbx.files.write('/tmp/www/index.html', args.content)
+    await sbx.commands.run(`cd /tmp/www && (setsid python3 -m http.server ${args.port} >/dev/null 2>&1 &)`)
+    const host = sbx.getHost(args.port)
+    const lookup = (hostname, opts, cb) => !hostname.endsWith('.localhost') ? dns.lookup(hostname, opts, cb)
+      : opts.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)
+    const get = url => new Promise((resolve, reject) => http.get(url, { lookup }, res => {
+      let body = ''
+      res.setEncoding('utf8').on('data', d => { body += d }).on('end', () => resolve({ status: res.statusCode, body }))
+    }).on('error', reject))
+    let answer = {}
+    for (let i = 0; i < 120 && answer.status !== 200; i++) {
+      answer = await get(`http://${host}/index.html`).catch(e => ({ status: String(e) }))
+      if (answer.status !== 200) await new Promise(r => setTimeout(r, 250))
+    }
+    return { host, ...answer }
+  },
 }
 
 const fn = scenarios[name]
