@@ -77,6 +77,16 @@ public sealed class CatalogDb
     }
 
     /// <summary>
+    /// Closes the idle pooled connections to this database file (and only this one), e.g. before the file is removed.
+    /// Connections in use are closed when they are returned.
+    /// </summary>
+    public void ClearPool()
+    {
+        using var conn = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(conn);
+    }
+
+    /// <summary>
     /// Opens a connection with per-connection settings applied (busy timeout, foreign keys).
     /// WAL is a property of the database file and is set once by <see cref="MigrateAsync"/>.
     /// </summary>

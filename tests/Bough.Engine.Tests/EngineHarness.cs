@@ -31,6 +31,7 @@ internal sealed class EngineHarness : IAsyncDisposable
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(15);
 
     private readonly ServiceProvider _services;
+    private readonly CatalogDb _catalog;
 
     private EngineHarness(string root, EngineOptions options, ServiceProvider services, FakeVmLauncher launcher,
         FakeAgentConnector agents, FakeCapturer capturer, FakeBootImages images, FakeTimeProvider time)
@@ -38,6 +39,7 @@ internal sealed class EngineHarness : IAsyncDisposable
         Root = root;
         Options = options;
         _services = services;
+        _catalog = services.GetRequiredService<CatalogDb>();
         Launcher = launcher;
         Agents = agents;
         Capturer = capturer;
@@ -144,7 +146,9 @@ internal sealed class EngineHarness : IAsyncDisposable
         Agents.Connect.ReleaseAll();
         Capturer.Capture.ReleaseAll();
         await _services.DisposeAsync();
-        SqliteConnection.ClearAllPools();
+        // This engine's pool only: ClearAllPools would also clear the pools of the test classes running beside this
+        // one, and the provider's pool clearing races with connections those return ("Collection was modified").
+        _catalog.ClearPool();
     }
 
     public async ValueTask DisposeAsync()

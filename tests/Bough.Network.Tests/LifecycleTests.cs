@@ -24,7 +24,10 @@ public sealed class LifecycleTests : IAsyncLifetime
         var first = await HostCommand.CheckAsync("nft", "list", "table", "inet", _fw.Options.TableName);
         await _fw.Firewall.ApplyAsync("sbx-a", _fw.Uid(1), new VmEgressPolicy(true, ["203.0.113.0/24"], ["203.0.113.9"]), Ct);
 
-        Assert.Equal(first, await HostCommand.CheckAsync("nft", "list", "table", "inet", _fw.Options.TableName));
+        // The host's own addresses are read afresh on every apply, and the containment tests beside this one add and
+        // remove addresses (their stand-in hosts) meanwhile: compare everything but that set's elements.
+        Assert.Equal(WithoutHostAddresses(first),
+            WithoutHostAddresses(await HostCommand.CheckAsync("nft", "list", "table", "inet", _fw.Options.TableName)));
         var names = await _fw.ObjectNamesAsync();
         Assert.Contains($"chain:uid_{_fw.Uid(1)}", names);
         Assert.Contains($"set:egress_{_fw.Uid(1)}", names);
@@ -130,4 +133,9 @@ public sealed class LifecycleTests : IAsyncLifetime
         Assert.Throws<ArgumentException>(() => new NftablesFirewall(new NftablesFirewallOptions { FirstVmUid = 0 }, NullLogger<NftablesFirewall>.Instance));
         Assert.Throws<ArgumentException>(() => new NftablesFirewall(new NftablesFirewallOptions { FirstVmUid = int.MaxValue, VmUidCount = 2 }, NullLogger<NftablesFirewall>.Instance));
     }
+
+    /// <summary>The listing with the elements of the host_addresses set blanked.</summary>
+    private static string WithoutHostAddresses(string listing) =>
+        System.Text.RegularExpressions.Regex.Replace(listing, @"(set host_addresses \{.*?elements = \{)[^}]*\}", "$1 }",
+            System.Text.RegularExpressions.RegexOptions.Singleline);
 }
