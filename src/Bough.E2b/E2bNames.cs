@@ -21,7 +21,10 @@ internal static class E2bNames
 
     /// <summary>
     /// The envd version announced: at least 0.5.7 so the SDK uses octet-stream uploads when asked and
-    /// closeStdin, and at least 0.4.0 so it does not force the user "user" on every call.
+    /// closeStdin, and at least 0.4.0 so it does not force the user "user" on every call. Not 0.6.2 or
+    /// later: from there the SDK (2.51) sends file metadata (<c>X-Metadata-*</c> upload headers) that the
+    /// adapter does not store, so it would be dropped silently; below it the SDK refuses with a clear
+    /// error. That also keeps <c>watchDir({includeEntry})</c> (0.6.3) closed, though WatchDir serves it.
     /// </summary>
     public const string EnvdVersion = "0.6.0";
 

@@ -26,7 +26,7 @@ public sealed class E2bSdkTests(E2bFixture f)
     }
 
     [Fact]
-    public async Task Files_read_and_write_text_bytes_and_several_at_once()
+    public async Task Files_read_and_write_text_bytes_streams_blobs_and_several_at_once()
     {
         var r = await f.Sdk.RunAsync("files", new { id = f.Shared });
         Assert.Equal("/home/user/notes/hello.txt", r.GetProperty("written").GetProperty("path").GetString());
@@ -38,6 +38,14 @@ public sealed class E2bSdkTests(E2bFixture f)
         Assert.Equal("user", E2bFixture.Str(r, "owner"));
         Assert.Equal("FileNotFoundError", E2bFixture.Str(r, "missing"));
         Assert.Equal("/root/r.txt", r.GetProperty("asRoot").GetProperty("path").GetString());
+
+        var stream = r.GetProperty("stream");
+        Assert.Equal("/tmp/stream.bin", E2bFixture.Str(stream, "path"));
+        Assert.Equal(16 * 65_536, stream.GetProperty("length").GetInt32());
+        Assert.True(stream.GetProperty("same").GetBoolean(), "the streamed upload reads back byte for byte: " + stream);
+        Assert.True(stream.GetProperty("chunks").GetInt32() > 1, "the read came as a stream of chunks: " + stream);
+        Assert.Equal("blob-data", E2bFixture.Str(r.GetProperty("blob"), "text"));
+        Assert.Equal(9, r.GetProperty("blob").GetProperty("size").GetInt32());
     }
 
     [Fact]
@@ -114,7 +122,7 @@ public sealed class E2bSdkTests(E2bFixture f)
     }
 
     [Fact]
-    public async Task Pause_then_connect_resumes_with_files_intact()
+    public async Task Pause_then_connect_resumes_with_files_and_processes_intact()
     {
         var id = await f.CreateAsync(new { metadata = new { suite = "pause" } });
         try
@@ -127,6 +135,22 @@ public sealed class E2bSdkTests(E2bFixture f)
             Assert.True(r.GetProperty("running").GetBoolean());
             Assert.Equal("kept across pause", E2bFixture.Str(r, "kept"));
             Assert.Equal("running", E2bFixture.Str(r, "after"));
+
+            // The background processes started before the pause are the same processes after it.
+            var p = r.GetProperty("processes");
+            var pids = p.GetProperty("pids").EnumerateArray().Select(e => e.GetInt32()).ToList();
+            var listed = p.GetProperty("listed").EnumerateArray().Select(e => e.GetInt32()).ToList();
+            Assert.All(pids, pid => Assert.Contains(pid, listed));
+            var before = p.GetProperty("beforePause").GetInt32();
+            var afterResume = p.GetProperty("afterResume").GetInt32();
+            Assert.True(before >= 1, p.ToString());
+            Assert.True(afterResume >= before, "the counter did not start over: " + p);
+            Assert.True(p.GetProperty("counted").GetBoolean(), "the counter goes on counting after connect: " + p);
+            Assert.Contains(p.GetProperty("seen").EnumerateArray(), n => n.GetInt32() > afterResume);
+            Assert.True(p.GetProperty("readerSaw").GetBoolean(), "stdin sent after the pause reaches the reader: " + p);
+            Assert.Equal("got after\neof\n", E2bFixture.Str(p, "readerStdout")); // Connect streams output from then on
+            Assert.Equal(0, p.GetProperty("readerExit").GetInt32());
+            Assert.True(p.GetProperty("counterKilled").GetBoolean());
         }
         finally
         {

@@ -54,7 +54,22 @@ const scenarios = {
     const owner = await sbx.commands.run('stat -c %U /home/user/notes/hello.txt')
     const missing = await caught(() => sbx.files.read('/nope/nothing'))
     const asRoot = await sbx.files.write('/root/r.txt', 'r', { user: 'root' })
-    return { written: w, text, bytes: Array.from(back), multi, a, b, owner: owner.stdout.trim(), missing: missing.error, asRoot }
+    // Streams both ways: a ReadableStream upload (the SDK sends it as a streamed octet-stream body) of
+    // 1 MiB in 64 KiB chunks, read back as a stream; and a Blob written, read back as a Blob.
+    const chunk = i => new Uint8Array(65_536).map((_, j) => (i * 31 + j) % 251)
+    let sent = 0
+    const upload = new ReadableStream({ pull(c) { if (sent === 16) c.close(); else c.enqueue(chunk(sent++)) } })
+    const streamWritten = await sbx.files.write('/tmp/stream.bin', upload)
+    const reader = (await sbx.files.read('/tmp/stream.bin', { format: 'stream' })).getReader()
+    const got = []
+    for (let r = await reader.read(); !r.done; r = await reader.read()) got.push(r.value)
+    const whole = Buffer.concat(got)
+    const expected = Buffer.concat(Array.from({ length: 16 }, (_, i) => chunk(i)))
+    await sbx.files.write('/tmp/blob.txt', new Blob(['blob-', 'data']))
+    const blob = await sbx.files.read('/tmp/blob.txt', { format: 'blob' })
+    return { written: w, text, bytes: Array.from(back), multi, a, b, owner: owner.stdout.trim(), missing: missing.error, asRoot,
+      stream: { path: streamWritten.path, chunks: got.length, length: whole.length, same: whole.equals(expected) },
+      blob: { text: await blob.text(), size: blob.size } }
   },
 
   async info() {
@@ -91,13 +106,46 @@ const scenarios = {
   async pauseConnect() {
     const sbx = await Sandbox.connect(args.id, long)
     await sbx.files.write('/tmp/kept.txt', 'kept across pause')
+    // Two background processes that must live through the pause: a counter (its count lives only in
+    // the shell's memory; it also leaves it in a file) and a stdin reader. Their first handles' streams
+    // may end with the pause, so their ends are caught rather than left to reject unheard.
+    const counter = await sbx.commands.run('i=0; while :; do i=$((i+1)); echo "n=$i"; echo $i > /tmp/count; sleep 0.3; done',
+      { background: true, timeoutMs: 0 })
+    const reader = await sbx.commands.run('while read l; do echo "got $l"; done; echo eof', { background: true, stdin: true, timeoutMs: 0 })
+    const counterEnd = caught(() => counter.wait())
+    const readerEnd = caught(() => reader.wait())
+    await reader.sendStdin('before\n')
+    const count = async () => Number((await sbx.files.read('/tmp/count')).trim())
+    await waitFor(() => counter.stdout.includes('n=3'))
+    const beforePause = await count()
     const paused = await sbx.pause()
     const again = await sbx.pause()
     const state = (await Sandbox.getInfo(args.id, long)).state
     const whilePaused = await sbx.isRunning()
     const resumed = await Sandbox.connect(args.id, long)
-    return { paused, again, state, whilePaused, running: await resumed.isRunning(),
-      kept: await resumed.files.read('/tmp/kept.txt'), after: (await Sandbox.getInfo(args.id, long)).state }
+    const running = await resumed.isRunning()
+    const kept = await resumed.files.read('/tmp/kept.txt')
+    const after = (await Sandbox.getInfo(args.id, long)).state
+
+    const afterResume = Number((await resumed.files.read('/tmp/count')).trim())
+    const listed = (await resumed.commands.list()).map(p => p.pid)
+    const counter2 = await resumed.commands.connect(counter.pid, { timeoutMs: 0 })
+    const reader2 = await resumed.commands.connect(reader.pid, { timeoutMs: 0 })
+    const counter2End = caught(() => counter2.wait())
+    // The shell's own count goes on from where it was: a restarted loop would print n=1 again.
+    const seen = () => [...counter2.stdout.matchAll(/n=(\d+)/g)].map(m => Number(m[1]))
+    const counted = await waitFor(() => seen().some(n => n >= afterResume + 3))
+    await resumed.commands.sendStdin(reader.pid, 'after\n')
+    const readerSaw = await waitFor(() => reader2.stdout.includes('got after'))
+    await reader2.closeStdin()
+    const readerDone = await caught(() => reader2.wait())
+    const counterKilled = await resumed.commands.kill(counter.pid)
+    await counter2End
+    const first = { counter: await counterEnd, reader: await readerEnd }
+    return { paused, again, state, whilePaused, running, kept, after,
+      processes: { pids: [counter.pid, reader.pid], listed, beforePause, afterResume, seen: seen(), counted,
+        readerSaw, readerStdout: reader2.stdout, readerExit: readerDone.ok?.exitCode ?? readerDone.error, counterKilled,
+        firstHandles: { counter: first.counter.error ?? 'none', reader: first.reader.error ?? 'none' } } }
   },
 
   async fork() {
