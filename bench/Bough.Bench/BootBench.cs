@@ -88,7 +88,8 @@ public static class BootBench
         var source = await client.CreateSandboxAsync(new CreateSandboxRequest { MemoryMiB = sourceMemoryMiB });
         try
         {
-            await Exec(client, source.Id, "setsid sh -c 'while true; do sleep 1; done' >/dev/null 2>&1 &");
+            // A process the children carry on with; it sleeps, so the idle figures are the VM's own cost.
+            await Exec(client, source.Id, "setsid sleep 1000000 >/dev/null 2>&1 &");
             foreach (var n in sizes)
             {
                 var total = new List<double>();
@@ -124,8 +125,8 @@ public static class BootBench
     }
 
     /// <summary>
-    /// What idle children cost: after they settle (nothing runs in them but the agent and the source's `sleep 1`
-    /// loop they inherited), each QEMU's PSS (shared snapshot pages split between the siblings) and its share of a
+    /// What idle children cost: after they settle (nothing runs in them but the agent and the sleeping process they
+    /// inherited), each QEMU's PSS (shared snapshot pages split between the siblings) and its share of a
     /// core over a measured window.
     /// </summary>
     private static async Task IdleAsync(int[] pids)
