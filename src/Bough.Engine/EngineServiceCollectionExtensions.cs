@@ -2,6 +2,7 @@ using Bough.Catalog;
 using Bough.Engine.Boot;
 using Bough.Engine.BootSnapshots;
 using Bough.Engine.Capture;
+using Bough.Engine.Events;
 using Bough.Engine.Guest;
 using Bough.Engine.Images;
 using Bough.Engine.Lifecycle;
@@ -80,6 +81,8 @@ public static class EngineServiceCollectionExtensions
 
         // Lifecycle, boot, guest, capture, snapshots
         services.AddSingleton<EngineLifetime>();
+        services.AddSingleton<EventBus>();
+        services.AddSingleton<IEngineEvents>(sp => sp.GetRequiredService<EventBus>());
         services.AddSingleton<SandboxRegistry>();
         services.AddSingleton<CaptureSlots>();
         services.AddSingleton<VmSpecFactory>();

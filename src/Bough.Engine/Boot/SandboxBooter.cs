@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Bough.Catalog;
 using Bough.Contracts;
+using Bough.Engine.Events;
 using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
 using Bough.Engine.Recovery;
@@ -23,7 +24,7 @@ namespace Bough.Engine.Boot;
 /// </remarks>
 internal sealed class SandboxBooter(
     IVmLauncher launcher, VmSpecFactory specs, VmUids uids, GuestChannel channel, GuestIdentity identity, IBootImages images,
-    SandboxRegistry registry, SandboxStore store, EngineOptions options, ILogger<SandboxBooter> log)
+    SandboxRegistry registry, SandboxStore store, EngineOptions options, EventBus events, ILogger<SandboxBooter> log)
 {
     /// <summary>Cold boot from <paramref name="image"/>.</summary>
     public Task<SandboxRecord> BootAsync(LifecycleLease lease, SandboxRuntime rt, IBootImageLease image, CancellationToken ct) =>
@@ -96,6 +97,7 @@ internal sealed class SandboxBooter(
             await identity.ApplyAsync(agent, rt.Id, started.Config, rt.Record.Env, ct);
 
             var record = await rt.UpdateAsync(store, r => r with { State = SandboxState.Running, StateReason = null });
+            events.SandboxState(record);
             channel.Watch(rt, vm);
             log.LogInformation("sandbox {Id} running (pid {Pid}, {How} in {Ms} ms)", rt.Id, vm.Pid,
                 started.Restored ? $"restored from {snapshotId}" : "cold boot", sw.ElapsedMilliseconds);
@@ -122,14 +124,15 @@ internal sealed class SandboxBooter(
         {
             // The pause snapshot is intact: the sandbox simply stays paused.
             if (disk is not null) TryDelete(disk);
-            await rt.UpdateAsync(store, r => r with { State = SandboxState.Paused, Pid = null, MemoryFile = null, DiskPath = null,
-                StateReason = $"resume failed: {cause.Message}" });
+            events.SandboxState(await rt.UpdateAsync(store, r => r with { State = SandboxState.Paused, Pid = null, MemoryFile = null, DiskPath = null,
+                StateReason = $"resume failed: {cause.Message}" }));
             registry.Remove(rt);
         }
         else
         {
             registry.Remove(rt);
             await store.DeleteAsync(rt.Id, CancellationToken.None);
+            events.SandboxDeleted(rt.Id, $"the start failed: {cause.Message}");
             TryDeleteDirectory(rt.Record.RuntimeDir);
         }
     }

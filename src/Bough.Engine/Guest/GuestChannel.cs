@@ -2,6 +2,7 @@ using Bough.AgentClient;
 using Bough.Catalog;
 using Bough.Contracts;
 using Bough.Engine.Boot;
+using Bough.Engine.Events;
 using Bough.Engine.Lifecycle;
 using Bough.Engine.Sandboxes;
 using Microsoft.Extensions.Logging;
@@ -15,7 +16,7 @@ namespace Bough.Engine.Guest;
 /// </summary>
 internal sealed class GuestChannel(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, IAgentConnector connector,
-    ILogger<GuestChannel> log)
+    EventBus events, ILogger<GuestChannel> log)
 {
     /// <summary>Connects the agent of a VM that is starting (boot: <see cref="EngineOptions.AgentTimeout"/>; restore: <see cref="EngineOptions.RestoreAgentTimeout"/>).</summary>
     public async Task<IGuestAgent> ConnectAsync(SandboxRuntime rt, IVm vm, bool restored, CancellationToken ct)
@@ -123,7 +124,8 @@ internal sealed class GuestChannel(
         log.LogWarning("sandbox {Id}: {Reason}", rt.Id, reason);
         try
         {
-            await rt.UpdateAsync(store, r => r.State == SandboxState.Running ? r with { State = SandboxState.Dead, StateReason = reason } : r);
+            if (await rt.UpdateAsync(store, r => r.State == SandboxState.Running ? r with { State = SandboxState.Dead, StateReason = reason } : r)
+                is { State: SandboxState.Dead } dead) events.SandboxState(dead);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {

@@ -1,5 +1,6 @@
 using Bough.Catalog;
 using Bough.Engine.Boot;
+using Bough.Engine.Events;
 using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
 using Microsoft.Extensions.Logging;
@@ -13,7 +14,7 @@ namespace Bough.Engine.Recovery;
 /// </summary>
 internal sealed class ShutdownCoordinator(
     EngineOptions options, EngineLifetime lifetime, SandboxRegistry registry, SandboxStore store, GuestChannel channel,
-    SandboxBooter booter, VmUids uids, IVmLauncher launcher, VmSpecFactory specs, ILogger<ShutdownCoordinator> log)
+    SandboxBooter booter, VmUids uids, IVmLauncher launcher, VmSpecFactory specs, EventBus events, ILogger<ShutdownCoordinator> log)
 {
     public void BeginShutdown() => lifetime.BeginShutdown();
 
@@ -32,7 +33,10 @@ internal sealed class ShutdownCoordinator(
                 {
                     await booter.StopVmAsync(rt.Id, rt.Vm, rt.Record.RuntimeDir);
                     if (rt.Record.State == SandboxState.Running)
+                    {
                         await store.SetStateAsync(rt.Id, SandboxState.Stopped, "the daemon shut down", CancellationToken.None);
+                        events.SandboxState(rt.Record with { State = SandboxState.Stopped, StateReason = "the daemon shut down" });
+                    }
                 }
                 else if (rt.Vm is { } vm)
                 {

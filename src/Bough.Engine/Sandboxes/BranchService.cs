@@ -1,6 +1,7 @@
 using Bough.Catalog;
 using Bough.Contracts;
 using Bough.Engine.Capture;
+using Bough.Engine.Events;
 using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
 using Bough.Engine.Snapshots;
@@ -17,7 +18,7 @@ internal sealed class BranchService(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, SnapshotLeases leases,
     CaptureSlots slots, CaptureOrchestrator capture, ChildStarter children, Boot.SandboxBooter booter, GuestChannel channel,
     SnapshotService snapshotService, SnapshotGc gc, EngineLifetime lifetime, Admission admission, Deadlines deadlines,
-    ILogger<BranchService> log) : IBranchingService, ITemplateForks
+    EventBus events, ILogger<BranchService> log) : IBranchingService, ITemplateForks
 {
     public Task<Snapshot> SnapshotAsync(string sandboxId, string? tag, CancellationToken ct)
     {
@@ -151,6 +152,7 @@ internal sealed class BranchService(
                     EndAt = null, // a paused sandbox does not time out; its resume starts a new lifetime
                 }
                 : throw BoughException.NotRunning($"cannot pause sandbox {rt.Id}: its VM exited during the pause ({r.StateReason ?? r.State.ToName()})"));
+            events.SandboxState(record);
             await channel.CloseAsync(rt);
             await booter.StopVmAsync(rt.Id, rt.Vm, record.RuntimeDir);
             rt.Vm = null;

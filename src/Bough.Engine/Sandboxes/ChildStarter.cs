@@ -1,6 +1,7 @@
 using Bough.Catalog;
 using Bough.Contracts;
 using Bough.Engine.Boot;
+using Bough.Engine.Events;
 using Bough.Engine.Lifecycle;
 using Bough.Engine.Snapshots;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,7 @@ internal sealed record ChildSpec(IReadOnlyDictionary<string, string> Env, IReadO
 /// </summary>
 internal sealed class ChildStarter(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, SnapshotStore snapshots, SnapshotLeases leases,
-    SandboxBooter booter, VmSpecFactory specs, SandboxDeleter deleter, Deadlines deadlines, ILogger<ChildStarter> log)
+    SandboxBooter booter, VmSpecFactory specs, SandboxDeleter deleter, Deadlines deadlines, EventBus events, ILogger<ChildStarter> log)
 {
     /// <param name="room">Admission for all <paramref name="count"/> children, reserved by the caller (a branch does so before its capture).</param>
     public async Task<IReadOnlyList<Sandbox>> StartAsync(SnapshotRecord snap, int count, Func<int, ChildSpec> spec, AdmissionTicket room,
@@ -77,6 +78,7 @@ internal sealed class ChildStarter(
         registry.Set(lease, rt);
         room.Attach();
         await store.InsertAsync(rt.Record, CancellationToken.None);
+        events.SandboxCreated(rt.Record);
         await booter.RestoreAsync(lease, rt, snap, resume: false, ct);
         return ContractMapping.ToContract(await deadlines.StartAsync(rt, s.Lifetime));
     }

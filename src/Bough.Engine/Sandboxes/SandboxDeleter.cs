@@ -1,5 +1,6 @@
 using Bough.Catalog;
 using Bough.Engine.Boot;
+using Bough.Engine.Events;
 using Bough.Engine.Guest;
 using Bough.Engine.Lifecycle;
 using Bough.Engine.Snapshots;
@@ -12,7 +13,7 @@ namespace Bough.Engine.Sandboxes;
 /// undoes half-started groups with it, and the sandbox service starts creates through the child starter.
 /// </summary>
 internal sealed class SandboxDeleter(
-    SandboxRegistry registry, SandboxStore store, SandboxBooter booter, GuestChannel channel, SnapshotGc gc, ILogger<SandboxDeleter> log)
+    SandboxRegistry registry, SandboxStore store, SandboxBooter booter, GuestChannel channel, SnapshotGc gc, EventBus events, ILogger<SandboxDeleter> log)
 {
     /// <summary>
     /// Under the id's lifecycle lease, so it waits for a pause or resume in progress and then acts on what that
@@ -35,10 +36,12 @@ internal sealed class SandboxDeleter(
             }
             // Persist the intent first: a daemon killed half-way finishes the delete on restart.
             await store.SetStateAsync(id, SandboxState.Stopping, "deleting", CancellationToken.None);
+            events.SandboxState(row with { State = SandboxState.Stopping, StateReason = "deleting" });
             if (rt is not null) await channel.CloseAsync(rt);
             await booter.StopVmAsync(id, rt?.Vm, row.RuntimeDir);
             TryDeleteDirectory(row.RuntimeDir);
             await store.DeleteAsync(id, CancellationToken.None);
+            events.SandboxDeleted(id, "deleted");
             if (rt is not null) registry.Remove(rt);
             log.LogInformation("sandbox {Id} deleted", id);
         }

@@ -3,6 +3,7 @@ using Bough.Contracts;
 using Bough.Engine.Boot;
 using Bough.Engine.BootSnapshots;
 using Bough.Engine.Guest;
+using Bough.Engine.Events;
 using Bough.Engine.Lifecycle;
 using Bough.Vmm;
 
@@ -16,7 +17,7 @@ namespace Bough.Engine.Sandboxes;
 internal sealed class SandboxService(
     EngineOptions options, SandboxRegistry registry, SandboxStore store, IBootImages images, SandboxBooter booter,
     GuestOperations guest, EngineLifetime lifetime, VmSpecFactory specs, Admission admission, Deadlines deadlines,
-    BootSnapshotService bootSnapshots, ChildStarter children, SandboxDeleter deleter) : ISandboxService
+    BootSnapshotService bootSnapshots, ChildStarter children, SandboxDeleter deleter, EventBus events) : ISandboxService
 {
     public EngineInfo Info { get; } = new(specs.Accel, specs.AccelReason, options.DataDir);
 
@@ -89,6 +90,7 @@ internal sealed class SandboxService(
         // The row goes in before anything is started, so a daemon killed mid-create finds it
         // (state 'starting') and cleans up whatever the runtime dir holds.
         await store.InsertAsync(record, CancellationToken.None);
+        events.SandboxCreated(record);
         await booter.BootAsync(lease, rt, image,
             plan.Publishes ? token => bootSnapshots.TryPublishAsync(lease, rt, image.Config, plan.Key!, token) : null, ct);
         return ContractMapping.ToContract(await deadlines.StartAsync(rt, spec.Lifetime));

@@ -1,4 +1,5 @@
 using Bough.Catalog;
+using Bough.Engine.Events;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Engine.Snapshots;
@@ -8,7 +9,7 @@ namespace Bough.Engine.Snapshots;
 /// rename, then catalog row (a crash never shows a half snapshot); removal is row first, then
 /// files (a crash leaves a directory without a row, which start-up removes).
 /// </summary>
-internal sealed class SnapshotFilesystem(EngineOptions options, SnapshotStore store, ILogger<SnapshotFilesystem> log)
+internal sealed class SnapshotFilesystem(EngineOptions options, SnapshotStore store, EventBus events, ILogger<SnapshotFilesystem> log)
 {
     public string DirFor(string id) => Path.Combine(options.SnapshotsDir, id);
 
@@ -31,6 +32,7 @@ internal sealed class SnapshotFilesystem(EngineOptions options, SnapshotStore st
             TryDeleteDirectory(record.Dir);
             throw;
         }
+        events.SnapshotCreated(record);
         return record;
     }
 
@@ -40,6 +42,7 @@ internal sealed class SnapshotFilesystem(EngineOptions options, SnapshotStore st
         foreach (var s in Enumerable.Reverse(parentsFirst))
         {
             await store.DeleteAsync(s.Id, CancellationToken.None);
+            events.SnapshotDeleted(s.Id, why);
             TryDeleteDirectory(s.Dir);
             log.LogInformation("removed snapshot {Id} ({Why})", s.Id, why);
         }
