@@ -137,6 +137,7 @@ public static class BoughServer
         app.MapSnapshotEndpoints();
         app.MapImagesEndpoints();
         app.MapTemplatesEndpoints();
+        app.MapEventEndpoints();
 
         return app;
     }
