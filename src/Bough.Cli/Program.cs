@@ -31,6 +31,7 @@ root.Subcommands.Add(SnapshotVerb.Build(context));
 root.Subcommands.Add(BranchVerb.Build(context));
 root.Subcommands.Add(SnapshotsVerb.Build(context));
 root.Subcommands.Add(TreeVerb.Build(context));
+root.Subcommands.Add(EventsVerb.Build(context));
 root.Subcommands.Add(CompactVerb.Build(context));
 root.Subcommands.Add(RemoveSnapshotVerb.Build(context));
 root.Subcommands.Add(PullVerb.Build(context));

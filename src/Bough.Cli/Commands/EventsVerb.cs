@@ -1,0 +1,49 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Bough.Contracts;
+
+namespace Bough.Cli.Commands;
+
+/// <summary><c>bough events</c>: follows the daemon's event stream, one line per event, until interrupted.</summary>
+internal static class EventsVerb
+{
+    public static Command Build(CliContext context)
+    {
+        var json = new Option<bool>("--json") { Description = "Print each event as one line of JSON (NDJSON)" };
+        var types = new Option<string[]>("--types")
+        {
+            Description = "Only these categories or types (sandbox, snapshot, sandbox.state, ...)", AllowMultipleArgumentsPerToken = true,
+        };
+        var command = new Command("events", "Follow sandbox and snapshot changes as they happen (Ctrl+C ends)") { json, types };
+        context.SetAction(command, async (parse, client, ct) =>
+        {
+            var filter = parse.GetValue(types)?.SelectMany(t => t.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
+            await foreach (var e in client.EventsAsync(filter, ct))
+            {
+                // Ready is for programs that list and then follow; a person watching needs no line for it.
+                if (!parse.GetValue(json) && e.Type == EventTypes.Ready) continue;
+                context.Terminal.Out.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(e, BoughJson.Options) : Line(e));
+                await context.Terminal.Out.FlushAsync(ct);
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>Time, type, subject, then what changed: greppable and short.</summary>
+    internal static string Line(BoughEvent e)
+    {
+        var time = e.Timestamp.UtcDateTime.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture);
+        var what = e switch
+        {
+            { Sandbox: { } s } => $"{s.State}{(s.SnapshotId is { } from ? $" from={from}" : "")}{(s.StateReason is { } r ? $" ({r})" : "")}",
+            { Snapshot: { } s } => $"kind={s.Kind}{(s.Tag is { } tag ? $" tag={tag}" : "")}{(s.ParentId is { } p ? $" parent={p}" : "")}" +
+                                   $"{(s.SourceSandboxId is { } src ? $" source={src}" : "")} stored={s.MemoryBytes + s.DiskBytes}" +
+                                   $"{(s.PauseMs is { } ms ? $" pause={ms}ms" : "")}",
+            { Type: EventTypes.Resync } => "events were dropped: list again",
+            _ => e.Reason ?? "",
+        };
+        return $"{time} {e.Sequence,6} {e.Type,-16} {e.Id ?? "-"} {what}".TrimEnd();
+    }
+}
