@@ -1,0 +1,138 @@
+using System.Net;
+using System.Threading.Channels;
+using Bough.Client;
+using Bough.Contracts;
+
+namespace Bough.Integration.Tests;
+
+/// <summary>
+/// <c>GET /v1/events</c> against a real daemon: a create, a branch ×2 and the deletes arrive through the C# client in
+/// the order they happened; the raw stream is server-sent events with keepalives; it is behind the token.
+/// </summary>
+[Collection("daemon")]
+public sealed class EventStreamTests(DaemonFixture f)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
+
+    private BoughClient Client => f.Daemon.Client;
+
+    [Fact]
+    public async Task Create_branch_and_delete_arrive_in_order()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(10));
+        var events = Channel.CreateUnbounded<BoughEvent>();
+        await using var stream = Client.EventsAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.True(await stream.MoveNextAsync());
+        Assert.Equal(EventTypes.Ready, stream.Current.Type);
+        var pump = PumpAsync(stream, events.Writer);
+        var seen = new List<BoughEvent>();
+
+        var sb = await Client.CreateSandboxAsync(new CreateSandboxRequest());
+        var branch = await Client.BranchAsync(sb.Id, new BranchRequest { Count = 2 });
+        var kids = branch.Children.Select(c => c.Id).ToList();
+        foreach (var id in kids.Append(sb.Id)) await Client.DeleteSandboxAsync(id);
+
+        await UntilAsync(events.Reader, seen, e => e.Type == EventTypes.SandboxDeleted && e.Id == sb.Id);
+        // The untagged branch snapshot goes once nothing needs it any more.
+        await UntilAsync(events.Reader, seen, e => e.Type == EventTypes.SnapshotDeleted && e.Id == branch.Snapshot.Id);
+        await cts.CancelAsync();
+        await pump;
+
+        int At(string type, string id, string? state = null) =>
+            seen.FindIndex(e => e.Type == type && e.Id == id && (state is null || e.Sandbox?.State == state)) is var i and >= 0
+                ? i : throw new Xunit.Sdk.XunitException($"no {type} {state} for {id} in: {Describe(seen)}");
+        var order = new[]
+        {
+            At(EventTypes.SandboxCreated, sb.Id), At(EventTypes.SandboxState, sb.Id, SandboxStates.Running),
+            At(EventTypes.SnapshotCreated, branch.Snapshot.Id),
+            Math.Max(At(EventTypes.SandboxState, kids[0], SandboxStates.Running), At(EventTypes.SandboxState, kids[1], SandboxStates.Running)),
+            At(EventTypes.SandboxDeleted, kids[0]), At(EventTypes.SandboxDeleted, kids[1]),
+            At(EventTypes.SandboxState, sb.Id, SandboxStates.Stopping), At(EventTypes.SandboxDeleted, sb.Id),
+            At(EventTypes.SnapshotDeleted, branch.Snapshot.Id),
+        };
+        Assert.True(order.SequenceEqual(order.Order()), $"out of order: {Describe(seen)}");
+        foreach (var kid in kids)
+            Assert.True(At(EventTypes.SandboxCreated, kid) > order[2], "a child's row before its snapshot's");
+        var captured = seen[order[2]].Snapshot!;
+        Assert.Equal((sb.Id, "branch"), (captured.SourceSandboxId, captured.Kind));
+        Assert.Equal(branch.Snapshot.PauseMs, captured.PauseMs);
+        Assert.Equal(branch.Snapshot.MemoryBytes, captured.MemoryBytes);
+        Assert.Null(seen[order[2]].Sandbox);
+        var seqs = seen.Select(e => e.Sequence).ToList();
+        Assert.True(seqs.Zip(seqs.Skip(1)).All(p => p.Second > p.First), $"sequence numbers not increasing: {string.Join(",", seqs)}");
+        Assert.DoesNotContain(seen, e => e.Type == EventTypes.Resync);
+    }
+
+    [Fact]
+    public async Task The_raw_stream_is_server_sent_events_with_keepalives_and_a_type_filter()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/v1/events?types=snapshot");
+        using var response = await f.Daemon.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cts.Token));
+
+        Assert.Matches(@"^id: \d+$", await reader.ReadLineAsync(cts.Token));
+        Assert.Equal("event: ready", await reader.ReadLineAsync(cts.Token));
+        Assert.StartsWith("data: {", await reader.ReadLineAsync(cts.Token), StringComparison.Ordinal);
+        Assert.Equal("", await reader.ReadLineAsync(cts.Token));
+        // A sandbox change is filtered out; nothing else happens, so the next thing is a keepalive (15 s).
+        var sb = await f.Daemon.Client.CreateSandboxAsync(new CreateSandboxRequest(), cts.Token);
+        try
+        {
+            Assert.Equal(": keepalive", await reader.ReadLineAsync(cts.Token));
+        }
+        finally
+        {
+            await f.Daemon.Client.DeleteSandboxAsync(sb.Id, CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task An_unknown_type_is_400_and_no_token_is_401()
+    {
+        using var bad = await f.Daemon.Http.GetAsync("/v1/events?types=sandbox,bogus");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal(ErrorCodes.InvalidRequest, (await Problems.ReadAsync(bad)).Code);
+
+        using var anonymous = new HttpClient { BaseAddress = f.Daemon.Url, Timeout = TimeSpan.FromSeconds(30) };
+        using var refused = await anonymous.GetAsync("/v1/events", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Equal("unauthorized", (await Problems.ReadAsync(refused)).Code);
+    }
+
+    private static async Task PumpAsync(IAsyncEnumerator<BoughEvent> stream, ChannelWriter<BoughEvent> into)
+    {
+        try
+        {
+            while (await stream.MoveNextAsync()) into.TryWrite(stream.Current);
+        }
+        catch (OperationCanceledException) { /* the test is done */ }
+        finally
+        {
+            into.TryComplete();
+        }
+    }
+
+    private static async Task UntilAsync(ChannelReader<BoughEvent> events, List<BoughEvent> seen, Func<BoughEvent, bool> what)
+    {
+        using var timeout = new CancellationTokenSource(Patience);
+        try
+        {
+            while (true)
+            {
+                var e = await events.ReadAsync(timeout.Token);
+                seen.Add(e);
+                if (what(e)) return;
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
+        {
+            throw new Xunit.Sdk.XunitException($"the awaited event did not come; saw: {Describe(seen)}");
+        }
+    }
+
+    private static string Describe(IEnumerable<BoughEvent> events) =>
+        string.Join("; ", events.Select(e => $"{e.Sequence} {e.Type} {e.Id} {e.Sandbox?.State}"));
+}
