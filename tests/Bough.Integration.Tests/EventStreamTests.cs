@@ -90,8 +90,12 @@ public sealed class EventStreamTests(DaemonFixture f)
     }
 
     [Fact]
-    public async Task An_unknown_type_is_400_and_no_token_is_401()
+    public async Task An_unknown_type_is_400_no_token_is_401_and_openapi_documents_it()
     {
+        var openApi = await f.Daemon.Http.GetStringAsync("/openapi/v1.json");
+        Assert.Contains("\"/v1/events\"", openApi, StringComparison.Ordinal);
+        Assert.Contains("text/event-stream", openApi, StringComparison.Ordinal);
+
         using var bad = await f.Daemon.Http.GetAsync("/v1/events?types=sandbox,bogus");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         Assert.Equal(ErrorCodes.InvalidRequest, (await Problems.ReadAsync(bad)).Code);
