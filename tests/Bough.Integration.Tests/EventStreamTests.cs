@@ -106,6 +106,43 @@ public sealed class EventStreamTests(DaemonFixture f)
         Assert.Equal("unauthorized", (await Problems.ReadAsync(refused)).Code);
     }
 
+    [Fact]
+    public async Task Bough_events_prints_a_line_per_event()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bough.dll"));
+        psi.ArgumentList.Add("events");
+        psi.ArgumentList.Add("--types");
+        psi.ArgumentList.Add("sandbox");
+        f.Daemon.ConfigureCli(psi);
+        using var cli = System.Diagnostics.Process.Start(psi)!;
+        var lines = Channel.CreateUnbounded<string>();
+        cli.OutputDataReceived += (_, e) => { if (e.Data is not null) lines.Writer.TryWrite(e.Data); };
+        cli.BeginOutputReadLine();
+        try
+        {
+            using var timeout = new CancellationTokenSource(Patience);
+            var line = await lines.Reader.ReadAsync(timeout.Token);
+            Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3} +\d+ ready +- following changes", line);
+            var sb = await Client.CreateSandboxAsync(new CreateSandboxRequest(), timeout.Token);
+            while (!line.Contains(sb.Id, StringComparison.Ordinal) || !line.Contains(EventTypes.SandboxState, StringComparison.Ordinal))
+                line = await lines.Reader.ReadAsync(timeout.Token);
+            Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3} +\d+ sandbox\.state +sb-\S+ running", line);
+            await Client.DeleteSandboxAsync(sb.Id, CancellationToken.None);
+            while (!line.Contains(EventTypes.SandboxDeleted, StringComparison.Ordinal))
+                line = await lines.Reader.ReadAsync(timeout.Token);
+            Assert.Contains(sb.Id, line, StringComparison.Ordinal);
+        }
+        finally
+        {
+            cli.Kill();
+            await cli.WaitForExitAsync();
+        }
+    }
+
     private static async Task PumpAsync(IAsyncEnumerator<BoughEvent> stream, ChannelWriter<BoughEvent> into)
     {
         try

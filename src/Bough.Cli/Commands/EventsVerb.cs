@@ -21,8 +21,6 @@ internal static class EventsVerb
             var filter = parse.GetValue(types)?.SelectMany(t => t.Split(',', StringSplitOptions.RemoveEmptyEntries)).ToList();
             await foreach (var e in client.EventsAsync(filter, ct))
             {
-                // Ready is for programs that list and then follow; a person watching needs no line for it.
-                if (!parse.GetValue(json) && e.Type == EventTypes.Ready) continue;
                 context.Terminal.Out.WriteLine(parse.GetValue(json) ? JsonSerializer.Serialize(e, BoughJson.Options) : Line(e));
                 await context.Terminal.Out.FlushAsync(ct);
             }
@@ -42,6 +40,7 @@ internal static class EventsVerb
                                    $"{(s.SourceSandboxId is { } src ? $" source={src}" : "")} stored={s.MemoryBytes + s.DiskBytes}" +
                                    $"{(s.PauseMs is { } ms ? $" pause={ms}ms" : "")}",
             { Type: EventTypes.Resync } => "events were dropped: list again",
+            { Type: EventTypes.Ready } => "following changes from here on",
             _ => e.Reason ?? "",
         };
         return $"{time} {e.Sequence,6} {e.Type,-16} {e.Id ?? "-"} {what}".TrimEnd();
