@@ -1,4 +1,5 @@
 using Bough.Contracts;
+using Bough.Dashboard.Hosting;
 using Bough.E2b;
 using Bough.Server.Endpoints;
 using Bough.Server.Http;
@@ -100,6 +101,7 @@ public static class BoughServer
         addEngine(builder.Services);
         builder.Services.AddE2b();
         builder.Services.AddPortRouting(options);
+        builder.Services.AddDashboard<DashboardTokenCheck>();
 
         var app = builder.Build();
         _ = app.Services.GetRequiredService<ApiTokenVerifier>();
@@ -121,6 +123,7 @@ public static class BoughServer
         app.UseE2b(); // E2B drop-in: envd requests (own per-sandbox token) end here; control-plane routes sit behind the token
         app.UseMiddleware<ApiTokenMiddleware>();
         app.UseRouting();
+        app.UseAntiforgery(); // the dashboard's component endpoints ask for it; the API's endpoints do not
 
         app.MapOpenApi();
         app.MapSystemEndpoints();
@@ -138,6 +141,7 @@ public static class BoughServer
         app.MapImagesEndpoints();
         app.MapTemplatesEndpoints();
         app.MapEventEndpoints();
+        app.MapDashboard();
 
         return app;
     }

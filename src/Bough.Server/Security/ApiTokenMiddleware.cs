@@ -1,3 +1,4 @@
+using Bough.Dashboard.Hosting;
 using Bough.Server.Http;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -7,8 +8,10 @@ namespace Bough.Server.Security;
 /// <summary>
 /// Lets a request through only with the daemon's token, as <c>Authorization: Bearer &lt;token&gt;</c>
 /// or <c>X-API-Key: &lt;token&gt;</c> (what many SDKs send). <c>GET /healthz</c> is the one
-/// exception, so supervisors and load balancers can probe liveness without a secret. Runs
-/// before routing: without the token nobody learns which paths exist.
+/// exception, so supervisors and load balancers can probe liveness without a secret; the dashboard's
+/// paths (<c>/ui/…</c>) are the other: they serve its page, its embedded assets and its circuit, which
+/// shows nothing until the browser signs in over it with this same token. Runs before routing: without
+/// the token nobody learns which API paths exist.
 /// </summary>
 internal sealed class ApiTokenMiddleware(RequestDelegate next, ApiTokenVerifier verifier, ILogger<ApiTokenMiddleware> log)
 {
@@ -16,7 +19,7 @@ internal sealed class ApiTokenMiddleware(RequestDelegate next, ApiTokenVerifier 
 
     public Task InvokeAsync(HttpContext ctx)
     {
-        if (IsHealthProbe(ctx.Request))
+        if (IsHealthProbe(ctx.Request) || DashboardRegistration.IsDashboardPath(ctx.Request.Path))
             return next(ctx);
         var presented = Presented(ctx.Request);
         if (presented is not null && verifier.Verify(presented))

@@ -1,0 +1,1 @@
+// Tree page's browser-side helpers (pan/zoom, keyboard), if any.
