@@ -39,6 +39,7 @@ root.Subcommands.Add(ImagesVerb.Build(context));
 root.Subcommands.Add(ImagesVerb.BuildRmi(context));
 root.Subcommands.Add(TemplateVerb.Build(context));
 root.Subcommands.Add(TokenVerb.Build(context));
+root.Subcommands.Add(DashboardVerb.Build(context));
 HostCommands.Register(root, context);
 
 if (args.Length == 0)

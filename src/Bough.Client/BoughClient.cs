@@ -93,6 +93,9 @@ public sealed partial class BoughClient : IDisposable
     /// <summary>The daemon's base URL, always ending in '/' (<c>http://localhost/</c> for a Unix socket).</summary>
     public Uri BaseUrl => _base;
 
+    /// <summary>True when this client reaches the daemon over a Unix socket (<see cref="BaseUrl"/> is then a placeholder).</summary>
+    public bool IsUnixSocket => _socketPath is not null;
+
     public void Dispose()
     {
         if (_ownsHttp)

@@ -121,6 +121,7 @@ public static class BoughServer
         // Before the token check: it marks upgrade requests, whose token may come as a subprotocol.
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseE2b(); // E2B drop-in: envd requests (own per-sandbox token) end here; control-plane routes sit behind the token
+        app.UseDashboardHeaders(); // CSP and friends for /ui/…, which the token check lets through
         app.UseMiddleware<ApiTokenMiddleware>();
         app.UseRouting();
         app.UseAntiforgery(); // the dashboard's component endpoints ask for it; the API's endpoints do not

@@ -60,6 +60,27 @@ public sealed class CliTests(DaemonFixture f)
     }
 
     [Fact]
+    public async Task Dashboard_prints_a_sign_in_link_that_the_daemon_serves()
+    {
+        var r = await Bough(null, "dashboard");
+        Assert.True(r.Code == 0, r.Err);
+        var link = new Uri(r.Out.Trim());
+        Assert.Equal("/ui/", link.AbsolutePath);
+        Assert.Equal("?token=" + Uri.EscapeDataString(f.Daemon.Token), link.Query);
+        // The page itself needs no token (it carries no data until the browser signs in over its circuit)...
+        using var http = new HttpClient();
+        var page = await http.GetAsync(new Uri(link.GetLeftPart(UriPartial.Path)));
+        Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("<base href=\"/ui/\"", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("frame-ancestors 'none'", page.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        // ...while the API beside it still does.
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync(new Uri(link, "/v1/sandboxes"))).StatusCode);
+
+        var bare = await Bough(null, "dashboard", "--no-token");
+        Assert.Equal(link.GetLeftPart(UriPartial.Path), bare.Out.Trim());
+    }
+
+    [Fact]
     public async Task Doctor_checks_the_firewall_the_sandboxes_depend_on()
     {
         var r = await Bough(null, "doctor", "--data-dir", f.Daemon.DataDir);
