@@ -32,6 +32,10 @@ public sealed class ApiSecurityTests(SecureDaemonFixture f) : IClassFixture<Secu
         { "GET", "/v1/snapshots" },
         { "GET", "/openapi/v1.json" },
         { "GET", "/v1/no-such-endpoint" },
+        // Only the dashboard's own segment (/ui/...) is let through: nothing that merely starts with its name.
+        { "GET", "/uix" },
+        { "GET", "/ui.json" },
+        { "GET", "/v1/ui" },
     };
 
     [Theory]
