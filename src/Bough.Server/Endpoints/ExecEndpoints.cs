@@ -37,7 +37,7 @@ internal static class ExecEndpoints
             content[NdjsonMediaType] = new OpenApiMediaType { Schema = await ctx.GetOrCreateSchemaAsync(typeof(ExecEvent), null, ct) };
     }
 
-    private static async Task<Results<Ok<ExecResult>, NdjsonExecStream>> Exec(
+    private static async Task<Results<Ok<ExecResult>, NdjsonStream<ExecOutput, ExecEvent>>> Exec(
         string id, HttpContext ctx, [FromServices] ISandboxService engine, [FromServices] ILoggerFactory loggers)
     {
         var ct = ctx.RequestAborted;
@@ -45,7 +45,11 @@ internal static class ExecEndpoints
         var command = ToCommand(request);
 
         if (WantsNdjson(ctx.Request))
-            return new NdjsonExecStream(engine.ExecStreamAsync(id, command, ct), loggers.CreateLogger<NdjsonExecStream>());
+            // Disposing the stream's enumerator (on disconnect or completion) is how the engine learns to tear the
+            // guest process down if it still runs.
+            return new NdjsonStream<ExecOutput, ExecEvent>(engine.ExecStreamAsync(id, command, ct), StreamLines.ToLine,
+                o => o.Kind == ExecOutputKind.Exit, StreamLines.ExecError, StreamLines.ExecEndedWithoutExit,
+                loggers.CreateLogger(typeof(ExecEndpoints).FullName!));
 
         return TypedResults.Ok(await engine.ExecAsync(id, command, ct));
     }

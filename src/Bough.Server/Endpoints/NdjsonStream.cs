@@ -9,9 +9,11 @@ using Microsoft.Extensions.Logging;
 namespace Bough.Server.Endpoints;
 
 /// <summary>
-/// Writes an engine stream as NDJSON, one line per item, flushed at once (process output, watch
-/// events). The source ending without its last item gives <c>endLine</c>. As <see cref="NdjsonExecStream"/>: the headers wait briefly for the first item so that
-/// request errors still get a problem status; a failure after that becomes a last <c>error</c> line.
+/// Writes an engine stream as NDJSON, one line per item, flushed at once so a client sees output live
+/// (exec and process output, watch events). The source ending without its last item gives <c>endLine</c>.
+/// The headers wait up to <see cref="HeadStart"/> for the first item: most request errors (unknown
+/// sandbox, not running, bad cwd) surface by then and still get a problem status instead of a 200; a
+/// failure after that becomes a last <c>error</c> line.
 /// </summary>
 internal sealed class NdjsonStream<TItem, TLine>(
     IAsyncEnumerable<TItem> items, Func<TItem, TLine> toLine, Func<TItem, bool> isLast, Func<string, string, TLine> errorLine, TLine endLine, ILogger log)
@@ -103,6 +105,18 @@ internal static class StreamLines
             Type = "exit", ExitCode = i.Exit?.ExitCode, Signal = i.Exit?.Signal, TimedOut = i.Exit?.TimedOut, DurationMs = i.Exit?.DurationMs,
         },
     };
+
+    public static ExecEvent ToLine(ExecOutput o) => o.Kind switch
+    {
+        ExecOutputKind.Stdout => new ExecEvent { Type = "stdout", Data = Convert.ToBase64String(o.Data.Span) },
+        ExecOutputKind.Stderr => new ExecEvent { Type = "stderr", Data = Convert.ToBase64String(o.Data.Span) },
+        _ => new ExecEvent { Type = "exit", ExitCode = o.ExitCode, Signal = o.Signal, TimedOut = o.TimedOut, DurationMs = o.DurationMs },
+    };
+
+    public static ExecEvent ExecError(string code, string message) => new() { Type = "error", Code = code, Message = message };
+
+    /// <summary>What an exec stream says when the engine's output ended without the exit status.</summary>
+    public static readonly ExecEvent ExecEndedWithoutExit = ExecError(ErrorCodes.Internal, "the command's output ended without an exit status");
 
     public static ProcessStreamEvent ProcessError(string code, string message) => new() { Type = "error", Code = code, Message = message };
 
