@@ -41,6 +41,8 @@ public sealed partial class OverviewTests(DashboardFixture fx)
             await Expect(row).ToContainTextAsync(SandboxStates.Running, Text);
             // The sparklines fill in from the page's own sampling.
             await Expect(row.GetByRole(AriaRole.Img, new() { NameRegex = new Regex($"^CPU of {id}: \\d+%$") })).ToBeVisibleAsync(Visible);
+            // A few more samples (one every 2 s) so that the screenshot shows lines, not dots.
+            await page.WaitForTimeoutAsync(8_000);
             await DashboardFixture.ScreenshotAsync(page, "overview");
 
             await row.GetByRole(AriaRole.Button, new() { Name = $"Pause {id}" }).ClickAsync();
