@@ -103,16 +103,26 @@ window.boughSandbox = (() => {
     };
     socket.onclose = () => { if (!exited) ended("The terminal's connection closed."); };
 
-    const send = (data) => { if (socket.readyState === WebSocket.OPEN) socket.send(data); };
+    // Keys typed before the socket is open wait for it, so nothing typed right away is lost.
+    const pending = [];
+    const send = (data) => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(data);
+      else if (socket.readyState === WebSocket.CONNECTING) pending.push(data);
+    };
     const typed = term.onData((d) => send(encoder.encode(d)));
     const binary = term.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0) & 0xff)));
     const resized = term.onResize(({ cols, rows }) => send(JSON.stringify({ type: "resize", cols, rows })));
-    socket.onopen = () => {
-      // The element may have changed size between the start and the attach.
-      fit.fit();
-      send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
-      term.focus();
-    };
+    const opened = new Promise((resolve, reject) => {
+      socket.onopen = () => {
+        // The element may have changed size between the start and the attach.
+        fit.fit();
+        socket.send(JSON.stringify({ type: "resize", cols: term.cols, rows: term.rows }));
+        for (const data of pending.splice(0)) socket.send(data);
+        term.focus();
+        resolve();
+      };
+      socket.onerror = () => reject(new Error("the terminal's WebSocket could not connect"));
+    });
     const observer = new ResizeObserver(() => { try { fit.fit(); } catch { /* hidden */ } });
     observer.observe(element);
 
@@ -130,7 +140,7 @@ window.boughSandbox = (() => {
     const onPageHide = () => hangUp(true);
     window.addEventListener("pagehide", onPageHide);
 
-    return {
+    const handle = {
       dispose() {
         if (disposed) return;
         disposed = true;
@@ -142,6 +152,13 @@ window.boughSandbox = (() => {
         term.dispose();
       },
     };
+    try {
+      await opened;
+    } catch (e) {
+      handle.dispose();
+      throw e;
+    }
+    return handle;
   }
 
   return { scrollToEnd, download, upload, openTerminal };
