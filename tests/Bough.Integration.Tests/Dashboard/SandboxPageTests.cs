@@ -29,6 +29,7 @@ public sealed class SandboxPageTests(DashboardFixture fx)
             await Expect(details).ToContainTextAsync("running");
             await Expect(details).ToContainTextAsync("test=sandbox-page");
             await Expect(page.GetByRole(AriaRole.Region, new() { Name = "Console log" })).ToContainTextAsync("BOUGH_INIT_DONE");
+            await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
 
             await page.GetByRole(AriaRole.Button, new() { Name = "Open terminal" }).ClickAsync();
             await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "Connected" })).ToBeVisibleAsync();
@@ -47,6 +48,16 @@ public sealed class SandboxPageTests(DashboardFixture fx)
             // Closing the terminal hangs the shell up.
             await page.GetByRole(AriaRole.Button, new() { Name = "Close terminal" }).ClickAsync();
             await WaitUntilAsync(async () => (await Client.ListProcessesAsync(sb.Id)).All(p => p.Pid != shell.Pid));
+
+            // Pause and resume: the state follows live.
+            await page.GetByRole(AriaRole.Button, new() { Name = "Pause" }).ClickAsync();
+            await Expect(details).ToContainTextAsync("paused");
+            await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Open terminal" })).ToBeDisabledAsync();
+            Assert.Equal(SandboxStates.Paused, (await Client.GetSandboxAsync(sb.Id)).State);
+            await page.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
+            await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Pause" })).ToBeVisibleAsync();
+            Assert.Equal(SandboxStates.Running, (await Client.GetSandboxAsync(sb.Id)).State);
+            await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
 
             // Delete (two steps) goes back to the overview, and the sandbox is gone.
             await page.GetByRole(AriaRole.Button, new() { Name = $"Delete sandbox {sb.Id}" }).ClickAsync();
@@ -103,6 +114,13 @@ public sealed class SandboxPageTests(DashboardFixture fx)
             await Expect(files.GetByRole(AriaRole.Cell, new() { Name = "from-browser.bin", Exact = true })).ToHaveCountAsync(0);
             var missing = await Assert.ThrowsAsync<BoughApiException>(() => Client.DownloadFileAsync(sb.Id, "/root/from-browser.bin", new MemoryStream()));
             Assert.Equal(404, missing.Status);
+            await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
+
+            // A narrow window: everything wraps, nothing scrolls sideways.
+            await page.SetViewportSizeAsync(400, 800);
+            await Expect(files.GetByLabel("Upload files")).ToBeVisibleAsync();
+            Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= 400"), "the page scrolls sideways at 400 px");
+            await DashboardFixture.ScreenshotAsync(page, "sandbox-narrow");
         }
         finally
         {
