@@ -34,7 +34,31 @@ public static class EventTypes
     public const string SnapshotDeleted = "snapshot.deleted";
 
     /// <summary>
-    /// The category of an event type, the part before the dot (<c>sandbox</c>, <c>snapshot</c>), as the
+    /// A pull, import or build in progress (the first one says it started): <see cref="BoughEvent.Image"/> is the image as
+    /// <c>GET /v1/images/{name}</c> shows it then (state <c>pulling</c>, phase, per-layer digest, size, bytes done and
+    /// state). At most four a second per image: a burst of changes is sent as its last state at the end of the quarter
+    /// second, unless the outcome (created or failed) comes first and supersedes it.
+    /// </summary>
+    public const string ImageProgress = "image.progress";
+
+    /// <summary>
+    /// A pull, import or build ended with the image ready: <see cref="BoughEvent.Image"/> is its catalog entry. Reason
+    /// <c>unchanged</c> when the same content was already published under the name (nothing new was written).
+    /// </summary>
+    public const string ImageCreated = "image.created";
+
+    /// <summary>An image was removed, or a failure that <c>GET</c> still showed was forgotten (<see cref="BoughEvent.Reason"/> says which).</summary>
+    public const string ImageDeleted = "image.deleted";
+
+    /// <summary>
+    /// A pull, import or build ended without publishing: <see cref="BoughEvent.Image"/> has state <c>failed</c> and the
+    /// error as the API would have returned it, or no error and reason <c>cancelled</c> (every caller gave up or the
+    /// daemon is stopping).
+    /// </summary>
+    public const string ImageFailed = "image.failed";
+
+    /// <summary>
+    /// The category of an event type, the part before the dot (<c>sandbox</c>, <c>snapshot</c>, <c>image</c>), as the
     /// <c>?types=</c> filter names it; <see cref="Ready"/> and <see cref="Resync"/> are sent whatever the filter.
     /// </summary>
     public static string Category(string type)
@@ -57,7 +81,7 @@ public sealed record BoughEvent
     /// <summary>One of <see cref="EventTypes"/>.</summary>
     public required string Type { get; init; }
 
-    /// <summary>The sandbox or snapshot the event is about (null for <see cref="EventTypes.Ready"/> and <see cref="EventTypes.Resync"/>).</summary>
+    /// <summary>The sandbox id, snapshot id or image name the event is about (null for <see cref="EventTypes.Ready"/> and <see cref="EventTypes.Resync"/>).</summary>
     public string? Id { get; init; }
 
     /// <summary>The sandbox as committed, for <see cref="EventTypes.SandboxCreated"/> and <see cref="EventTypes.SandboxState"/>.</summary>
@@ -65,6 +89,9 @@ public sealed record BoughEvent
 
     /// <summary>The snapshot as published (kind, tag, parent, source sandbox, stored bytes, pause time), for <see cref="EventTypes.SnapshotCreated"/>.</summary>
     public Snapshot? Snapshot { get; init; }
+
+    /// <summary>The image, for <see cref="EventTypes.ImageProgress"/>, <see cref="EventTypes.ImageCreated"/> and <see cref="EventTypes.ImageFailed"/>.</summary>
+    public Image? Image { get; init; }
 
     /// <summary>Why, when the daemon knows more than the type says (a deletion's cause).</summary>
     public string? Reason { get; init; }

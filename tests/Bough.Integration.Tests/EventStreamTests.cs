@@ -7,10 +7,11 @@ namespace Bough.Integration.Tests;
 
 /// <summary>
 /// <c>GET /v1/events</c> against a real daemon: a create, a branch ×2 and the deletes arrive through the C# client in
-/// the order they happened; the raw stream is server-sent events with keepalives; it is behind the token.
+/// the order they happened; a pull from a real local registry publishes its progress and outcome; the raw stream is
+/// server-sent events with keepalives; it is behind the token.
 /// </summary>
 [Collection("daemon")]
-public sealed class EventStreamTests(DaemonFixture f)
+public sealed class EventStreamTests(DaemonFixture f, RegistryFixture reg) : IClassFixture<RegistryFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
 
@@ -61,6 +62,41 @@ public sealed class EventStreamTests(DaemonFixture f)
         var seqs = seen.Select(e => e.Sequence).ToList();
         Assert.True(seqs.Zip(seqs.Skip(1)).All(p => p.Second > p.First), $"sequence numbers not increasing: {string.Join(",", seqs)}");
         Assert.DoesNotContain(seen, e => e.Type == EventTypes.Resync);
+    }
+
+    [Fact]
+    public async Task A_pull_publishes_image_progress_then_created_and_a_delete_image_deleted()
+    {
+        var (reference, built) = await reg.PushImageAsync($"ev/pull-{Guid.NewGuid().ToString("N")[..8]}:1", Bough.TestSupport.Registry.TestImages.Busybox());
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var events = Channel.CreateUnbounded<BoughEvent>();
+        await using var stream = Client.EventsAsync(["image"], cts.Token).GetAsyncEnumerator(cts.Token);
+        Assert.True(await stream.MoveNextAsync());
+        Assert.Equal(EventTypes.Ready, stream.Current.Type);
+        var pump = PumpAsync(stream, events.Writer);
+        var seen = new List<BoughEvent>();
+
+        var (_, image) = await ImageApi.PullAsync(f.Daemon.Http, reference);
+        await UntilAsync(events.Reader, seen, e => e.Type == EventTypes.ImageCreated && e.Id == reference);
+        await Client.DeleteImageAsync(reference);
+        await UntilAsync(events.Reader, seen, e => e.Type == EventTypes.ImageDeleted && e.Id == reference);
+        await cts.CancelAsync();
+        await pump;
+
+        Assert.All(seen, e => Assert.Equal("image", EventTypes.Category(e.Type))); // the filter: nothing else
+        var mine = seen.Where(e => e.Id == reference).ToList();
+        Assert.Equal(new[] { EventTypes.ImageCreated, EventTypes.ImageDeleted }, mine.Select(e => e.Type).SkipWhile(t => t == EventTypes.ImageProgress));
+        var progress = mine.TakeWhile(e => e.Type == EventTypes.ImageProgress).ToList();
+        Assert.NotEmpty(progress);
+        Assert.All(progress, e => Assert.Equal((ImageStates.Pulling, "registry"), (e.Image!.State, e.Image.Source)));
+        var layers = progress.Select(e => e.Image!.Layers).LastOrDefault(l => l is { Count: > 0 });
+        Assert.NotNull(layers);
+        Assert.Equal(built.Layers.Select(l => l.Digest), layers.Select(l => l.Digest));
+        Assert.All(progress.Zip(progress.Skip(1)), p => Assert.True(p.Second.Timestamp - p.First.Timestamp >= TimeSpan.FromMilliseconds(230),
+            $"progress not throttled: {p.First.Timestamp:ss.fff} then {p.Second.Timestamp:ss.fff}"));
+        var created = mine[progress.Count];
+        Assert.Equal((ImageStates.Ready, image.Digest), (created.Image!.State, created.Image.Digest));
+        Assert.Equal("deleted", mine[^1].Reason);
     }
 
     [Fact]

@@ -28,4 +28,16 @@ internal static class EventPublishing
 
     public static void SnapshotDeleted(this EventBus bus, string id, string reason) =>
         bus.Publish(new BoughEvent { Type = EventTypes.SnapshotDeleted, Id = id, Reason = reason });
+
+    public static void ImageProgress(this EventBus bus, Image image) =>
+        bus.Publish(new BoughEvent { Type = EventTypes.ImageProgress, Id = image.Name, Image = image });
+
+    public static void ImageCreated(this EventBus bus, Image image, bool unchanged) =>
+        bus.Publish(new BoughEvent { Type = EventTypes.ImageCreated, Id = image.Name, Image = image, Reason = unchanged ? "unchanged" : null });
+
+    public static void ImageFailed(this EventBus bus, Image image, string? reason) =>
+        bus.Publish(new BoughEvent { Type = EventTypes.ImageFailed, Id = image.Name, Image = image, Reason = reason });
+
+    public static void ImageDeleted(this EventBus bus, string name, string reason) =>
+        bus.Publish(new BoughEvent { Type = EventTypes.ImageDeleted, Id = name, Reason = reason });
 }

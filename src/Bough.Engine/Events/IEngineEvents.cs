@@ -4,7 +4,8 @@ namespace Bough.Engine.Events;
 
 /// <summary>
 /// The engine's changes as a stream, for <c>GET /v1/events</c>: sandboxes created, changing state and deleted,
-/// snapshots published and removed, each published once its catalog row changed. The events are the wire type
+/// snapshots published and removed, each published once its catalog row changed; image pulls, imports and builds
+/// (throttled progress, then their outcome) and image deletions. The events are the wire type
 /// (<see cref="BoughEvent"/>) because the engine already speaks contracts to the HTTP layer and a second shape
 /// would only be mapped one to one.
 /// </summary>

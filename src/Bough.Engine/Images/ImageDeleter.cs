@@ -10,7 +10,7 @@ namespace Bough.Engine.Images;
 /// name's lock, the same lock a boot takes its lease under, so a delete and a create never both win.
 /// </summary>
 internal sealed class ImageDeleter(ImageStore images, SandboxStore sandboxes, SnapshotStore snapshots, TemplateStore templates,
-    ImageLocks locks, ImagePublisher publisher, ILogger log)
+    ImageLocks locks, ImagePublisher publisher, ImageEvents events, ILogger log)
 {
     /// <param name="name">The image's canonical name (its row's).</param>
     public async Task DeleteAsync(string name, CancellationToken ct)
@@ -25,6 +25,7 @@ internal sealed class ImageDeleter(ImageStore images, SandboxStore sandboxes, Sn
                     $"image '{name}' is used by {string.Join("; ", users)}; delete those first");
             // Row first: from here on nothing can resolve the image; then its directories.
             await images.DeleteAsync(name, CancellationToken.None);
+            events.Deleted(name, "deleted");
             foreach (var id in row.PreviousIds.Append(row.Id)) publisher.TryDeleteImage(id);
             log.LogInformation("image {Name} deleted", name);
         }

@@ -8,9 +8,10 @@ namespace Bough.Engine.Images;
 /// <summary>
 /// The pulls, imports and builds in progress, one per name (a <see cref="SingleFlight{TKey, TFlight}"/>
 /// of <see cref="ImageOperation"/>s), and the recent failures. In-progress state lives in memory only;
-/// a failure stays visible to <c>GET</c> for <see cref="FailedRetention"/>, never in the catalog.
+/// a failure stays visible to <c>GET</c> for <see cref="FailedRetention"/>, never in the catalog. Each operation's
+/// outcome is published (<see cref="ImageEvents"/>) once it is over, after its last progress event.
 /// </summary>
-internal sealed class ImageOperations(ILogger log) : IDisposable
+internal sealed class ImageOperations(ImageEvents events, ILogger log) : IDisposable
 {
     /// <summary>How long a failed operation stays visible to pollers.</summary>
     public static readonly TimeSpan FailedRetention = TimeSpan.FromMinutes(10);
@@ -29,10 +30,11 @@ internal sealed class ImageOperations(ILogger log) : IDisposable
     {
         var nameKnown = !key.StartsWith("import:", StringComparison.Ordinal);
         var (op, started) = _flights.Join(key, background: !wait,
-            () => new ImageOperation(key, source, nameKnown, Translated(body), _shutdown.Token));
+            () => new ImageOperation(key, source, nameKnown, Translated(body), events, _shutdown.Token));
         if (started)
         {
             _failed.TryRemove(key, out _);
+            op.Changed(); // the first progress event says it started
             _ = op.Task.ContinueWith(t => Finished(op, t), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         }
 
@@ -88,17 +90,28 @@ internal sealed class ImageOperations(ILogger log) : IDisposable
 
     private void Finished(ImageOperation op, Task<PublishOutcome> t)
     {
+        // An import that failed before its archive told the name was never announced: nothing to conclude.
+        var announced = op.NameKnown.Task.IsCompleted;
         op.NameKnown.TrySetResult();
+        op.CloseProgress();
+        if (t.IsCompletedSuccessfully)
+        {
+            events.Created(ToContract(t.Result.Row), t.Result.Existing);
+        }
         // A pull every client gave up on (or the daemon stopping) is not a failure worth reporting.
-        if (op.WasCancelled)
+        else if (op.WasCancelled)
         {
             log.LogInformation("image operation for {Name} cancelled: no client is waiting for it", op.Name);
+            if (announced) events.Failed(op.Describe() with { State = ImageStates.Failed, Layers = null }, "cancelled");
         }
         else if (t.IsFaulted)
         {
             var ex = ImageErrors.Translate(t.Exception!.GetBaseException());
-            _failed[op.Name] = (new ProblemSummary(ex.Code, ex.Message), op.Source, DateTimeOffset.UtcNow);
+            var error = new ProblemSummary(ex.Code, ex.Message);
+            _failed[op.Name] = (error, op.Source, DateTimeOffset.UtcNow);
             log.LogWarning("image operation for {Name} failed: {Code}: {Message}", op.Name, ex.Code, ex.Message);
+            if (announced)
+                events.Failed(new Image { Name = op.Name, State = ImageStates.Failed, Source = op.Source, Error = error, CreatedAt = op.StartedAt }, null);
         }
         var cutoff = DateTimeOffset.UtcNow - FailedRetention;
         foreach (var (name, f) in _failed)

@@ -1,5 +1,6 @@
 using Bough.Catalog;
 using Bough.Contracts;
+using Bough.Engine.Events;
 using Bough.Engine.Setup;
 using Bough.Images;
 using Bough.Images.Oci;
@@ -36,12 +37,20 @@ public sealed class ImageService : IImageService, IDisposable
     private readonly ImageDeleter _deleter;
     private readonly ImageRecovery _recovery;
     private readonly ImportDirectory _importDirectory;
+    private readonly ImageEvents _events;
 
     /// <param name="limits">Caps for flattening layers; default <see cref="ImageLimits"/> when none is registered.</param>
     /// <param name="importDirectory">Where imports may read; default <c>&lt;data dir&gt;/import</c> when none is registered.</param>
+    /// <param name="events">
+    /// The engine's event stream, which image progress, outcomes and deletions are published on. It is taken as the public
+    /// <see cref="IEngineEvents"/> because this constructor is public (the container calls it); the engine's own
+    /// implementation is its <see cref="EventBus"/>, and with any other (or none) nothing is published.
+    /// </param>
+    /// <param name="time">The clock of the progress throttle; the system's when none is registered.</param>
     public ImageService(PreparedHost host, EngineOptions options, ImageStore images, SandboxStore sandboxes, SnapshotStore snapshots,
         TemplateStore templates, GuestImageBuilder builder, BlobStore blobs, OciPuller puller, OciArchiveImporter importer,
-        ILogger<ImageService> log, ImageLimits? limits = null, ImportDirectory? importDirectory = null)
+        ILogger<ImageService> log, ImageLimits? limits = null, ImportDirectory? importDirectory = null,
+        IEngineEvents? events = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _importDirectory = importDirectory ?? ImportDirectory.ForDataDir(options.DataDir);
@@ -50,9 +59,10 @@ public sealed class ImageService : IImageService, IDisposable
         _puller = puller;
         _importer = importer;
         _builder = builder;
-        _operations = new ImageOperations(log);
+        _events = new ImageEvents(events as EventBus, time ?? TimeProvider.System);
+        _operations = new ImageOperations(_events, log);
         _publisher = new ImagePublisher(images, builder, _locks, limits ?? new ImageLimits(), log);
-        _deleter = new ImageDeleter(images, sandboxes, snapshots, templates, _locks, _publisher, log);
+        _deleter = new ImageDeleter(images, sandboxes, snapshots, templates, _locks, _publisher, _events, log);
         _recovery = new ImageRecovery(images, builder, blobs, log);
     }
 
@@ -130,10 +140,7 @@ public sealed class ImageService : IImageService, IDisposable
     }
 
     private static InlineProgress<PullProgress> Progress(ImageOperation op) => new(p =>
-    {
-        op.SetPhase(p.Phase);
-        op.SetLayers(p.Layers.Select(l => new LayerStatus { Digest = l.Digest, Size = l.Size, Done = l.Done, State = l.State }));
-    });
+        op.SetProgress(p.Phase, p.Layers.Select(l => new LayerStatus { Digest = l.Digest, Size = l.Size, Done = l.Done, State = l.State })));
 
     // ---------------------------------------------------------------- catalog
 
@@ -172,7 +179,11 @@ public sealed class ImageService : IImageService, IDisposable
             if (_operations.IsRunning(candidates))
                 throw new BoughException(ErrorCodes.Conflict, $"image '{name}' is still being pulled; delete it once it is ready");
             // A failed operation is forgotten on delete, so `rm` of what GET shows as failed works.
-            if (candidates.Any(_operations.ForgetFailure)) return;
+            if (candidates.FirstOrDefault(_operations.ForgetFailure) is { } forgotten)
+            {
+                _events.Deleted(forgotten, "failure forgotten");
+                return;
+            }
             throw ImageErrors.NotFound(name);
         }
         await _deleter.DeleteAsync(row.Name, ct);

@@ -27,15 +27,16 @@ internal static class EventEndpoints
     /// <summary>How long the stream may stay silent before a <c>: keepalive</c> comment.</summary>
     public static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(15);
 
-    private static readonly string[] Categories = ["sandbox", "snapshot"];
+    private static readonly string[] Categories = ["sandbox", "snapshot", "image"];
 
     public static void MapEventEndpoints(this IEndpointRouteBuilder app)
     {
         app.MapGet("/v1/events", StreamEvents)
             .WithName("StreamEvents").WithTags("events")
             .WithSummary("Server-sent events: `ready` first, then sandbox.created/state/deleted and snapshot.created/deleted as they are " +
-                         "committed; `resync` means events were dropped for this slow client (list again). ?types=sandbox,snapshot filters " +
-                         "by category (or exact type). `: keepalive` comments every 15 s while idle.")
+                         "committed, image.progress (at most 4/s per image) and image.created/failed/deleted; `resync` means events were " +
+                         "dropped for this slow client (list again). ?types=sandbox,snapshot,image filters by category (or exact type). " +
+                         "`: keepalive` comments every 15 s while idle.")
             .Produces<BoughEvent>(200, ContentType)
             .ProducesBoughProblems(400, 500);
     }

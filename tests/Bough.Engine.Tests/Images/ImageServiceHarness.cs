@@ -1,4 +1,5 @@
 using Bough.Catalog;
+using Bough.Engine.Events;
 using Bough.Engine.Images;
 using Bough.Engine.Setup;
 using Bough.HostSetup;
@@ -21,8 +22,9 @@ internal sealed class ImageServiceHarness : IDisposable
 {
     private const string HostBinary = "/bin/true";
 
-    private ImageServiceHarness(string dir, CatalogDb db, ImageService images, GuestImageBuilder builder)
+    private ImageServiceHarness(string dir, CatalogDb db, ImageService images, GuestImageBuilder builder, EventBus events)
     {
+        Events = events;
         Dir = dir;
         Db = db;
         Images = images;
@@ -33,6 +35,9 @@ internal sealed class ImageServiceHarness : IDisposable
     public CatalogDb Db { get; }
     public ImageService Images { get; }
     public GuestImageBuilder Builder { get; }
+
+    /// <summary>The real event bus the service publishes image events on.</summary>
+    public EventBus Events { get; }
     public string AgentPath => Path.Combine(Dir, "agent");
 
     /// <summary>Where imports may read from: the default <c>&lt;data&gt;/import</c>.</summary>
@@ -52,10 +57,11 @@ internal sealed class ImageServiceHarness : IDisposable
         var host = new PreparedHost(new GuestKernel("/nonexistent/vmlinuz", "/nonexistent/initrd.img", "test", ""),
             new BaseImage("base", "/nonexistent/base.qcow2", "test", DateTimeOffset.UnixEpoch), new AccelDecision("tcg", "test"),
             Path.Combine(dir, "agent"));
+        var events = new EventBus(TimeProvider.System);
         var images = new ImageService(host, new EngineOptions { DataDir = data }, new ImageStore(db), new SandboxStore(db), new SnapshotStore(db), new TemplateStore(db),
             builder, blobs, new OciPuller(blobs, new RegistryOptions()), new OciArchiveImporter(blobs),
-            NullLogger<ImageService>.Instance, limits);
-        return new ImageServiceHarness(dir, db, images, builder);
+            NullLogger<ImageService>.Instance, limits, events: events);
+        return new ImageServiceHarness(dir, db, images, builder, events);
     }
 
     /// <summary>
