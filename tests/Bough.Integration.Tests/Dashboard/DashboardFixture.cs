@@ -57,7 +57,9 @@ public sealed class DashboardFixture : IAsyncLifetime
     {
         var page = await NewPageAsync(width, height);
         await page.GotoAsync(UiUrl + path + "?token=" + Uri.EscapeDataString(Daemon.Token));
-        await Assertions.Expect(page.GetByRole(AriaRole.Navigation, new() { Name = "Dashboard" })).ToBeVisibleAsync();
+        // The circuit connects over a WebSocket; a busy CI machine can take a while.
+        await Assertions.Expect(page.GetByRole(AriaRole.Navigation, new() { Name = "Dashboard" }))
+            .ToBeVisibleAsync(new() { Timeout = 30_000 });
         return page;
     }
 
