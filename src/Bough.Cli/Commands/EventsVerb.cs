@@ -39,10 +39,22 @@ internal static class EventsVerb
             { Snapshot: { } s } => $"kind={s.Kind}{(s.Tag is { } tag ? $" tag={tag}" : "")}{(s.ParentId is { } p ? $" parent={p}" : "")}" +
                                    $"{(s.SourceSandboxId is { } src ? $" source={src}" : "")} stored={s.MemoryBytes + s.DiskBytes}" +
                                    $"{(s.PauseMs is { } ms ? $" pause={ms}ms" : "")}",
+            { Image: { } i } => ImageLine(i, e.Reason),
             { Type: EventTypes.Resync } => "events were dropped: list again",
             { Type: EventTypes.Ready } => "following changes from here on",
             _ => e.Reason ?? "",
         };
         return $"{time} {e.Sequence,6} {e.Type,-16} {e.Id ?? "-"} {what}".TrimEnd();
+    }
+
+    /// <summary>An image's state, then its phase and layer bytes while it runs, its digest when done, its error when failed.</summary>
+    private static string ImageLine(Image i, string? reason)
+    {
+        var layers = i.Layers is { Count: > 0 } l
+            ? $" layers={l.Count(x => x.State is "done" or "cached")}/{l.Count} bytes={l.Sum(x => x.Done)}/{l.Sum(x => x.Size)}"
+            : "";
+        return $"{i.State}{(i.Phase is { } p ? $" phase={p}" : "")}{layers}" +
+               $"{(i.Digest is { } d && i.State == "ready" ? $" digest={d}" : "")}" +
+               $"{(i.Error is { } err ? $" error={err.Code}: {err.Detail}" : "")}{(reason is { } r ? $" ({r})" : "")}";
     }
 }
