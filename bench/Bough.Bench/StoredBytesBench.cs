@@ -29,7 +29,7 @@ public static class StoredBytesBench
                 for (var r = 0; r < runs; r++)
                 {
                     await Exec(client, sb.Id, string.Create(CultureInfo.InvariantCulture,
-                        $"head -c {k}M /dev/urandom > /run/k/f{k}-{r}"));
+                        $"head -c {k * 1048576} /dev/urandom > /run/k/f{k}-{r}"));
                     var snap = await client.CreateSnapshotAsync(sb.Id);
                     snapshots.Add(snap.Id);
                     var mib = (snap.MemoryBytes + snap.DiskBytes) / 1048576.0;
