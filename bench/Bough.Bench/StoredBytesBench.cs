@@ -7,7 +7,8 @@ namespace Bough.Bench;
 /// <summary>
 /// Stored bytes per capture against the bytes that changed: a sandbox writes K MiB of random data (incompressible,
 /// never a duplicate of a parent page) into guest tmpfs between two captures; the second capture's own layers
-/// (memory + disk) should hold about K MiB and little else.
+/// (memory + disk) should hold about K MiB and little else. The previous file is removed first, so guest tmpfs never
+/// holds more than one (keeping them all, the 64 MiB step nearly filled a 256 MiB guest and its agent went away).
 /// </summary>
 public static class StoredBytesBench
 {
@@ -29,7 +30,7 @@ public static class StoredBytesBench
                 for (var r = 0; r < runs; r++)
                 {
                     await Exec(client, sb.Id, string.Create(CultureInfo.InvariantCulture,
-                        $"head -c {k * 1048576} /dev/urandom > /run/k/f{k}-{r}"));
+                        $"rm -f /run/k/*; head -c {k * 1048576} /dev/urandom > /run/k/f{k}-{r}"));
                     var snap = await client.CreateSnapshotAsync(sb.Id);
                     snapshots.Add(snap.Id);
                     var mib = (snap.MemoryBytes + snap.DiskBytes) / 1048576.0;
