@@ -109,7 +109,7 @@ public static class BootBench
                     await Task.WhenAll(branch.Children.Select(c => Exec(client, c.Id, "true")));
                     total.Add(sw.Elapsed.TotalMilliseconds);
                     cpu.Add(branch.Children.Sum(c => CpuSeconds(c.Pid!.Value)) / n);
-                    if (n == idleAt && r == 0) await IdleAsync(branch.Children.Select(c => c.Pid!.Value).ToArray());
+                    if (n == idleAt && r == 0) await IdleAsync(client, branch.Children);
                     await Task.WhenAll(branch.Children.Select(c => client.DeleteSandboxAsync(c.Id)));
                 }
                 if (total.Count == 0) continue;
@@ -129,8 +129,9 @@ public static class BootBench
     /// inherited), each QEMU's PSS (shared snapshot pages split between the siblings) and its share of a
     /// core over a measured window.
     /// </summary>
-    private static async Task IdleAsync(int[] pids)
+    private static async Task IdleAsync(BoughClient client, IReadOnlyList<Sandbox> children)
     {
+        var pids = children.Select(c => c.Pid!.Value).ToArray();
         var settle = TimeSpan.FromSeconds(20);
         var window = TimeSpan.FromSeconds(30);
         await Task.Delay(settle);
@@ -142,6 +143,36 @@ public static class BootBench
         var pss = pids.Select(p => Proc.PssKiB(p) / 1024.0).ToList();
         Stats.Print($"idle child at N={pids.Length} ({settle.TotalSeconds:F0} s settled, {window.TotalSeconds:F0} s measured): PSS (MiB)", pss);
         Stats.Print($"idle child at N={pids.Length}: CPU (% of a core)", cpuPct);
+        await WorkAfterIdleAsync(client, children);
+    }
+
+    /// <summary>
+    /// What a child's translation cache costs when it is used again: one child at a time (so siblings do not share the
+    /// CPU), the same small workload twice, its wall time and its QEMU's CPU-seconds. A cache too small for the code the
+    /// guest runs shows up as a second run no cheaper than the first (TCG translated it again).
+    /// </summary>
+    private static async Task WorkAfterIdleAsync(BoughClient client, IReadOnlyList<Sandbox> children)
+    {
+        const string Work = "ls -lR /usr/lib >/dev/null; cat /proc/meminfo /proc/cpuinfo | sort | md5sum >/dev/null; ps >/dev/null";
+        var firstMs = new List<double>();
+        var againMs = new List<double>();
+        var firstCpu = new List<double>();
+        var againCpu = new List<double>();
+        foreach (var c in children)
+        {
+            foreach (var (ms, cpu) in new[] { (firstMs, firstCpu), (againMs, againCpu) })
+            {
+                var before = CpuSeconds(c.Pid!.Value);
+                var sw = Stopwatch.StartNew();
+                await Exec(client, c.Id, Work);
+                ms.Add(sw.Elapsed.TotalMilliseconds);
+                cpu.Add(CpuSeconds(c.Pid!.Value) - before);
+            }
+        }
+        Stats.Print("after idle, one child at a time: workload (ms)", firstMs);
+        Stats.Print("after idle: the same workload again (ms)", againMs);
+        Stats.Print("after idle: workload CPU-seconds", firstCpu);
+        Stats.Print("after idle: again, CPU-seconds", againCpu);
     }
 
     private static async Task<(double Ms, Sandbox Sandbox)> CreateToExecAsync(BoughClient client, CreateSandboxRequest request)

@@ -1,7 +1,7 @@
 // Bough benchmark harness. Talks to a running daemon on this machine (it reads QEMU's
 // /proc entries for memory figures) and prints medians and spread over repeated runs.
 //
-//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]|boot|fanout [--fanout 1,5,10,20] [--source-memory MiB]]
+//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]|boot|fanout [--fanout 1,5,10,20] [--source-memory MiB] [--idle-at N] [--reps N]|stored [--sizes 4,16,64]]
 //   dotnet run -c Release --project bench/Bough.Bench -- --suite tracking [--runs N] [--data-dir DIR]   (no daemon; root)
 //
 // Results are recorded in docs/benchmarks.md with the machine and the command.
@@ -38,8 +38,14 @@ if (suite is "boot" or "fanout")
         await BootBench.CreatesAsync(client, runs);
         await BootBench.FirstCreateAsync(client, Math.Max(2, runs / 3));
     }
-    await BootBench.FanOutAsync(client, (Arg("--fanout") ?? "1,5,10,20").Split(',').Select(int.Parse).ToArray(), Math.Max(2, runs / 3),
-        Arg("--source-memory") is { } mem ? int.Parse(mem) : null);
+    await BootBench.FanOutAsync(client, (Arg("--fanout") ?? "1,5,10,20").Split(',').Select(int.Parse).ToArray(),
+        Arg("--reps") is { } reps ? int.Parse(reps) : Math.Max(2, runs / 3),
+        Arg("--source-memory") is { } mem ? int.Parse(mem) : null, int.Parse(Arg("--idle-at") ?? "20"));
+    return;
+}
+if (suite == "stored")
+{
+    await StoredBytesBench.RunAsync(client, runs, (Arg("--sizes") ?? "4,16,64").Split(',').Select(int.Parse).ToArray());
     return;
 }
 if (suite == "snapshots")

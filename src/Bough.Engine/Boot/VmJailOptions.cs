@@ -33,6 +33,19 @@ public sealed class VmJailOptions
     /// <summary>Memory a VM's cgroup allows beyond guest RAM (and, under TCG, the translation cache): QEMU itself, its I/O buffers, the page cache it faults in.</summary>
     public int MemoryOverheadMiB { get; set; } = 192;
 
+    /// <summary>
+    /// TCG translation cache per VM (QEMU <c>tb-size</c>, <see cref="Bough.Vmm.VmSpec.TcgTranslationCacheMiB"/>); counted in
+    /// its cgroup's memory limit, ignored under KVM. The environment variable <see cref="TcgCacheVariable"/> overrides it
+    /// (a tuning knob for benchmarks, read once when the engine starts).
+    /// </summary>
+    public int TcgTranslationCacheMiB { get; set; } = DefaultTcgTranslationCacheMiB;
+
+    /// <summary>The default <see cref="TcgTranslationCacheMiB"/> (docs/benchmarks.md, "Idle children and tb-size").</summary>
+    public const int DefaultTcgTranslationCacheMiB = 64;
+
+    /// <summary>Overrides <see cref="TcgTranslationCacheMiB"/> when set to a number.</summary>
+    public const string TcgCacheVariable = "BOUGH_TCG_CACHE_MIB";
+
     /// <summary>Most tasks (threads) one QEMU may have.</summary>
     public int PidsMax { get; set; } = 256;
 
@@ -51,6 +64,7 @@ public sealed class VmJailOptions
         Require(UidCount >= 1 && (long)UidBase + UidCount <= int.MaxValue, "UidCount must be at least 1 and the range must end below 2^31");
         Require(!string.IsNullOrWhiteSpace(Group), "Group must be set");
         Require(MemoryOverheadMiB >= 64, "MemoryOverheadMiB must be at least 64");
+        Require(TcgTranslationCacheMiB is >= 1 and <= 2048, "TcgTranslationCacheMiB must be between 1 and 2048");
         Require(PidsMax >= 64, "PidsMax must be at least 64");
         Require(ConsoleLogMaxMiB >= 1, "ConsoleLogMaxMiB must be at least 1");
     }

@@ -14,7 +14,8 @@ namespace Bough.Engine.Boot;
 internal sealed class VmSpecFactory(PreparedHost host, EngineOptions engine, ILogger<VmSpecFactory> log)
 {
     /// <summary>Translation cache per TCG VM (<see cref="VmSpec.TcgTranslationCacheMiB"/>), counted in its memory limit.</summary>
-    private const int TcgCacheMiB = 64;
+    private readonly int _tcgCacheMiB = TcgCacheOverride(Environment.GetEnvironmentVariable(VmJailOptions.TcgCacheVariable))
+                                        ?? engine.Jail.TcgTranslationCacheMiB;
 
     private readonly Lazy<int?> _gid = new(() => ResolveGid(engine.Jail, log));
 
@@ -49,7 +50,7 @@ internal sealed class VmSpecFactory(PreparedHost host, EngineOptions engine, ILo
             Accel = host.Accel.Accel,
             Internet = sandbox.Internet,
             Ports = sandbox.Ports.Select(p => new PortForward(p.GuestPort, 0)).ToList(),
-            TcgTranslationCacheMiB = TcgCacheMiB,
+            TcgTranslationCacheMiB = _tcgCacheMiB,
             ConsoleLogMaxBytes = (long)Jail.ConsoleLogMaxMiB << 20,
             Confinement = new VmConfinement(uid, _gid.Value ?? uid)
             {
@@ -62,9 +63,15 @@ internal sealed class VmSpecFactory(PreparedHost host, EngineOptions engine, ILo
     /// <summary>Memory: guest RAM + the stated overhead (+ the translation cache under TCG); CPU: its vCPUs; pids: the option.</summary>
     internal CgroupLimits LimitsFor(SandboxRecord sandbox)
     {
-        long mib = sandbox.MemoryMiB + Jail.MemoryOverheadMiB + (host.Accel.Accel == "tcg" ? TcgCacheMiB : 0);
+        long mib = sandbox.MemoryMiB + Jail.MemoryOverheadMiB + (host.Accel.Accel == "tcg" ? _tcgCacheMiB : 0);
         return new CgroupLimits(mib << 20, sandbox.Vcpus, Jail.PidsMax);
     }
+
+    /// <summary>The value of <see cref="VmJailOptions.TcgCacheVariable"/> when it is a usable size, else null.</summary>
+    internal static int? TcgCacheOverride(string? value) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int mib) && mib is >= 1 and <= 2048
+            ? mib
+            : null;
 
     private static int? ResolveGid(VmJailOptions options, ILogger log)
     {

@@ -1,0 +1,59 @@
+using System.Globalization;
+using Bough.Client;
+using Bough.Contracts;
+
+namespace Bough.Bench;
+
+/// <summary>
+/// Stored bytes per capture against the bytes that changed: a sandbox writes K MiB of random data (incompressible,
+/// never a duplicate of a parent page) into guest tmpfs between two captures; the second capture's own layers
+/// (memory + disk) should hold about K MiB and little else. The previous file is removed first, so guest tmpfs never
+/// holds more than one (keeping them all, the 64 MiB step nearly filled a 256 MiB guest and its agent went away).
+/// </summary>
+public static class StoredBytesBench
+{
+    public static async Task RunAsync(BoughClient client, int runs, int[] sizesMiB)
+    {
+        Console.WriteLine();
+        Console.WriteLine("## stored bytes per capture vs bytes written since the previous capture (random data in guest tmpfs)");
+        var sb = await client.CreateSandboxAsync(new CreateSandboxRequest());
+        var snapshots = new List<string>();
+        try
+        {
+            await Exec(client, sb.Id, "mkdir -p /run/k && mount -t tmpfs -o size=1g tmpfs /run/k");
+            snapshots.Add((await client.CreateSnapshotAsync(sb.Id)).Id); // the baseline: what the boot and the mount wrote
+            foreach (var k in sizesMiB)
+            {
+                var ratios = new List<double>();
+                var storedMiB = new List<double>();
+                var pauses = new List<double>();
+                for (var r = 0; r < runs; r++)
+                {
+                    await Exec(client, sb.Id, string.Create(CultureInfo.InvariantCulture,
+                        $"rm -f /run/k/*; head -c {k * 1048576} /dev/urandom > /run/k/f{k}-{r}"));
+                    var snap = await client.CreateSnapshotAsync(sb.Id);
+                    snapshots.Add(snap.Id);
+                    var mib = (snap.MemoryBytes + snap.DiskBytes) / 1048576.0;
+                    storedMiB.Add(mib);
+                    ratios.Add(mib / k);
+                    pauses.Add(snap.PauseMs ?? 0);
+                }
+                Stats.Print($"K={k} MiB written: stored MiB (memory + disk layer)", storedMiB);
+                Stats.Print($"K={k} MiB written: stored / written", ratios);
+                Stats.Print($"K={k} MiB written: pauseMs", pauses);
+            }
+        }
+        finally
+        {
+            try { await client.DeleteSandboxAsync(sb.Id); } catch (BoughApiException) { }
+            foreach (var id in Enumerable.Reverse(snapshots))
+                try { await client.DeleteSnapshotAsync(id); } catch (BoughApiException) { }
+        }
+    }
+
+    private static async Task Exec(BoughClient client, string id, string script)
+    {
+        var r = await client.ExecAsync(id, new ExecRequest { Cmd = ["sh", "-c", script] });
+        if (r.ExitCode != 0) throw new InvalidOperationException($"'{script}' failed in {id}: {r.Stderr}");
+    }
+}
