@@ -1,6 +1,7 @@
 using Bough.Contracts;
 using Bough.Engine;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Bough.Server.Http;
@@ -9,7 +10,7 @@ namespace Bough.Server.Http;
 /// The single place where exceptions become HTTP responses, so that every failure, expected or
 /// not, is a problem+json with a stable code and no stack trace leaks to clients.
 /// </summary>
-internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorHandlingMiddleware> log)
+internal sealed class ErrorHandlingMiddleware(RequestDelegate next, IHostApplicationLifetime lifetime, ILogger<ErrorHandlingMiddleware> log)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -21,6 +22,13 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<Erro
         {
             // The client went away; there is nobody to answer. The engine saw the same token.
             log.LogDebug("{Method} {Path}: client disconnected", ctx.Request.Method, ctx.Request.Path);
+        }
+        catch (OperationCanceledException ex) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // The engine ended the work because the daemon is stopping (its lifetime token), not because of a fault.
+            var shuttingDown = ErrorMap.ShuttingDown(ex);
+            log.LogDebug("{Method} {Path}: ended by the daemon's shutdown", ctx.Request.Method, ctx.Request.Path);
+            await WriteOrAbortAsync(ctx, shuttingDown.Status, shuttingDown.Code, shuttingDown.Message);
         }
         catch (BoughException ex)
         {
