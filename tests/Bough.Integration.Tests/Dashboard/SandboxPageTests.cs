@@ -16,6 +16,9 @@ public sealed class SandboxPageTests(DashboardFixture fx)
 {
     private BoughClient Client => fx.Daemon.Client;
 
+    /// <summary>For what waits on a VM under TCG on a busy host (a shell's start, a pause): seconds, not the default 5.</summary>
+    private static readonly LocatorAssertionsToBeVisibleOptions Slow = new() { Timeout = 60_000 };
+
     [Fact]
     public async Task The_page_shows_details_and_boot_console_and_its_terminal_runs_a_command()
     {
@@ -28,21 +31,21 @@ public sealed class SandboxPageTests(DashboardFixture fx)
             var details = page.GetByRole(AriaRole.Region, new() { Name = "Details" });
             await Expect(details).ToContainTextAsync("running");
             await Expect(details).ToContainTextAsync("test=sandbox-page");
-            await Expect(page.GetByRole(AriaRole.Region, new() { Name = "Console log" })).ToContainTextAsync("BOUGH_INIT_DONE");
+            await Expect(page.GetByRole(AriaRole.Region, new() { Name = "Console log" })).ToContainTextAsync("BOUGH_INIT_DONE", new() { Timeout = 60_000 });
             await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
 
             await page.GetByRole(AriaRole.Button, new() { Name = "Open terminal" }).ClickAsync();
-            await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "Connected" })).ToBeVisibleAsync();
+            await Expect(page.GetByRole(AriaRole.Status).Filter(new() { HasText = "Connected" })).ToBeVisibleAsync(Slow);
             var terminal = page.GetByRole(AriaRole.Region, new() { Name = "Terminal", Exact = true });
             await terminal.ClickAsync();
             await page.Keyboard.TypeAsync("echo dash-$((6*7))");
             await page.Keyboard.PressAsync("Enter");
             // Only the shell's arithmetic makes "dash-42": the typed line shows "dash-$((6*7))".
-            await Expect(terminal).ToContainTextAsync("dash-42");
+            await Expect(terminal).ToContainTextAsync("dash-42", new() { Timeout = 60_000 });
 
             // The shell is a process of the guest's table, listed with a Kill action.
             var shell = Assert.Single(await Client.ListProcessesAsync(sb.Id), p => p.Pty is not null);
-            await Expect(page.GetByRole(AriaRole.Button, new() { Name = $"Kill process {shell.Pid}" })).ToBeVisibleAsync(new() { Timeout = 15_000 });
+            await Expect(page.GetByRole(AriaRole.Button, new() { Name = $"Kill process {shell.Pid}" })).ToBeVisibleAsync(Slow);
             await DashboardFixture.ScreenshotAsync(page, "sandbox");
 
             // Closing the terminal hangs the shell up.
@@ -51,11 +54,11 @@ public sealed class SandboxPageTests(DashboardFixture fx)
 
             // Pause and resume: the state follows live.
             await page.GetByRole(AriaRole.Button, new() { Name = "Pause" }).ClickAsync();
-            await Expect(details).ToContainTextAsync("paused");
+            await Expect(details).ToContainTextAsync("paused", new() { Timeout = 60_000 });
             await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Open terminal" })).ToBeDisabledAsync();
             Assert.Equal(SandboxStates.Paused, (await Client.GetSandboxAsync(sb.Id)).State);
             await page.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
-            await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Pause" })).ToBeVisibleAsync();
+            await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Pause" })).ToBeVisibleAsync(Slow);
             Assert.Equal(SandboxStates.Running, (await Client.GetSandboxAsync(sb.Id)).State);
             await Expect(page.GetByRole(AriaRole.Alert)).ToHaveCountAsync(0);
 
@@ -86,7 +89,7 @@ public sealed class SandboxPageTests(DashboardFixture fx)
             // Upload: the browser sends the bytes to the REST API; the guest has exactly them.
             var up = RandomNumberGenerator.GetBytes(300_000);
             await files.GetByLabel("Upload files").SetInputFilesAsync(new FilePayload { Name = "from-browser.bin", MimeType = "application/octet-stream", Buffer = up });
-            await Expect(files.GetByRole(AriaRole.Status)).ToContainTextAsync("Uploaded 1 file to /root");
+            await Expect(files.GetByRole(AriaRole.Status)).ToContainTextAsync("Uploaded 1 file to /root", new() { Timeout = 60_000 });
             await Expect(files.GetByRole(AriaRole.Cell, new() { Name = "from-browser.bin", Exact = true })).ToBeVisibleAsync();
             using (var back = new MemoryStream())
             {
