@@ -16,13 +16,14 @@ window.boughDashboard = (() => {
     return localStorage.getItem(key);
   }
 
+  function token() { return localStorage.getItem(key); }
   function keepToken(token) { localStorage.setItem(key, token); }
   function forgetToken() { localStorage.removeItem(key); }
 
   // REST calls the page makes itself (uploads, downloads), with the token as a bearer header.
   async function api(path, init) {
     const headers = new Headers((init && init.headers) || {});
-    headers.set("Authorization", "Bearer " + localStorage.getItem(key));
+    headers.set("Authorization", "Bearer " + token());
     const response = await fetch(path, { ...init, headers });
     if (!response.ok) {
       let detail = response.status + " " + response.statusText;
@@ -32,5 +33,5 @@ window.boughDashboard = (() => {
     return response;
   }
 
-  return { takeToken, keepToken, forgetToken, api };
+  return { takeToken, token, keepToken, forgetToken, api };
 })();

@@ -3,7 +3,6 @@
 window.boughSandbox = (() => {
   // What `bough shell` runs: bash as a login shell where the image has it, else sh.
   const shell = "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi";
-  const tokenKey = "bough.token"; // the key dashboard.js keeps the token under
   const sandboxPath = (id) => "/v1/sandboxes/" + encodeURIComponent(id);
   const filePath = (id, path) => sandboxPath(id) + "/files?path=" + encodeURIComponent(path);
 
@@ -76,7 +75,7 @@ window.boughSandbox = (() => {
     const processPath = sandboxPath(sandboxId) + "/processes/" + process.pid;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const socket = new WebSocket(scheme + "//" + location.host + processPath + "/attach",
-      ["bough.v1", "bough.token." + localStorage.getItem(tokenKey)]);
+      ["bough.v1", "bough.token." + boughDashboard.token()]);
     socket.binaryType = "arraybuffer";
 
     let exited = false;
