@@ -1,31 +1,17 @@
 using System.Globalization;
 using Bough.Contracts;
+using Bough.Dashboard.Components.Shared;
 
 namespace Bough.Dashboard.Components.Images;
 
 /// <summary>How the images page words sizes, times, digests and commands: short, in one place.</summary>
 internal static class ImageFormat
 {
-    /// <summary>Bytes in the largest unit that keeps a number ≥ 1 (1.5 MiB), or a dash when unknown.</summary>
-    public static string Bytes(long? bytes)
-    {
-        if (bytes is not { } b) return "–";
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double value = b;
-        var unit = 0;
-        while (value >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-        return unit == 0
-            ? string.Create(CultureInfo.InvariantCulture, $"{b} B")
-            : string.Create(CultureInfo.InvariantCulture, $"{value:0.#} {units[unit]}");
-    }
+    /// <summary>A size (<see cref="Units.Bytes"/>), or a dash when unknown.</summary>
+    public static string Bytes(long? bytes) => bytes is { } b ? Units.Bytes(b) : "–";
 
-    /// <summary>When, in UTC to the second (the daemon's clock, not the browser's).</summary>
-    public static string Time(DateTimeOffset? at) =>
-        at is { } t ? t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture) : "–";
+    /// <summary>A time (<see cref="Units.Time"/>), or a dash when unknown.</summary>
+    public static string Time(DateTimeOffset? at) => at is { } t ? Units.Time(t) : "–";
 
     /// <summary>The first 12 hex digits of a digest, as registries show them.</summary>
     public static string ShortDigest(string? digest)

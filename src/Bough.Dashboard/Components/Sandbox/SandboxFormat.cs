@@ -1,4 +1,4 @@
-using System.Globalization;
+using Bough.Dashboard.Components.Shared;
 
 namespace Bough.Dashboard.Components.SandboxView;
 
@@ -6,7 +6,7 @@ namespace Bough.Dashboard.Components.SandboxView;
 internal static class SandboxFormat
 {
     /// <summary>A point in time in UTC, to the second.</summary>
-    public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+    public static string Time(DateTimeOffset t) => Units.Time(t);
 
     /// <summary>How long ago <paramref name="t"/> was.</summary>
     public static string Age(DateTimeOffset t) => Span(DateTimeOffset.UtcNow - t);
@@ -14,28 +14,9 @@ internal static class SandboxFormat
     /// <summary>How long until <paramref name="t"/> (0s once past).</summary>
     public static string Left(DateTimeOffset t) => Span(t - DateTimeOffset.UtcNow);
 
-    /// <summary>A duration as its two largest units ("3h 12m", "45s").</summary>
-    public static string Span(TimeSpan d)
-    {
-        if (d < TimeSpan.Zero)
-            d = TimeSpan.Zero;
-        return d.TotalDays >= 1 ? $"{(int)d.TotalDays}d {d.Hours}h"
-            : d.TotalHours >= 1 ? $"{(int)d.TotalHours}h {d.Minutes}m"
-            : d.TotalMinutes >= 1 ? $"{(int)d.TotalMinutes}m {d.Seconds}s"
-            : $"{(int)d.TotalSeconds}s";
-    }
+    /// <summary>A duration as its two largest units (<see cref="Units.Duration"/>).</summary>
+    public static string Span(TimeSpan d) => Units.Duration(d);
 
-    /// <summary>A byte count in binary units ("1.5 KiB").</summary>
-    public static string Bytes(long n)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double v = n;
-        var u = 0;
-        while (v >= 1024 && u < units.Length - 1)
-        {
-            v /= 1024;
-            u++;
-        }
-        return u == 0 ? $"{n} B" : string.Create(CultureInfo.InvariantCulture, $"{v:0.#} {units[u]}");
-    }
+    /// <summary>A byte count in binary units (<see cref="Units.Bytes"/>).</summary>
+    public static string Bytes(long n) => Units.Bytes(n);
 }

@@ -1,12 +1,12 @@
 using System.Globalization;
 
-namespace Bough.Dashboard.Components.Overview;
+namespace Bough.Dashboard.Components.Shared;
 
 /// <summary>
-/// How the dashboard's pages write sizes and durations, so that the overview, the tree and the snapshots page
-/// say "1.5 GiB" and "3m 20s" the same way (binary units: guest memory is sized in MiB).
+/// How every page of the dashboard writes sizes, durations and times, so that they all say "1.5 GiB", "3m 20s"
+/// and "2026-11-28 15:04:38 UTC" the same way (binary units: guest memory is sized in MiB).
 /// </summary>
-public static class Units
+internal static class Units
 {
     private static readonly string[] ByteUnits = ["B", "KiB", "MiB", "GiB", "TiB"];
 
@@ -37,6 +37,9 @@ public static class Units
             return string.Create(CultureInfo.InvariantCulture, $"{(int)span.TotalMinutes}m {span.Seconds:00}s");
         return string.Create(CultureInfo.InvariantCulture, $"{(int)span.TotalSeconds}s");
     }
+
+    /// <summary>A point in time in UTC to the second (the daemon's clock, not the browser's).</summary>
+    public static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 
     /// <summary>A stop window in milliseconds ("85 ms", "1.2 s").</summary>
     public static string Millis(long ms) => ms < 1000
