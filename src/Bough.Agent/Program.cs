@@ -101,7 +101,11 @@ namespace Bough.Agent
             try
             {
                 if (listenUnix != null) await new UnixListenerTransport(listenUnix, state).RunAsync(stop.Token);
-                else await new VirtioPortTransport(portName, device, state).RunAsync(stop.Token);
+                else
+                {
+                    Native.LegacyTimer.Stop(log);
+                    await new VirtioPortTransport(portName, device, state).RunAsync(stop.Token);
+                }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested) { }
             log.Info("stopped");

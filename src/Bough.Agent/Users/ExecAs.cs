@@ -1,6 +1,5 @@
 using System.Globalization;
 using Bough.Agent.Native;
-using Bough.Protocol;
 
 namespace Bough.Agent.Users;
 
@@ -19,18 +18,8 @@ namespace Bough.Agent.Users;
 /// </summary>
 internal sealed class ExecAs
 {
-    /// <summary>Native/exec-as.c, compiled by the agent's build (see Bough.Agent.csproj) and embedded.</summary>
-    private static byte[] LoadBinary()
-    {
-        using var stream = typeof(ExecAs).Assembly.GetManifestResourceStream("bough.exec-as")
-            ?? throw new AgentError(ErrorCodes.Unsupported, "the exec-as trampoline is missing from the agent build");
-        var bytes = new byte[stream.Length];
-        stream.ReadExactly(bytes);
-        return bytes;
-    }
-
-    private readonly Lock _lock = new();
-    private string? _path;
+    /// <summary>Native/exec-as.c, compiled by the agent's build and embedded.</summary>
+    private readonly EmbeddedExecutable _trampoline = new("exec-as");
 
     /// <summary>The trampoline's argv for a command.</summary>
     public static List<string> BuildArgv(string trampoline, ResolvedUser user, string executable, IReadOnlyList<string> argv)
@@ -47,30 +36,6 @@ internal sealed class ExecAs
         return list;
     }
 
-    /// <summary>
-    /// <c>/proc/self/fd/N</c> of a memfd holding the trampoline (close-on-exec, so commands never
-    /// inherit it; execve opens the path before closing it). Sealed against writes.
-    /// </summary>
-    public unsafe string Path()
-    {
-        lock (_lock)
-        {
-            if (_path != null) return _path;
-            var bytes = LoadBinary();
-            int fd = Libc.memfd_create("bough-exec-as", Libc.MFD_CLOEXEC | Libc.MFD_ALLOW_SEALING);
-            if (fd < 0) throw AgentError.FromErrno(Libc.Errno, "memfd_create", "bough-exec-as");
-            fixed (byte* p = bytes)
-            {
-                if (Libc.write(fd, p, bytes.Length) != bytes.Length)
-                {
-                    int err = Libc.Errno;
-                    Libc.close(fd);
-                    throw AgentError.FromErrno(err, "write", "bough-exec-as memfd");
-                }
-            }
-            Libc.fchmod(fd, 0x1ed); // 0755
-            Libc.fcntl(fd, Libc.F_ADD_SEALS, Libc.F_SEAL_SEAL | Libc.F_SEAL_SHRINK | Libc.F_SEAL_GROW | Libc.F_SEAL_WRITE);
-            return _path = $"/proc/self/fd/{fd}";
-        }
-    }
+    /// <summary><c>/proc/self/fd/N</c> of the sealed memfd holding the trampoline.</summary>
+    public string Path() => _trampoline.Path();
 }

@@ -34,7 +34,7 @@ internal sealed class ChildStarter(
         try
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, count),
-                new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelChildStarts, CancellationToken = ct },
+                new ParallelOptions { MaxDegreeOfParallelism = options.ChildStartParallelism(specs.Accel), CancellationToken = ct },
                 async (i, token) =>
                 {
                     try { started[i] = await StartOneAsync(snap, spec(i), room, token); }

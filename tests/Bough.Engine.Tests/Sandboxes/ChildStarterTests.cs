@@ -87,15 +87,15 @@ public sealed class ChildStarterTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// Fan-out: the children of one branch start together, not a few at a time. With the old fixed
-    /// degree of parallelism (2 × cores: 4 on a 2-core host) the fifth restore never began while the
-    /// first four were parked, and the wait below timed out.
+    /// Fan-out: the children of one branch start together, as many at once as the setting allows, not a few at a
+    /// time. With a degree of parallelism below n the last restores never began while the first were parked, and the
+    /// wait below timed out.
     /// </summary>
     [Fact]
     public async Task The_children_of_a_branch_start_at_once()
     {
         const int n = 12;
-        Assert.True(_h.Options.MaxParallelChildStarts >= n);
+        _h.Options.MaxParallelChildStarts = n;
         var source = await _h.CreateAsync();
         var parked = Enumerable.Range(1, n).Select(i => _h.Launcher.Restore.Hold(i)).ToList();
 
@@ -114,5 +114,30 @@ public sealed class ChildStarterTests : IAsyncLifetime
         Assert.Equal([sourceId], _h.Registry.Runtimes.Select(r => r.Id));
         Assert.Equal([sourceId], _h.Launcher.Alive.Select(v => v.Spec.Name));
         Assert.Equal([sourceId], Directory.EnumerateDirectories(_h.Options.SandboxesDir).Select(Path.GetFileName));
+    }
+}
+
+/// <summary>How many children start at once when nothing is configured, and that a setting wins.</summary>
+public sealed class ChildStartParallelismTests
+{
+    [Fact]
+    public void Kvm_overlaps_many_starts_and_tcg_one_per_core()
+    {
+        var options = new EngineOptions { DataDir = "/nonexistent" };
+        Assert.Equal(EngineOptions.KvmChildStarts, options.ChildStartParallelism("kvm"));
+        Assert.Equal(Math.Max(2, Environment.ProcessorCount), options.ChildStartParallelism("tcg"));
+    }
+
+    [Fact]
+    public void A_configured_value_wins_and_zero_is_refused()
+    {
+        var options = new EngineOptions { DataDir = "/nonexistent", MaxParallelChildStarts = 5 };
+        Assert.Equal(5, options.ChildStartParallelism("kvm"));
+        Assert.Equal(5, options.ChildStartParallelism("tcg"));
+        options.Validate();
+
+        options.MaxParallelChildStarts = 0;
+        var refused = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains("MaxParallelChildStarts", refused.Message, StringComparison.Ordinal);
     }
 }
