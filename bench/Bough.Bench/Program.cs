@@ -1,7 +1,7 @@
 // Bough benchmark harness. Talks to a running daemon on this machine (it reads QEMU's
 // /proc entries for memory figures) and prints medians and spread over repeated runs.
 //
-//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]|boot|fanout [--fanout 1,5,10,20] [--source-memory MiB] [--idle-at N] [--reps N]|stored [--sizes 4,16,64]]
+//   dotnet run -c Release --project bench/Bough.Bench -- [--url URL] [--runs N] [--suite core|snapshots|images [--recipe]|boot|fanout [--fanout 1,5,10,20] [--source-memory MiB] [--idle-at N] [--reps N]|stored [--sizes 4,16,64] [--data-dir DIR]]
 //   dotnet run -c Release --project bench/Bough.Bench -- --suite tracking [--runs N] [--data-dir DIR]   (no daemon; root)
 //
 // Results are recorded in docs/benchmarks.md with the machine and the command.
@@ -45,7 +45,7 @@ if (suite is "boot" or "fanout")
 }
 if (suite == "stored")
 {
-    await StoredBytesBench.RunAsync(client, runs, (Arg("--sizes") ?? "4,16,64").Split(',').Select(int.Parse).ToArray());
+    await StoredBytesBench.RunAsync(client, runs, (Arg("--sizes") ?? "4,16,64").Split(',').Select(int.Parse).ToArray(), Arg("--data-dir"));
     return;
 }
 if (suite == "snapshots")

@@ -12,7 +12,9 @@ namespace Bough.Bench;
 /// </summary>
 public static class StoredBytesBench
 {
-    public static async Task RunAsync(BoughClient client, int runs, int[] sizesMiB)
+    /// <param name="dataDir">The daemon's data directory, when the bench may read it: each capture's <c>snapshot.json</c> then
+    /// also gives the pages the guest wrote since the previous capture (kernel and agent included), for stored / changed.</param>
+    public static async Task RunAsync(BoughClient client, int runs, int[] sizesMiB, string? dataDir = null)
     {
         Console.WriteLine();
         Console.WriteLine("## stored bytes per capture vs bytes written since the previous capture (random data in guest tmpfs)");
@@ -27,6 +29,8 @@ public static class StoredBytesBench
                 var ratios = new List<double>();
                 var storedMiB = new List<double>();
                 var pauses = new List<double>();
+                var changedMiB = new List<double>();
+                var perChanged = new List<double>();
                 for (var r = 0; r < runs; r++)
                 {
                     await Exec(client, sb.Id, string.Create(CultureInfo.InvariantCulture,
@@ -37,10 +41,20 @@ public static class StoredBytesBench
                     storedMiB.Add(mib);
                     ratios.Add(mib / k);
                     pauses.Add(snap.PauseMs ?? 0);
+                    if (dataDir is not null && ChangedPages(dataDir, snap.Id) is { } pages)
+                    {
+                        changedMiB.Add(pages * 4096 / 1048576.0);
+                        perChanged.Add(snap.MemoryBytes / (pages * 4096.0));
+                    }
                 }
                 Stats.Print($"K={k} MiB written: stored MiB (memory + disk layer)", storedMiB);
                 Stats.Print($"K={k} MiB written: stored / written", ratios);
                 Stats.Print($"K={k} MiB written: pauseMs", pauses);
+                if (changedMiB.Count > 0)
+                {
+                    Stats.Print($"K={k} MiB written: guest pages written since the previous capture (MiB)", changedMiB);
+                    Stats.Print($"K={k} MiB written: stored memory / guest pages written", perChanged);
+                }
             }
         }
         finally
@@ -49,6 +63,15 @@ public static class StoredBytesBench
             foreach (var id in Enumerable.Reverse(snapshots))
                 try { await client.DeleteSnapshotAsync(id); } catch (BoughApiException) { }
         }
+    }
+
+    /// <summary>The capture's <c>changedPages</c> (written pages, for a tracked capture), or null when it is not there to read.</summary>
+    private static long? ChangedPages(string dataDir, string snapshotId)
+    {
+        var path = Path.Combine(dataDir, "snapshots", snapshotId, "snapshot.json");
+        if (!File.Exists(path)) return null;
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path));
+        return doc.RootElement.TryGetProperty("changedPages", out var v) ? v.GetInt64() : null;
     }
 
     private static async Task Exec(BoughClient client, string id, string script)
