@@ -103,7 +103,9 @@ namespace Bough.Agent
                 if (listenUnix != null) await new UnixListenerTransport(listenUnix, state).RunAsync(stop.Token);
                 else
                 {
-                    Native.LegacyTimer.Stop(log);
+                    // Only when the port was found by name, which only a Bough VM offers: with --device (tests on a
+                    // host) the helper would reprogram the host's own PIT.
+                    if (device is null) Native.LegacyTimer.Stop(log);
                     await new VirtioPortTransport(portName, device, state).RunAsync(stop.Token);
                 }
             }

@@ -6,8 +6,9 @@ namespace Bough.Agent.Native;
 /// <summary>
 /// Stops the guest's legacy PIT (Native/pit-off.c says why and how): without this, QEMU wakes 36 times a
 /// second in every idle VM to emulate a timer nothing uses. Run once when the agent starts inside a VM,
-/// before the first capture, so every snapshot and every child carries the stopped timer. Never run on a
-/// test host (the unix-socket transport): the helper would reprogram the host's own PIT.
+/// before the first capture, so every snapshot and every child carries the stopped timer. Only run when the
+/// agent found its virtio port by name, which only a Bough VM has: never with <c>--device</c> or
+/// <c>--listen-unix</c> (tests on a host), where the helper would reprogram the host's own PIT.
 /// </summary>
 internal static unsafe class LegacyTimer
 {
