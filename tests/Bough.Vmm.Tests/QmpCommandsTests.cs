@@ -144,15 +144,24 @@ public sealed class QmpCommandsTests : IDisposable
             try
             {
                 var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-                while (!File.Exists(socket))
+                while (true)
                 {
                     if (process.HasExited)
                         throw new InvalidOperationException($"QEMU exited: {await process.StandardError.ReadToEndAsync()}");
                     if (DateTime.UtcNow > deadline) throw new TimeoutException("QEMU did not open its QMP socket.");
+                    if (File.Exists(socket))
+                    {
+                        try
+                        {
+                            return new PausedQemu(process, await QmpClient.ConnectAsync(socket, NullLogger.Instance, CancellationToken.None));
+                        }
+                        catch (System.Net.Sockets.SocketException)
+                        {
+                            // The socket file exists a moment before QEMU listens on it (as in StartupWait).
+                        }
+                    }
                     await Task.Delay(20);
                 }
-                var qmp = await QmpClient.ConnectAsync(socket, NullLogger.Instance, CancellationToken.None);
-                return new PausedQemu(process, qmp);
             }
             catch
             {
