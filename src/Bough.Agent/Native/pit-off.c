@@ -2,10 +2,11 @@
  * bough pit-off: stops channel 0 of the guest's legacy PIT (i8254), which nothing in the guest uses.
  *
  * The firmware leaves channel 0 running as a square wave (mode 3, 18.2 Hz). A Linux guest that knows its
- * TSC and local APIC timer frequencies (ours: tsc_early_khz) never uses the PIT, and kernels before 6.12
- * also never stop it. The IRQ is masked, but QEMU still emulates every edge of the wave as a main-loop
- * timer: 36 wake-ups a second in every VM, most of an idle sandbox's CPU. Newer kernels stop it themselves
- * at boot; this does the same from user space, once, when the agent starts.
+ * TSC and local APIC timer frequencies (ours: tsc_early_khz) never uses the PIT, and our 6.1 guest kernel
+ * never stops it either. The IRQ is masked, but QEMU still emulates every edge of the wave as a main-loop
+ * timer: 36 wake-ups a second in every VM, most of an idle sandbox's CPU. Later kernels stop an unused PIT
+ * themselves at boot ("x86/i8253: Disable PIT timer 0 when not in use"); this does the same from user space,
+ * once, when the agent starts.
  *
  * Sequence: select channel 0, mode 0 (interrupt on terminal count, which fires once and then stays quiet),
  * load a count of zero, then write the mode again (some emulations only apply a mode change when a count is
