@@ -13,8 +13,6 @@ internal sealed class EmbeddedExecutable(string name)
     private readonly Lock _lock = new();
     private string? _path;
 
-    public string Name => name;
-
     /// <summary><c>/proc/self/fd/N</c> of the sealed memfd holding the helper.</summary>
     /// <exception cref="AgentError">The helper is missing from the build, or the memfd could not be made.</exception>
     public unsafe string Path()
